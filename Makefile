@@ -1,0 +1,46 @@
+# Everything the project needs is installed from here: `make test` on a fresh machine is enough.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SDK9_VENV := .venv-sdk9
+
+.PHONY: test lint types unit demo bench serve clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# A second environment with the 9.x SDK, which speaks the classic control-plane dialect.
+$(SDK9_VENV)/.installed:
+	$(PYTHON) -m venv $(SDK9_VENV)
+	$(SDK9_VENV)/bin/pip install -q --upgrade pip
+	$(SDK9_VENV)/bin/pip install -q 'pinecone>=9,<10'
+	touch $@
+
+install: $(BIN)/.installed $(SDK9_VENV)/.installed
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+types: $(BIN)/.installed
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed $(SDK9_VENV)/.installed
+	PINECONE_MIGRATOR_SDK9_PYTHON=$(abspath $(SDK9_VENV))/bin/python $(BIN)/pytest -q
+
+test: lint types unit
+
+demo: $(BIN)/.installed
+	$(BIN)/python -m pinecone_migrator.demo
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/run.py
+
+serve: $(BIN)/.installed
+	$(BIN)/pinecone-migrator serve
+
+clean:
+	rm -rf $(VENV) $(SDK9_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

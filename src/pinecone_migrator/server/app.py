@@ -1,0 +1,97 @@
+"""The HTTP application: middlewares (errors, API key, faults) and the routes of every plane."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from . import admin, control, dataplane
+from .catalog import Catalog
+from .context import STATE_KEY, ServerConfig, ServerState, json_response, state_of
+from .errors import ApiError, Plane, unauthenticated
+from .faults import FaultInjector
+
+log = logging.getLogger("pinecone_migrator.server")
+
+# Far above the 2 MB upsert limit so that an oversized request gets Pinecone's error, not aiohttp's.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def plane_of(request: web.Request) -> Plane:
+    return Plane.DATA if request.path.startswith(dataplane.PREFIX) else Plane.CONTROL
+
+
+def error_response(error: ApiError, plane: Plane) -> web.Response:
+    return json_response(error.body(plane), status=error.status, headers=error.headers)
+
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return error_response(error, plane_of(request))
+    except web.HTTPException as http_error:
+        if http_error.status in (404, 405):
+            message = f"{request.method} {request.path} is not an operation this server knows."
+            code = "NOT_FOUND" if http_error.status == 404 else "UNIMPLEMENTED"
+            return error_response(ApiError(http_error.status, code, message), plane_of(request))
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        error = ApiError(500, "INTERNAL", "Internal server error; see the server log.")
+        return error_response(error, plane_of(request))
+
+
+@web.middleware
+async def api_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    expected = state_of(request).config.api_key
+    if expected is not None and request.headers.get("Api-Key") != expected:
+        raise unauthenticated()
+    return await handler(request)
+
+
+@web.middleware
+async def faults_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(admin.PREFIX):
+        return await handler(request)
+    await state_of(request).faults.before_request(request)
+    return await handler(request)
+
+
+async def _apply_pending_writes(app: web.Application) -> AsyncIterator[None]:
+    """Background task of the visibility delay: apply acknowledged writes once they are due."""
+    state = app[STATE_KEY]
+
+    async def loop() -> None:
+        while True:
+            for data in state.catalog.open_stores():
+                data.apply_due()
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    state.catalog.close()
+
+
+def build_app(config: ServerConfig) -> web.Application:
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[errors_middleware, api_key_middleware, faults_middleware],
+    )
+    app[STATE_KEY] = ServerState(config=config, catalog=Catalog(config.data_dir), faults=FaultInjector(config.faults))
+    admin.add_routes(app)
+    control.add_routes(app)
+    dataplane.add_routes(app)
+    app.cleanup_ctx.append(_apply_pending_writes)
+    return app

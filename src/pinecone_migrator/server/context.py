@@ -1,0 +1,44 @@
+"""What every request handler shares: the server's configuration and state, and JSON responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from .catalog import Catalog
+from .faults import FaultInjector, FaultSettings
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 5080
+    data_dir: Path | None = None  # None: in memory
+    api_key: str | None = None
+    faults: FaultSettings = field(default_factory=FaultSettings)
+
+
+@dataclass
+class ServerState:
+    config: ServerConfig
+    catalog: Catalog
+    faults: FaultInjector
+
+
+STATE_KEY: web.AppKey[ServerState] = web.AppKey("state", ServerState)
+
+
+def state_of(request: web.Request) -> ServerState:
+    return request.app[STATE_KEY]
+
+
+def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,32 @@
+"""Fixtures: real servers on 127.0.0.1, driven through the official SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pinecone import Pinecone
+
+from pinecone_migrator.server.context import ServerConfig
+from pinecone_migrator.server.runner import BackgroundServer
+
+
+@pytest.fixture
+def server() -> Iterator[BackgroundServer]:
+    """A fresh in-memory server on a free port."""
+    with BackgroundServer(ServerConfig(port=0)) as running:
+        yield running
+
+
+@pytest.fixture
+def disk_server(tmp_path: Path) -> Iterator[BackgroundServer]:
+    """A fresh server that persists to a temporary data directory."""
+    with BackgroundServer(ServerConfig(port=0, data_dir=tmp_path / "data")) as running:
+        yield running
+
+
+@pytest.fixture
+def pc(server: BackgroundServer) -> Pinecone:
+    """The official SDK (10.x) pointed at the local server."""
+    return Pinecone(api_key="test-key", host=server.url)
