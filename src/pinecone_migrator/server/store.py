@@ -124,6 +124,7 @@ class IndexData:
         self.applied_lsn = self._state("applied_lsn", 0)
         # Bumped on every applied change of a namespace: lets readers cache derived views.
         self.versions: dict[str, int] = {}
+        self.views: dict[str, object] = {}  # derived per-namespace views, valid while the version holds
         # Operations left pending by a previous process are applied at once: they were acknowledged.
         self.apply_due(now=float("inf"))
 
@@ -144,6 +145,7 @@ class IndexData:
 
     def _touch(self, ns: str) -> None:
         self.versions[ns] = self.versions.get(ns, 0) + 1
+        self.views.pop(ns, None)
 
     # -- writes --------------------------------------------------------------------------------------------
 
@@ -255,8 +257,8 @@ class IndexData:
         meta = current.metadata
         if patch.set_metadata is not None:
             merged = orjson.loads(meta) if meta else {}
-            merged.update(patch.set_metadata)
-            merged = {k: v for k, v in merged.items() if v is not None}
+            # Like Pinecone, a null in setMetadata is dropped: it neither sets nor removes the key.
+            merged.update({k: v for k, v in patch.set_metadata.items() if v is not None})
             meta = orjson.dumps(merged).decode() if merged else None
         self._db.execute(
             "UPDATE records SET vals = ?, sp_idx = ?, sp_val = ?, meta = ? WHERE ns = ? AND id = ?",
