@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import platformdirs
 
 from . import __version__
+
+FC = TypeVar("FC", bound=Callable[..., object])
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -25,7 +29,7 @@ def cli() -> None:
     """Move Pinecone vector data completely, resumably and verifiably."""
 
 
-def _rate(name: str) -> click.Option:
+def _rate(name: str) -> Callable[[FC], FC]:
     return click.option(
         f"--{name}",
         type=click.FloatRange(0.0, 1.0),
@@ -37,7 +41,9 @@ def _rate(name: str) -> click.Option:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=5080, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=5080, show_default=True, help="0 picks a free port."
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -123,7 +129,9 @@ def serve(
     try:
         serve_forever(config, on_ready=ready)
     except OSError as error:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}. Choose another --port.") from None
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {error.strerror}. Choose another --port."
+        ) from None
 
 
 def main() -> None:

@@ -31,7 +31,6 @@ def error_response(error: ApiError, plane: Plane) -> web.Response:
     return json_response(error.body(plane), status=error.status, headers=error.headers)
 
 
-
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -46,8 +45,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
-        error = ApiError(500, "INTERNAL", "Internal server error; see the server log.")
-        return error_response(error, plane_of(request))
+        internal = ApiError(500, "INTERNAL", "Internal server error; see the server log.")
+        return error_response(internal, plane_of(request))
 
 
 @web.middleware
@@ -89,7 +88,9 @@ def build_app(config: ServerConfig) -> web.Application:
         client_max_size=MAX_BODY_BYTES,
         middlewares=[errors_middleware, api_key_middleware, faults_middleware],
     )
-    app[STATE_KEY] = ServerState(config=config, catalog=Catalog(config.data_dir), faults=FaultInjector(config.faults))
+    app[STATE_KEY] = ServerState(
+        config=config, catalog=Catalog(config.data_dir), faults=FaultInjector(config.faults)
+    )
     admin.add_routes(app)
     control.add_routes(app)
     dataplane.add_routes(app)

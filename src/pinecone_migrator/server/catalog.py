@@ -8,6 +8,7 @@ renamed), each index's records in their own SQLite file beside it.
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import shutil
@@ -65,7 +66,9 @@ class IndexDefinition:
             if not isinstance(self.dimension, int) or isinstance(self.dimension, bool):
                 raise invalid_argument("Dense vector indexes need an integer dimension.")
             if not 1 <= self.dimension <= MAX_DIMENSION:
-                raise invalid_argument(f"dimension must be between 1 and {MAX_DIMENSION}, not {self.dimension}.")
+                raise invalid_argument(
+                    f"dimension must be between 1 and {MAX_DIMENSION}, not {self.dimension}."
+                )
         if self.deletion_protection not in ("enabled", "disabled"):
             raise invalid_argument("deletion_protection must be 'enabled' or 'disabled'.")
         if self.tags is not None:
@@ -178,7 +181,7 @@ class Catalog:
             self._data[name] = data
         return data
 
-    def open_stores(self) -> list[IndexData]:
+    def open_stores(self) -> builtins.list[IndexData]:
         return list(self._data.values())
 
     def close(self) -> None:

@@ -70,7 +70,9 @@ class Target:
         return {INDEXED_LSN: str(self.data.applied_lsn)}
 
 
-def _record_json(record: StoredRecord, include_values: bool = True, include_metadata: bool = True) -> dict[str, Any]:
+def _record_json(
+    record: StoredRecord, include_values: bool = True, include_metadata: bool = True
+) -> dict[str, Any]:
     body: dict[str, Any] = {"id": record.id}
     if include_values:
         dense = record.dense()
@@ -324,7 +326,9 @@ async def fetch_by_metadata(request: web.Request) -> web.Response:
         after = _decode_token(token, "fetch_by_metadata")["after"]
     target.limit("fetch_by_metadata", ns)
     view = search.view_of(target.data, ns)
-    start = 0 if after is None else int(np.searchsorted(np.array(view.ids, dtype=object), after, side="right"))
+    start = (
+        0 if after is None else int(np.searchsorted(np.array(view.ids, dtype=object), after, side="right"))
+    )
     found: list[StoredRecord] = []
     more = False
     for row in range(start, len(view.records)):
@@ -464,6 +468,10 @@ def add_routes(app: web.Application) -> None:
     router.add_post(base + "/namespaces", create_namespace)
     router.add_get(base + "/namespaces/{namespace:.+}", describe_namespace)
     router.add_delete(base + "/namespaces/{namespace:.+}", delete_namespace)
-    for path in ("/bulk/imports", "/bulk/imports/{id}", "/records/namespaces/{namespace}/upsert",
-                 "/records/namespaces/{namespace}/search"):
+    for path in (
+        "/bulk/imports",
+        "/bulk/imports/{id}",
+        "/records/namespaces/{namespace}/upsert",
+        "/records/namespaces/{namespace}/search",
+    ):
         router.add_route("*", base + path, unsupported)

@@ -1,7 +1,8 @@
 """Errors the server answers with, in Pinecone's two error shapes.
 
-The data plane answers with gRPC-style ``rpcStatus`` bodies (``{"code": int, "message": str, "details": []}``),
-the control plane with ``ErrorResponse`` (``{"status": int, "error": {"code": str, "message": str}}``).
+The data plane answers with gRPC-style ``rpcStatus`` bodies
+(``{"code": int, "message": str, "details": []}``), the control plane with ``ErrorResponse``
+(``{"status": int, "error": {"code": str, "message": str}}``).
 """
 
 from __future__ import annotations

@@ -32,7 +32,10 @@ async def _start(config: ServerConfig) -> tuple[web.AppRunner, int]:
 
 
 def serve_forever(config: ServerConfig, on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve until SIGINT/SIGTERM. Every acknowledged write is already committed, so stopping loses nothing."""
+    """Serve until SIGINT/SIGTERM.
+
+    Every acknowledged write is already committed, so stopping at any moment loses nothing.
+    """
     import signal
 
     async def main() -> None:

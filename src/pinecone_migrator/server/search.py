@@ -1,4 +1,4 @@
-"""Exact (brute-force) scoring of a namespace, as Pinecone scores: cosine, euclidean, dotproduct, sparse, hybrid.
+"""Exact (brute-force) scoring as Pinecone scores: cosine, euclidean, dotproduct, sparse and hybrid.
 
 A namespace's records are loaded once into arrays (a :class:`NamespaceView`) and kept until the namespace
 changes, so repeated queries and filter scans do not re-read the database.
@@ -86,14 +86,14 @@ def _sparse_scores(
     """Sparse dot product of the query with every record, and whether any index overlaps."""
     n = len(view.records)
     if len(view.sparse_indices) == 0 or len(q_indices) == 0:
-        return np.zeros(n), np.zeros(n, dtype=bool)
+        return np.zeros(n, dtype=np.float64), np.zeros(n, dtype=bool)
     order = np.argsort(q_indices)
     qi, qv = q_indices[order], q_values[order].astype(np.float64)
     pos = np.searchsorted(qi, view.sparse_indices)
     pos_clipped = np.minimum(pos, len(qi) - 1)
     hit = qi[pos_clipped] == view.sparse_indices
     contributions = np.where(hit, view.sparse_values.astype(np.float64) * qv[pos_clipped], 0.0)
-    scores = np.bincount(view.sparse_rows, weights=contributions, minlength=n)
+    scores = np.bincount(view.sparse_rows, weights=contributions, minlength=n).astype(np.float64)
     overlaps = np.bincount(view.sparse_rows, weights=hit.astype(np.float64), minlength=n) > 0
     return scores, overlaps
 

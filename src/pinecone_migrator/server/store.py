@@ -101,9 +101,7 @@ def _chunks(items: list[str], size: int = _SQL_VARIABLES) -> Iterator[list[str]]
 class IndexData:
     """The records of one index. Not thread-safe: the server calls it from its one event loop."""
 
-    def __init__(
-        self, vector_type: str, dimension: int | None, metric: str, directory: Path | None
-    ) -> None:
+    def __init__(self, vector_type: str, dimension: int | None, metric: str, directory: Path | None) -> None:
         self.vector_type = vector_type
         self.dimension = dimension
         self.metric = metric
@@ -136,7 +134,8 @@ class IndexData:
 
     def _set_state(self, key: str, value: int) -> None:
         self._db.execute(
-            "INSERT INTO state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO state(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 

@@ -87,7 +87,9 @@ def integer(value: Any, field: str, low: int, high: int) -> int:
     return value
 
 
-def metadata_filter(value: Any, *, required: bool = False, empty_message: str = "") -> MetadataPredicate | None:
+def metadata_filter(
+    value: Any, *, required: bool = False, empty_message: str = ""
+) -> MetadataPredicate | None:
     """Compile a request's filter; ``None`` when absent (and allowed)."""
     if value is None or value == {}:
         if required:

@@ -1,0 +1,57 @@
+"""The server as a child process (``pinecone-migrator serve``), for tests that kill or restart it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import TracebackType
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path | None, *extra: str) -> None:
+        location = ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
+        self.args = [sys.executable, "-m", "pinecone_migrator", "serve", "--port", "0", *location, *extra]
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self) -> ServerProcess:
+        self.process = subprocess.Popen(
+            self.args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("http://"):
+            self.process.kill()
+            raise RuntimeError(f"server did not start: {line!r}")
+        self.url = line
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush or clean up."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
