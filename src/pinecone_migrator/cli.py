@@ -78,6 +78,12 @@ def _rate(name: str) -> Callable[[FC], FC]:
     help="'pinecone' answers 429 above Pinecone's published per-operation rate limits.",
 )
 @click.option("--fault-seed", type=int, default=None, help="Seed for the fault dice (repeatable runs).")
+@click.option(
+    "--max-upsert-bytes",
+    type=click.IntRange(1),
+    default=None,
+    help="Raise or lower the 2 MB upsert request limit (Pinecone's). Only for benchmarks and experiments.",
+)
 def serve(
     host: str,
     port: int,
@@ -93,6 +99,7 @@ def serve(
     visibility_delay_ms: float,
     rate_limits: str,
     fault_seed: int | None,
+    max_upsert_bytes: int | None,
 ) -> None:
     """Run a local Pinecone-compatible server (control plane and data plane on one port).
 
@@ -118,6 +125,8 @@ def serve(
         seed=fault_seed,
     )
     config = ServerConfig(host=host, port=port, data_dir=directory, api_key=api_key, faults=faults)
+    if max_upsert_bytes is not None:
+        config.max_upsert_bytes = max_upsert_bytes
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def ready(url: str) -> None:

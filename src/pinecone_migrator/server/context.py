@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .catalog import Catalog
 from .faults import FaultInjector, FaultSettings
+from .validation import MAX_UPSERT_BYTES
 
 
 @dataclass
@@ -19,6 +20,8 @@ class ServerConfig:
     data_dir: Path | None = None  # None: in memory
     api_key: str | None = None
     faults: FaultSettings = field(default_factory=FaultSettings)
+    # Pinecone's limit; raising it makes the server less faithful and exists for benchmarks only.
+    max_upsert_bytes: int = MAX_UPSERT_BYTES
 
 
 @dataclass

@@ -25,7 +25,6 @@ from .validation import (
     MAX_FETCH_BY_METADATA_LIMIT,
     MAX_LIST_LIMIT,
     MAX_TOP_K,
-    MAX_UPSERT_BYTES,
     boolean,
     dense_values,
     id_list,
@@ -113,10 +112,11 @@ def _decode_token(token: str, kind: str) -> dict[str, Any]:
 async def upsert(request: web.Request) -> web.Response:
     target = Target(request)
     raw = await request.read()
-    if len(raw) > MAX_UPSERT_BYTES:
+    limit = target.state.config.max_upsert_bytes
+    if len(raw) > limit:
         raise invalid_argument(
-            f"Request size is {len(raw)} bytes, which exceeds the maximum of {MAX_UPSERT_BYTES} bytes (2 MB) "
-            "per upsert. Send fewer or smaller records per request."
+            f"Request size is {len(raw)} bytes, which exceeds the maximum of {limit} bytes per upsert. "
+            "Send fewer or smaller records per request."
         )
     body = json_object(raw)
     ns = namespace_name(body.get("namespace"))
@@ -441,7 +441,7 @@ async def delete_namespace(request: web.Request) -> web.Response:
     ns = _existing_namespace(target, request)
     target.limit("namespaces", ns)
     headers = target.write(("delete_namespace", ns))
-    return json_response({}, status=202, headers=headers)
+    return json_response({}, headers=headers)
 
 
 async def unsupported(request: web.Request) -> web.Response:

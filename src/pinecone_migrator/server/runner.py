@@ -14,6 +14,9 @@ from .app import build_app
 from .context import STATE_KEY, ServerConfig, ServerState
 
 
+MAX_URL_BYTES = 1024 * 1024
+
+
 def _bound_port(runner: web.AppRunner) -> int:
     for site in runner.sites:
         server = getattr(site, "_server", None)
@@ -24,7 +27,13 @@ def _bound_port(runner: web.AppRunner) -> int:
 
 async def _start(config: ServerConfig) -> tuple[web.AppRunner, int]:
     app = build_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # A fetch carries up to 1,000 IDs in its URL: allow request lines far longer than aiohttp's 8 KB default.
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        handler_args={"max_line_size": MAX_URL_BYTES, "max_field_size": MAX_URL_BYTES},
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     await site.start()

@@ -1,0 +1,109 @@
+"""`make demo`: a local server, an index with a few thousand records, and what the official SDK sees of it."""
+
+from __future__ import annotations
+
+import random
+import string
+import sys
+import time
+from typing import Any
+
+from pinecone import Pinecone, ServerlessSpec
+
+from .server.context import ServerConfig
+from .server.runner import BackgroundServer
+
+NAMESPACES = ("tenant-alpha", "tenant-beta", "__default__")
+RECORDS_PER_NAMESPACE = 1_500
+DIMENSION = 32
+
+
+def demo_records(namespace: str, count: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Records shaped like a RAG corpus: chunk IDs, dense + sparse values, typed metadata."""
+    records = []
+    for i in range(count):
+        document = i // 5
+        indices = sorted(rng.sample(range(30_000), k=8))
+        records.append(
+            {
+                "id": f"doc{document:04d}#chunk{i % 5}",
+                "values": [rng.gauss(0, 1) for _ in range(DIMENSION)],
+                "sparse_values": {"indices": indices, "values": [round(rng.random(), 4) for _ in indices]},
+                "metadata": {
+                    "tenant": namespace,
+                    "document_id": f"doc{document:04d}",
+                    "chunk": i % 5,
+                    "year": rng.randint(2015, 2026),
+                    "public": rng.random() < 0.7,
+                    "tags": rng.sample(["finance", "legal", "hr", "eng", "sales"], k=2),
+                    "text": " ".join("".join(rng.choices(string.ascii_lowercase, k=6)) for _ in range(12)),
+                },
+            }
+        )
+    return records
+
+
+def run(out: Any = sys.stdout) -> None:
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    rng = random.Random(2026)
+    with BackgroundServer(ServerConfig(port=0)) as server:
+        say(f"Local Pinecone-compatible server on {server.url} (in memory)")
+        pc = Pinecone(api_key="demo-key", host=server.url)
+        pc.create_index(
+            name="demo-source",
+            dimension=DIMENSION,
+            metric="dotproduct",
+            spec=ServerlessSpec(cloud="aws", region="us-east-1"),
+            tags={"env": "demo"},
+        )
+        description = pc.describe_index("demo-source")
+        say(
+            f"Created index {description.name!r}: dimension {description.dimension}, metric {description.metric}, "
+            f"vector type {description.vector_type}, host {description.host}"
+        )
+        index = pc.index(host=description.host)
+        started = time.perf_counter()
+        total = 0
+        for namespace in NAMESPACES:
+            records = demo_records(namespace, RECORDS_PER_NAMESPACE, rng)
+            for offset in range(0, len(records), 250):
+                index.upsert(vectors=records[offset : offset + 250], namespace=namespace, show_progress=False)
+            total += len(records)
+        say(f"Upserted {total:,} records (dense + sparse + metadata) in {time.perf_counter() - started:.1f} s")
+
+        stats = index.describe_index_stats()
+        say(f"\ndescribe_index_stats: {stats.total_vector_count:,} records, dimension {stats.dimension}")
+        for name, summary in sorted(stats.namespaces.items()):
+            say(f"  namespace {name!r:<16} {summary.vector_count:>6,} records")
+
+        first_page = index.list_paginated(namespace="tenant-alpha", limit=5)
+        say("\nFirst IDs of 'tenant-alpha' (bytewise order): " + ", ".join(v.id for v in first_page.vectors))
+
+        fetched = index.fetch(ids=["doc0000#chunk0"], namespace="tenant-alpha").vectors["doc0000#chunk0"]
+        say(
+            f"\nFetched {fetched.id}: {len(fetched.values)} dense values, "
+            f"{len(fetched.sparse_values.indices) if fetched.sparse_values else 0} sparse pairs, "
+            f"metadata keys {sorted(fetched.metadata or {})}"
+        )
+
+        result = index.query(
+            vector=fetched.values,
+            sparse_vector={"indices": fetched.sparse_values.indices, "values": fetched.sparse_values.values}
+            if fetched.sparse_values
+            else None,
+            top_k=3,
+            namespace="tenant-alpha",
+            filter={"public": True, "year": {"$gte": 2020}},
+            include_metadata=True,
+        )
+        say("\nHybrid query with filter {public: true, year >= 2020}, top 3:")
+        for match in result.matches:
+            metadata = match.metadata or {}
+            say(f"  {match.id:<16} score {match.score:8.3f}  year {metadata.get('year')}  tags {metadata.get('tags')}")
+        say("\nDone. Run `pinecone-migrator serve` to keep a server running for your own rehearsals.")
+
+
+if __name__ == "__main__":
+    run()
