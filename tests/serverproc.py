@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import TracebackType
 
@@ -15,12 +16,13 @@ class ServerProcess:
         self.args = [sys.executable, "-m", "pinecone_migrator", "serve", "--port", "0", *location, *extra]
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
+        self._log = tempfile.TemporaryFile(mode="w+")
 
     def start(self) -> ServerProcess:
         self.process = subprocess.Popen(
             self.args,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self._log,
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -31,6 +33,12 @@ class ServerProcess:
             raise RuntimeError(f"server did not start: {line!r}")
         self.url = line
         return self
+
+    def log_text(self) -> str:
+        """Everything the server wrote to stderr so far."""
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read()
 
     def kill(self) -> None:
         """SIGKILL: no chance to flush or clean up."""

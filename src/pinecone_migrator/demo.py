@@ -63,6 +63,7 @@ def run(out: Any = sys.stdout) -> None:
             f"Created index {description.name!r}: dimension {description.dimension}, metric {description.metric}, "
             f"vector type {description.vector_type}, host {description.host}"
         )
+        assert description.host is not None, "a ready index always has a host"
         index = pc.index(host=description.host)
         started = time.perf_counter()
         total = 0
@@ -79,7 +80,7 @@ def run(out: Any = sys.stdout) -> None:
             say(f"  namespace {name!r:<16} {summary.vector_count:>6,} records")
 
         first_page = index.list_paginated(namespace="tenant-alpha", limit=5)
-        say("\nFirst IDs of 'tenant-alpha' (bytewise order): " + ", ".join(v.id for v in first_page.vectors))
+        say("\nFirst IDs of 'tenant-alpha' (bytewise order): " + ", ".join(str(v.id) for v in first_page.vectors))
 
         fetched = index.fetch(ids=["doc0000#chunk0"], namespace="tenant-alpha").vectors["doc0000#chunk0"]
         say(

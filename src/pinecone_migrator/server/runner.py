@@ -13,7 +13,6 @@ from aiohttp import web
 from .app import build_app
 from .context import STATE_KEY, ServerConfig, ServerState
 
-
 MAX_URL_BYTES = 1024 * 1024
 
 
@@ -32,7 +31,8 @@ async def _start(config: ServerConfig) -> tuple[web.AppRunner, int]:
         app,
         access_log=None,
         handle_signals=False,
-        handler_args={"max_line_size": MAX_URL_BYTES, "max_field_size": MAX_URL_BYTES},
+        max_line_size=MAX_URL_BYTES,
+        max_field_size=MAX_URL_BYTES,
     )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
