@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.serverproc import ServerProcess  # noqa: E402
+from tests.serverproc import ServerProcess
 
 DIMENSION = 768
 UPSERT_FLOOR = 10_000
@@ -102,7 +102,12 @@ def json_baselines(batch: int) -> tuple[float, float]:
     started = time.perf_counter()
     for _ in range(5):
         orjson.dumps(
-            {"vectors": {r["id"]: {"id": r["id"], "values": a, "metadata": r["metadata"]} for r, a in zip(records, arrays, strict=True)}},
+            {
+                "vectors": {
+                    r["id"]: {"id": r["id"], "values": a, "metadata": r["metadata"]}
+                    for r, a in zip(records, arrays, strict=True)
+                }
+            },
             option=orjson.OPT_SERIALIZE_NUMPY,
         )
     render_rate = 5 * batch / (time.perf_counter() - started)
@@ -123,7 +128,10 @@ def main() -> None:
     print(f"{'measure':<44}{'records/s':>12}{'floor':>10}{'x floor':>9}{'json-only':>11}{'x json':>8}")
 
     def row(label: str, rate: float, floor: int, baseline: float) -> None:
-        print(f"{label:<44}{rate:>12,.0f}{floor:>10,}{rate / floor:>9.2f}{baseline:>11,.0f}{rate / baseline:>8.2f}")
+        print(
+            f"{label:<44}{rate:>12,.0f}{floor:>10,}{rate / floor:>9.2f}"
+            f"{baseline:>11,.0f}{rate / baseline:>8.2f}"
+        )
 
     with tempfile.TemporaryDirectory() as data_dir:
         # Pinecone caps an upsert at 2 MB; 1,000 records of this size are ~10 MB of JSON, so this phase
@@ -132,17 +140,31 @@ def main() -> None:
             from pinecone import Pinecone, ServerlessSpec
 
             pc = Pinecone(api_key="bench", host=server.url)
-            pc.create_index(name="bench", dimension=DIMENSION, metric="cosine", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+            pc.create_index(
+                name="bench",
+                dimension=DIMENSION,
+                metric="cosine",
+                spec=ServerlessSpec(cloud="aws", region="us-east-1"),
+            )
             host = pc.describe_index("bench").host
             results = run_clients(_upsert_worker, [(host, w, per_worker, 1000) for w in range(args.clients)])
             row("upsert, 1,000-record requests", total / max(results), UPSERT_FLOOR, parse_rate)
-            results = run_clients(_fetch_worker, [(host, w, total, 1000, args.fetch_rounds) for w in range(args.clients)])
+            results = run_clients(
+                _fetch_worker, [(host, w, total, 1000, args.fetch_rounds) for w in range(args.clients)]
+            )
             fetched = sum(r[1] for r in results)
-            row("fetch, 1,000 IDs per request", fetched / max(r[0] for r in results), FETCH_FLOOR, render_rate)
+            row(
+                "fetch, 1,000 IDs per request", fetched / max(r[0] for r in results), FETCH_FLOOR, render_rate
+            )
         # The same ingest with requests that respect Pinecone's 2 MB cap (~150 records each here).
         with ServerProcess(Path(data_dir) / "b") as server:
             pc = Pinecone(api_key="bench", host=server.url)
-            pc.create_index(name="bench", dimension=DIMENSION, metric="cosine", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+            pc.create_index(
+                name="bench",
+                dimension=DIMENSION,
+                metric="cosine",
+                spec=ServerlessSpec(cloud="aws", region="us-east-1"),
+            )
             host = pc.describe_index("bench").host
             results = run_clients(_upsert_worker, [(host, w, per_worker, 150) for w in range(args.clients)])
             row("upsert, 150-record requests (< 2 MB)", total / max(results), UPSERT_FLOOR, parse_rate)

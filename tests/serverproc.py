@@ -16,7 +16,7 @@ class ServerProcess:
         self.args = [sys.executable, "-m", "pinecone_migrator", "serve", "--port", "0", *location, *extra]
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
-        self._log = tempfile.TemporaryFile(mode="w+")
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the process
 
     def start(self) -> ServerProcess:
         self.process = subprocess.Popen(

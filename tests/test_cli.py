@@ -47,5 +47,13 @@ def test_serve_with_api_key_never_prints_it(tmp_path: Path) -> None:
 def test_version_and_help() -> None:
     assert _run("--version").stdout.startswith("pinecone-migrator, version")
     help_text = _run("serve", "--help").stdout
-    for flag in ("--host", "--port", "--data-dir", "--in-memory", "--api-key", "--rate-limits", "--visibility-delay-ms"):
+    for flag in (
+        "--host",
+        "--port",
+        "--data-dir",
+        "--in-memory",
+        "--api-key",
+        "--rate-limits",
+        "--visibility-delay-ms",
+    ):
         assert flag in help_text

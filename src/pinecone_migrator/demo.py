@@ -60,7 +60,8 @@ def run(out: Any = sys.stdout) -> None:
         )
         description = pc.describe_index("demo-source")
         say(
-            f"Created index {description.name!r}: dimension {description.dimension}, metric {description.metric}, "
+            f"Created index {description.name!r}: dimension {description.dimension}, "
+            f"metric {description.metric}, "
             f"vector type {description.vector_type}, host {description.host}"
         )
         assert description.host is not None, "a ready index always has a host"
@@ -72,7 +73,9 @@ def run(out: Any = sys.stdout) -> None:
             for offset in range(0, len(records), 250):
                 index.upsert(vectors=records[offset : offset + 250], namespace=namespace, show_progress=False)
             total += len(records)
-        say(f"Upserted {total:,} records (dense + sparse + metadata) in {time.perf_counter() - started:.1f} s")
+        say(
+            f"Upserted {total:,} records (dense + sparse + metadata) in {time.perf_counter() - started:.1f} s"
+        )
 
         stats = index.describe_index_stats()
         say(f"\ndescribe_index_stats: {stats.total_vector_count:,} records, dimension {stats.dimension}")
@@ -80,7 +83,10 @@ def run(out: Any = sys.stdout) -> None:
             say(f"  namespace {name!r:<16} {summary.vector_count:>6,} records")
 
         first_page = index.list_paginated(namespace="tenant-alpha", limit=5)
-        say("\nFirst IDs of 'tenant-alpha' (bytewise order): " + ", ".join(str(v.id) for v in first_page.vectors))
+        say(
+            "\nFirst IDs of 'tenant-alpha' (bytewise order): "
+            + ", ".join(str(v.id) for v in first_page.vectors)
+        )
 
         fetched = index.fetch(ids=["doc0000#chunk0"], namespace="tenant-alpha").vectors["doc0000#chunk0"]
         say(
@@ -102,7 +108,10 @@ def run(out: Any = sys.stdout) -> None:
         say("\nHybrid query with filter {public: true, year >= 2020}, top 3:")
         for match in result.matches:
             metadata = match.metadata or {}
-            say(f"  {match.id:<16} score {match.score:8.3f}  year {metadata.get('year')}  tags {metadata.get('tags')}")
+            say(
+                f"  {match.id:<16} score {match.score:8.3f}  "
+                f"year {metadata.get('year')}  tags {metadata.get('tags')}"
+            )
         say("\nDone. Run `pinecone-migrator serve` to keep a server running for your own rehearsals.")
 
 

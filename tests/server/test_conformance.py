@@ -12,7 +12,9 @@ from pinecone import Pinecone
 from ..helpers import dense_index
 from ..serverproc import ServerProcess
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "pinecone-api" / "2025-10" / "db_data_2025-10.oas.yaml"
+SPEC = (
+    Path(__file__).resolve().parents[3] / "shared" / "pinecone-api" / "2025-10" / "db_data_2025-10.oas.yaml"
+)
 # Bulk imports arrive with the export/import issue; integrated-embedding records need a model server.
 NOT_IMPLEMENTED = "^/(bulk/imports|records/)"
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
@@ -23,7 +25,9 @@ def test_data_plane_conforms_to_the_published_spec(tmp_path: Path) -> None:
     with ServerProcess(None) as server:
         pc = Pinecone(api_key="k", host=server.url)
         index = dense_index(pc, "conform", dimension=4, metric="dotproduct")
-        index.upsert(vectors=[{"id": f"v{i}", "values": [1, 2, 3, i], "metadata": {"n": i}} for i in range(20)])
+        index.upsert(
+            vectors=[{"id": f"v{i}", "values": [1, 2, 3, i], "metadata": {"n": i}} for i in range(20)]
+        )
         schemathesis = Path(sys.executable).with_name("schemathesis")
         result = subprocess.run(
             [

@@ -1,4 +1,4 @@
-"""Raw HTTP for what the SDK refuses to send: each bad request gets Pinecone's status, shape and a clear message."""
+"""Raw HTTP for what the SDK refuses to send: Pinecone's status, error shape and a clear message."""
 
 from __future__ import annotations
 
@@ -95,7 +95,9 @@ def test_fetch_and_delete_over_one_thousand_ids_are_refused(host: str, http: htt
 
 def test_delete_needs_exactly_one_selector(host: str, http: httpx.Client) -> None:
     _assert_error(http.post(f"{host}/vectors/delete", json={}), 400, "exactly one")
-    _assert_error(http.post(f"{host}/vectors/delete", json={"ids": ["a"], "deleteAll": True}), 400, "exactly one")
+    _assert_error(
+        http.post(f"{host}/vectors/delete", json={"ids": ["a"], "deleteAll": True}), 400, "exactly one"
+    )
     _assert_error(http.post(f"{host}/vectors/delete", json={"filter": {}}), 400, "empty metadata filter")
 
 
@@ -111,7 +113,9 @@ def test_query_limits_and_invalid_filters(host: str, http: httpx.Client) -> None
 
 def test_list_limits_and_bad_tokens(host: str, http: httpx.Client) -> None:
     _assert_error(http.get(f"{host}/vectors/list", params={"limit": 101}), 400, "limit", "100")
-    _assert_error(http.get(f"{host}/vectors/list", params={"paginationToken": "garbage!"}), 400, "pagination token")
+    _assert_error(
+        http.get(f"{host}/vectors/list", params={"paginationToken": "garbage!"}), 400, "pagination token"
+    )
 
 
 def test_malformed_json_is_a_400(host: str, http: httpx.Client) -> None:
