@@ -1,0 +1,56 @@
+"""With ``--rate-limits pinecone`` a flood of data-plane requests gets 429s at Pinecone's published rates."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from pinecone import Pinecone
+
+from pinecone_migrator.server.context import ServerConfig
+from pinecone_migrator.server.runner import BackgroundServer
+
+from ..helpers import dense_index
+
+
+def test_fetch_flood_is_limited_to_100_requests_per_second() -> None:
+    config = ServerConfig(port=0)
+    config.faults.rate_limits = "pinecone"
+    with BackgroundServer(config) as running:
+        index = dense_index(Pinecone(api_key="k", host=running.url), "flood", dimension=2)
+        index.upsert(vectors=[{"id": "a", "values": [1, 0]}])
+        host = running.url + "/data/flood"
+        statuses: list[int] = []
+        with httpx.Client(headers={"Api-Key": "k"}) as http:
+            started = time.monotonic()
+            for _ in range(300):
+                response = http.get(f"{host}/vectors/fetch", params={"ids": ["a"]})
+                statuses.append(response.status_code)
+                if response.status_code == 429:
+                    body = response.json()
+                    assert body["code"] == 8
+                    assert "fetch" in body["message"] and "100" in body["message"]
+            elapsed = time.monotonic() - started
+        admitted = statuses.count(200)
+        assert set(statuses) <= {200, 429}
+        assert statuses.count(429) > 0
+        # a full bucket (100) plus what refills while the flood lasts, never more
+        assert 100 <= admitted <= 100 + 100 * elapsed + 2
+        # other operations have their own buckets: a list still passes
+        assert httpx.get(f"{host}/vectors/list", headers={"Api-Key": "k"}).status_code == 200
+
+
+def test_limits_can_be_switched_on_while_running() -> None:
+    with BackgroundServer(ServerConfig(port=0)) as running:
+        index = dense_index(Pinecone(api_key="k", host=running.url), "switch", dimension=2)
+        host = running.url + "/data/switch"
+        with httpx.Client(headers={"Api-Key": "k"}) as http:
+            body = {"filter": {"x": 1}}
+            assert all(http.post(f"{host}/vectors/delete", json=body).status_code == 200 for _ in range(20))
+            assert (
+                http.put(f"{running.url}/_admin/faults", json={"rate_limits": "pinecone"}).status_code == 200
+            )
+            statuses = [http.post(f"{host}/vectors/delete", json=body).status_code for _ in range(20)]
+        # delete by metadata: 5 requests per second per namespace
+        assert statuses.count(200) <= 7 and statuses.count(429) >= 13
+        assert index.describe_index_stats().total_vector_count == 0
