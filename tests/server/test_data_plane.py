@@ -265,13 +265,13 @@ def test_namespaces_create_list_describe_delete(pc: Pinecone) -> None:
     index.upsert(vectors=[{"id": "1", "values": [1, 1]}], namespace="filled")
     created = index.create_namespace(name="empty")
     assert created.name == "empty"
-    names = {ns.name: ns.record_count for ns in index.list_namespaces()}
+    names = {ns.name: ns.record_count for page in index.list_namespaces() for ns in page.namespaces}
     assert names == {"empty": 0, "filled": 1}
-    assert index.describe_namespace("filled").record_count == 1
-    index.delete_namespace("filled")
-    assert {ns.name for ns in index.list_namespaces()} == {"empty"}
+    assert index.describe_namespace(name="filled").record_count == 1
+    index.delete_namespace(name="filled")
+    assert {ns.name for page in index.list_namespaces() for ns in page.namespaces} == {"empty"}
     with pytest.raises(SdkApiError) as missing:
-        index.describe_namespace("filled")
+        index.describe_namespace(name="filled")
     assert missing.value.status_code == 404
 
 

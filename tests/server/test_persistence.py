@@ -38,7 +38,7 @@ def test_restart_keeps_indexes_and_records(tmp_path: Path) -> None:
         index = pc.index(host=description.host)
         got = index.fetch(ids=[r["id"] for r in records], namespace="ns").vectors
         assert {k: as_plain(v) for k, v in got.items()} == {r["id"]: expected(r) for r in records}
-        assert {ns.name for ns in index.list_namespaces()} == {"ns", "empty-ns"}
+        assert {ns.name for page in index.list_namespaces() for ns in page.namespaces} == {"ns", "empty-ns"}
 
 
 def test_sigkill_mid_write_loses_no_acknowledged_record(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import builtins
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -154,12 +154,11 @@ class Catalog:
         return definition
 
     def update(self, name: str, **changes: Any) -> IndexDefinition:
-        definition = self.get(name)
-        for key, value in changes.items():
-            setattr(definition, key, value)
-        definition.validate()
+        updated = replace(self.get(name), **changes)
+        updated.validate()
+        self._definitions[name] = updated
         self._save()
-        return definition
+        return updated
 
     def delete(self, name: str) -> None:
         self.get(name)

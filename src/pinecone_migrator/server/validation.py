@@ -176,13 +176,16 @@ def _float32(values: list[Any], what: str) -> np.ndarray[Any, np.dtype[np.float3
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
         raise invalid_argument(f"{what} must be numbers.")
     array = np.asarray(values, dtype=np.float64)
-    narrowed = array.astype(np.float32)
+    with np.errstate(over="ignore"):  # overflow to inf is reported below
+        narrowed = array.astype(np.float32)
     if not np.isfinite(narrowed).all():
         raise invalid_argument(f"{what} must be finite numbers within the float32 range.")
     return narrowed
 
 
 def dense_values(values: Any, dimension: int, where: str = "") -> bytes:
+    if values is None:
+        values = []
     if not isinstance(values, list):
         raise invalid_argument(f"values{where} must be a list of numbers.")
     if len(values) != dimension:
@@ -202,7 +205,8 @@ def _dense_batch(vectors: list[Any], dimension: int, maybe_booleans: bool) -> li
         rows = [v["values"] for v in vectors]
         if any(type(r) is not list or len(r) != dimension for r in rows):
             return None
-        matrix = np.array(rows, dtype=np.float32)
+        with np.errstate(over="ignore"):  # overflow to inf is caught by the finiteness check
+            matrix = np.array(rows, dtype=np.float32)
     except (KeyError, TypeError, ValueError):
         return None
     if matrix.shape != (len(vectors), dimension) or not np.isfinite(matrix).all():
