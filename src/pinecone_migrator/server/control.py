@@ -78,7 +78,11 @@ def read_capacity_response(capacity: dict[str, Any] | None) -> dict[str, Any]:
     manual = capacity["dedicated"]["manual"]
     return {
         **capacity,
-        "status": {"state": "Ready", "current_shards": manual["shards"], "current_replicas": manual["replicas"]},
+        "status": {
+            "state": "Ready",
+            "current_shards": manual["shards"],
+            "current_replicas": manual["replicas"],
+        },
     }
 
 
@@ -288,7 +292,9 @@ async def describe_index(request: web.Request) -> web.Response:
     return json_response(model_of(definition, request))
 
 
-def _configure_changes(body: dict[str, Any], definition: IndexDefinition, schema_dialect: bool) -> dict[str, Any]:
+def _configure_changes(
+    body: dict[str, Any], definition: IndexDefinition, schema_dialect: bool
+) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if body.get("deletion_protection") is not None:
         changes["deletion_protection"] = body["deletion_protection"]
