@@ -55,8 +55,12 @@ def _upsert_worker(host: str, worker: int, per_worker: int, batch: int, queue: A
     records = make_records(per_worker, worker * per_worker, worker)
     queue.put(("ready", worker))
     started = time.perf_counter()
-    for offset in range(0, per_worker, batch):
-        index.upsert(vectors=records[offset : offset + batch], show_progress=False)
+    try:
+        for offset in range(0, per_worker, batch):
+            index.upsert(vectors=records[offset : offset + batch], show_progress=False)
+    except Exception as error:  # reported to the parent, which must not wait forever
+        queue.put(("error", f"upsert worker {worker}: {error}"))
+        return
     queue.put(("done", time.perf_counter() - started))
 
 
@@ -68,21 +72,31 @@ def _fetch_worker(host: str, worker: int, total: int, batch: int, rounds: int, q
     queue.put(("ready", worker))
     started = time.perf_counter()
     fetched = 0
-    for _ in range(rounds):
-        first = rng.randrange(0, max(1, total - batch))
-        response = index.fetch(ids=[f"doc-{first + i:08d}" for i in range(batch)])
-        fetched += len(response.vectors)
+    try:
+        for _ in range(rounds):
+            first = rng.randrange(0, max(1, total - batch))
+            response = index.fetch(ids=[f"doc-{first + i:08d}" for i in range(batch)])
+            fetched += len(response.vectors)
+    except Exception as error:
+        queue.put(("error", f"fetch worker {worker}: {error}"))
+        return
     queue.put(("done", (time.perf_counter() - started, fetched)))
 
 
 def run_clients(target: Any, args_per_worker: list[tuple[Any, ...]]) -> list[Any]:
-    queue: Any = multiprocessing.Queue()
-    processes = [multiprocessing.Process(target=target, args=(*a, queue)) for a in args_per_worker]
+    # spawn, not fork: the parent holds SDK clients whose threads and sockets must not be forked.
+    context = multiprocessing.get_context("spawn")
+    queue: Any = context.Queue()
+    processes = [context.Process(target=target, args=(*a, queue)) for a in args_per_worker]
     for process in processes:
         process.start()
     results = []
     for _ in range(2 * len(processes)):
         kind, value = queue.get(timeout=900)
+        if kind == "error":
+            for process in processes:
+                process.kill()
+            raise SystemExit(f"benchmark failed: {value}")
         if kind == "done":
             results.append(value)
     for process in processes:
@@ -156,7 +170,7 @@ def main() -> None:
             row(
                 "fetch, 1,000 IDs per request", fetched / max(r[0] for r in results), FETCH_FLOOR, render_rate
             )
-        # The same ingest with requests that respect Pinecone's 2 MB cap (~150 records each here).
+        # The same ingest with requests that respect Pinecone's 2 MB cap (100 records, ~1.6 MB each here).
         with ServerProcess(Path(data_dir) / "b") as server:
             pc = Pinecone(api_key="bench", host=server.url)
             pc.create_index(
@@ -166,8 +180,8 @@ def main() -> None:
                 spec=ServerlessSpec(cloud="aws", region="us-east-1"),
             )
             host = pc.describe_index("bench").host
-            results = run_clients(_upsert_worker, [(host, w, per_worker, 150) for w in range(args.clients)])
-            row("upsert, 150-record requests (< 2 MB)", total / max(results), UPSERT_FLOOR, parse_rate)
+            results = run_clients(_upsert_worker, [(host, w, per_worker, 100) for w in range(args.clients)])
+            row("upsert, 100-record requests (< 2 MB)", total / max(results), UPSERT_FLOOR, parse_rate)
 
 
 if __name__ == "__main__":

@@ -83,9 +83,10 @@ def validate_tags(tags: dict[str, Any]) -> None:
             raise invalid_argument(
                 f"Tag key {key!r} is invalid: 1-80 characters, only letters, digits, '_' and '-'."
             )
-        if not isinstance(value, str) or not re.match(r"^[a-zA-Z0-9_-]{0,120}$", value):
+        # Pinecone's documented value alphabet (IndexTags): alphanumerics and ; @ _ - . + and space.
+        if not isinstance(value, str) or not re.match(r"^[a-zA-Z0-9;@_.+ -]{0,120}$", value):
             raise invalid_argument(
-                f"Tag value for {key!r} is invalid: a string of at most 120 letters, digits, '_' or '-'."
+                f"Tag value for {key!r} is invalid: at most 120 letters, digits, spaces or ';@_-.+'."
             )
 
 
