@@ -19,6 +19,7 @@ from . import search
 from .catalog import IndexDefinition
 from .context import ServerState, json_response, state_of
 from .errors import ApiError, already_exists, invalid_argument, not_found
+from .fastjson import decode_dense_upsert
 from .store import IndexData, MetadataPatch, StoredRecord
 from .validation import (
     DEFAULT_NAMESPACE,
@@ -118,13 +119,20 @@ async def upsert(request: web.Request) -> web.Response:
             f"Request size is {len(raw)} bytes, which exceeds the maximum of {limit} bytes per upsert. "
             "Send fewer or smaller records per request."
         )
-    body = json_object(raw)
-    ns = namespace_name(body.get("namespace"))
     definition = target.definition
-    maybe_booleans = b"true" in raw or b"false" in raw
-    records = upsert_records(
-        body, definition.vector_type, definition.dimension, definition.metric, maybe_booleans
-    )
+    fast = decode_dense_upsert(raw, definition.dimension) if definition.dimension is not None else None
+    if fast is not None:
+        body, packed = fast
+        records = upsert_records(
+            body, definition.vector_type, definition.dimension, definition.metric, False, packed
+        )
+    else:
+        body = json_object(raw)
+        maybe_booleans = b"true" in raw or b"false" in raw
+        records = upsert_records(
+            body, definition.vector_type, definition.dimension, definition.metric, maybe_booleans
+        )
+    ns = namespace_name(body.get("namespace"))
     target.limit("upsert", ns, len(records), len(raw))
     headers = target.write(("upsert", ns, records))
     return json_response({"upsertedCount": len(records)}, headers=headers)

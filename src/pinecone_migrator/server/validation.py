@@ -217,8 +217,14 @@ def _dense_batch(vectors: list[Any], dimension: int, maybe_booleans: bool) -> li
 
 
 def upsert_records(
-    body: Mapping[str, Any], vector_type: str, dimension: int | None, metric: str, maybe_booleans: bool = True
+    body: Mapping[str, Any],
+    vector_type: str,
+    dimension: int | None,
+    metric: str,
+    maybe_booleans: bool = True,
+    packed_values: list[bytes] | None = None,
 ) -> list[StoredRecord]:
+    """Validated records of an upsert body; ``packed_values`` are dense values already decoded as float32."""
     vectors = body.get("vectors")
     if not isinstance(vectors, list) or not vectors:
         raise invalid_argument("vectors must be a non-empty list of records.")
@@ -228,8 +234,8 @@ def upsert_records(
         )
     if not all(isinstance(v, dict) for v in vectors):
         raise invalid_argument("Each vector must be a JSON object with an 'id'.")
-    dense = None
-    if vector_type == "dense" and dimension is not None:
+    dense = packed_values
+    if dense is None and vector_type == "dense" and dimension is not None:
         dense = _dense_batch(vectors, dimension, maybe_booleans)
     records: list[StoredRecord] = []
     for position, vector in enumerate(vectors):
