@@ -37,7 +37,7 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m pinecone_migrator.demo
 
 bench: $(BIN)/.installed
-	$(BIN)/python bench/run.py
+	$(BIN)/python -u bench/server_throughput.py
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve

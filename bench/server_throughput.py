@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import random
 import string
 import sys
@@ -83,7 +84,16 @@ def _fetch_worker(host: str, worker: int, total: int, batch: int, rounds: int, q
     queue.put(("done", (time.perf_counter() - started, fetched)))
 
 
-def run_clients(target: Any, args_per_worker: list[tuple[Any, ...]]) -> list[Any]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_clients(
+    server_pid: int, target: Any, args_per_worker: list[tuple[Any, ...]]
+) -> tuple[list[Any], float]:
+    """Run the client processes; return their results and the server's CPU use (cores) while they ran."""
     # spawn, not fork: the parent holds SDK clients whose threads and sockets must not be forked.
     context = multiprocessing.get_context("spawn")
     queue: Any = context.Queue()
@@ -91,17 +101,24 @@ def run_clients(target: Any, args_per_worker: list[tuple[Any, ...]]) -> list[Any
     for process in processes:
         process.start()
     results = []
-    for _ in range(2 * len(processes)):
+    ready = 0
+    cpu_start = wall_start = 0.0
+    while len(results) < len(processes):
         kind, value = queue.get(timeout=900)
         if kind == "error":
             for process in processes:
                 process.kill()
             raise SystemExit(f"benchmark failed: {value}")
-        if kind == "done":
+        if kind == "ready":
+            ready += 1
+            if ready == len(processes):
+                cpu_start, wall_start = cpu_seconds(server_pid), time.perf_counter()
+        else:
             results.append(value)
+    server_cores = (cpu_seconds(server_pid) - cpu_start) / (time.perf_counter() - wall_start)
     for process in processes:
         process.join()
-    return results
+    return results, server_cores
 
 
 def json_baselines(batch: int) -> tuple[float, float]:
@@ -139,12 +156,15 @@ def main() -> None:
     total = per_worker * args.clients
     parse_rate, render_rate = json_baselines(1000)
     print(f"server throughput bench: dimension {DIMENSION}, ~1 KB metadata, {args.clients} client processes")
-    print(f"{'measure':<44}{'records/s':>12}{'floor':>10}{'x floor':>9}{'json-only':>11}{'x json':>8}")
+    print(
+        f"{'measure':<40}{'records/s':>10}{'floor':>8}{'x floor':>8}{'json-only':>10}{'x json':>7}"
+        f"{'server cores':>13}"
+    )
 
-    def row(label: str, rate: float, floor: int, baseline: float) -> None:
+    def row(label: str, rate: float, floor: int, baseline: float, cores: float) -> None:
         print(
-            f"{label:<44}{rate:>12,.0f}{floor:>10,}{rate / floor:>9.2f}"
-            f"{baseline:>11,.0f}{rate / baseline:>8.2f}"
+            f"{label:<40}{rate:>10,.0f}{floor:>8,}{rate / floor:>8.2f}"
+            f"{baseline:>10,.0f}{rate / baseline:>7.2f}{cores:>13.2f}"
         )
 
     with tempfile.TemporaryDirectory() as data_dir:
@@ -161,15 +181,14 @@ def main() -> None:
                 spec=ServerlessSpec(cloud="aws", region="us-east-1"),
             )
             host = pc.describe_index("bench").host
-            results = run_clients(_upsert_worker, [(host, w, per_worker, 1000) for w in range(args.clients)])
-            row("upsert, 1,000-record requests", total / max(results), UPSERT_FLOOR, parse_rate)
-            results = run_clients(
-                _fetch_worker, [(host, w, total, 1000, args.fetch_rounds) for w in range(args.clients)]
-            )
-            fetched = sum(r[1] for r in results)
-            row(
-                "fetch, 1,000 IDs per request", fetched / max(r[0] for r in results), FETCH_FLOOR, render_rate
-            )
+            pid = server.pid
+            jobs = [(host, w, per_worker, 1000) for w in range(args.clients)]
+            results, cores = run_clients(pid, _upsert_worker, jobs)
+            row("upsert, 1,000-record requests", total / max(results), UPSERT_FLOOR, parse_rate, cores)
+            jobs = [(host, w, total, 1000, args.fetch_rounds) for w in range(args.clients)]
+            results, cores = run_clients(pid, _fetch_worker, jobs)
+            rate = sum(r[1] for r in results) / max(r[0] for r in results)
+            row("fetch, 1,000 IDs per request", rate, FETCH_FLOOR, render_rate, cores)
         # The same ingest with requests that respect Pinecone's 2 MB cap (100 records, ~1.6 MB each here).
         with ServerProcess(Path(data_dir) / "b") as server:
             pc = Pinecone(api_key="bench", host=server.url)
@@ -180,8 +199,9 @@ def main() -> None:
                 spec=ServerlessSpec(cloud="aws", region="us-east-1"),
             )
             host = pc.describe_index("bench").host
-            results = run_clients(_upsert_worker, [(host, w, per_worker, 100) for w in range(args.clients)])
-            row("upsert, 100-record requests (< 2 MB)", total / max(results), UPSERT_FLOOR, parse_rate)
+            jobs = [(host, w, per_worker, 100) for w in range(args.clients)]
+            results, cores = run_clients(server.pid, _upsert_worker, jobs)
+            row("upsert, 100-record requests (< 2 MB)", total / max(results), UPSERT_FLOOR, parse_rate, cores)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,11 @@ class ServerProcess:
         self.url = line
         return self
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "the server is not running"
+        return self.process.pid
+
     def log_text(self) -> str:
         """Everything the server wrote to stderr so far."""
         self._log.flush()
