@@ -141,3 +141,21 @@ def test_api_key_is_enforced_when_configured() -> None:
         assert wrong.json()["code"] == 16
         good = httpx.get(f"{running.url}/indexes", headers={"Api-Key": "secret-key"})
         assert good.status_code == 200
+
+
+def test_list_is_refused_on_a_pod_based_index(server: BackgroundServer, http: httpx.Client) -> None:
+    created = http.post(
+        f"{server.url}/indexes",
+        json={
+            "name": "podded",
+            "dimension": 2,
+            "metric": "cosine",
+            "spec": {"pod": {"environment": "us-east1-gcp", "pod_type": "p1.x1", "pods": 1}},
+        },
+    )
+    assert created.status_code == 201, created.text
+    pod_host = created.json()["host"]
+    upserted = http.post(f"{pod_host}/vectors/upsert", json={"vectors": [{"id": "a", "values": [1, 0]}]})
+    assert upserted.status_code == 200
+    _assert_error(http.get(f"{pod_host}/vectors/list"), 400, "only supported for serverless indexes")
+    assert http.get(f"{pod_host}/vectors/fetch", params={"ids": ["a"]}).json()["vectors"]["a"]["id"] == "a"
