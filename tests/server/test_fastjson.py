@@ -51,6 +51,8 @@ def test_fast_path_gives_the_same_records_as_the_ordinary_path(seed: int) -> Non
         b'{"vectors": [1]}',
         b"[1, 2]",
         b'{"vectors": [',
+        b'{"vectors": [{"id": "a", "values": [1, 2, 3, 4], '
+        b'"sparseValues": {"indices": [-9223372036854775809], "values": [1]}}]}',
     ],
 )
 def test_fast_path_steps_aside_for_anything_irregular(raw: bytes) -> None:

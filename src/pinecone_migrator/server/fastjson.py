@@ -42,7 +42,10 @@ def decode_dense_upsert(raw: bytes, dimension: int) -> tuple[dict[str, Any], lis
     """The body with ``values`` removed from every vector, and those values packed as float32 bytes."""
     try:
         document = _parse(raw)
-    except ValueError:
+    except (
+        ValueError,
+        RuntimeError,
+    ):  # invalid JSON, or JSON simdjson refuses (e.g. integers beyond 64 bits)
         return None
     try:
         return _split(document, dimension)
