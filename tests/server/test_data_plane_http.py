@@ -159,3 +159,18 @@ def test_list_is_refused_on_a_pod_based_index(server: BackgroundServer, http: ht
     assert upserted.status_code == 200
     _assert_error(http.get(f"{pod_host}/vectors/list"), 400, "only supported for serverless indexes")
     assert http.get(f"{pod_host}/vectors/fetch", params={"ids": ["a"]}).json()["vectors"]["a"]["id"] == "a"
+
+
+@pytest.mark.parametrize(
+    ("schema", "phrase"),
+    [
+        ({"fields": {"genre": None}}, "must be an object"),
+        ({"fields": {"genre": {"filterable": False}}}, "only filterable: true"),
+        ({"fields": {"genre": {"filterable": True, "other": 1}}}, "must be an object"),
+        ({"fields": []}, "'fields' object"),
+    ],
+)
+def test_namespace_schemas_are_validated(host: str, http: httpx.Client, schema: Any, phrase: str) -> None:
+    _assert_error(http.post(f"{host}/namespaces", json={"name": "n", "schema": schema}), 400, phrase)
+    created = http.post(f"{host}/namespaces", json={"name": "n", "schema": {"fields": {"genre": {}}}})
+    assert created.json()["schema"] == {"fields": {"genre": {"filterable": True}}}

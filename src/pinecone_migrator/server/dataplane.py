@@ -409,6 +409,23 @@ async def list_namespaces(request: web.Request) -> web.Response:
     return json_response(response, headers=target.read_headers())
 
 
+def _namespace_schema(value: Any) -> dict[str, Any] | None:
+    """A validated metadata schema: ``{"fields": {name: {"filterable": true}}}`` (only true is allowed)."""
+    if value is None:
+        return None
+    fields = value.get("fields") if isinstance(value, dict) else None
+    if not isinstance(fields, dict):
+        raise invalid_argument("schema must be an object with a 'fields' object.")
+    clean: dict[str, Any] = {}
+    for name, config in fields.items():
+        if not name or not isinstance(config, dict) or set(config) - {"filterable"}:
+            raise invalid_argument(f'schema field {name!r} must be an object like {{"filterable": true}}.')
+        if config.get("filterable", True) is not True:
+            raise invalid_argument(f"schema field {name!r}: only filterable: true is supported.")
+        clean[name] = {"filterable": True}
+    return {"fields": clean}
+
+
 async def create_namespace(request: web.Request) -> web.Response:
     target = Target(request)
     body = json_object(await request.read())
@@ -418,9 +435,7 @@ async def create_namespace(request: web.Request) -> web.Response:
     if name == DEFAULT_NAMESPACE:
         raise invalid_argument("The namespace name __default__ is reserved and cannot be created.")
     ns = namespace_name(name)
-    schema = body.get("schema")
-    if schema is not None and (not isinstance(schema, dict) or not isinstance(schema.get("fields"), dict)):
-        raise invalid_argument("schema must be an object with a 'fields' object.")
+    schema = _namespace_schema(body.get("schema"))
     if target.data.namespace_exists(ns):
         raise already_exists(f"Namespace {ns!r} already exists.")
     target.limit("namespaces", ns)
