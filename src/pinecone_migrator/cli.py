@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import click
+import orjson
 import platformdirs
 
 from . import __version__
@@ -16,7 +20,10 @@ from . import __version__
 FC = TypeVar("FC", bound=Callable[..., object])
 
 EXIT_OK = 0
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # bad options or input; nothing was written
+EXIT_INCOMPLETE = 3  # a remote failure stopped the run; run the same command again to resume
+EXIT_DEAD_LETTERS = 4  # the run finished but the target refused some records (see the ledger)
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C / SIGTERM; run the same command again to resume
 
 
 def default_server_data_dir() -> Path:
@@ -141,6 +148,158 @@ def serve(
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {error.strerror}. Choose another --port."
         ) from None
+
+
+def _api_key(variable: str, side: str) -> str:
+    key = os.environ.get(variable)
+    if not key:
+        raise click.UsageError(
+            f"No API key for the {side}: set the environment variable {variable} "
+            f"(or name another one with --{side}-api-key-env)."
+        )
+    return key
+
+
+@cli.command()
+@click.option("--source-index", required=True, help="Index to copy from.")
+@click.option("--target-index", required=True, help="Index to copy to (created when missing).")
+@click.option(
+    "--source-host", default=None, help="Control-plane URL of the source (default: Pinecone's cloud)."
+)
+@click.option("--target-host", default=None, help="Control-plane URL of the target (default: the source's).")
+@click.option("--source-api-key-env", default="PINECONE_API_KEY", show_default=True, metavar="VAR")
+@click.option("--target-api-key-env", default=None, metavar="VAR", help="Default: the source's variable.")
+@click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="Copy only this namespace (repeatable; __default__ is the default one).",
+)
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Ledger file.")
+@click.option("--restart", is_flag=True, help="Forget the ledger's progress and start over.")
+@click.option("--no-create-target", is_flag=True, help="Refuse to create a missing target.")
+@click.option("--target-cloud", default=None)
+@click.option("--target-region", default=None)
+@click.option("--target-deletion-protection", is_flag=True)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--max-request-bytes", type=click.IntRange(10_000, 2_000_000), default=1_950_000, show_default=True
+)
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a JSON summary."
+)
+@click.option("--quiet", is_flag=True)
+def migrate(
+    source_index: str,
+    target_index: str,
+    source_host: str | None,
+    target_host: str | None,
+    source_api_key_env: str,
+    target_api_key_env: str | None,
+    namespaces: tuple[str, ...],
+    state: Path | None,
+    restart: bool,
+    no_create_target: bool,
+    target_cloud: str | None,
+    target_region: str | None,
+    target_deletion_protection: bool,
+    concurrency: int,
+    max_request_bytes: int,
+    report: Path | None,
+    quiet: bool,
+) -> None:
+    """Copy every record of an index (or the namespaces named) to another index, resumably.
+
+    Exit codes: 0 clean, 2 bad input, 3 incomplete (run again to resume), 4 finished with dead letters,
+    130 interrupted (run again to resume).
+    """
+    from .engine.copy import CopyOptions
+    from .engine.migrate import Endpoint, MigrationRequest, run_migration
+    from .errors import MigratorError
+    from .stores.pinecone import PineconeStore
+
+    source_key = _api_key(source_api_key_env, "source")
+    target_key = _api_key(target_api_key_env or source_api_key_env, "target")
+    request = MigrationRequest(
+        source=Endpoint(source_index, source_host),
+        target=Endpoint(target_index, target_host or source_host),
+        namespaces=tuple("__default__" if ns == "" else ns for ns in namespaces),
+        state_path=state,
+        restart=restart,
+        create_target=not no_create_target,
+        target_cloud=target_cloud,
+        target_region=target_region,
+        target_deletion_protection=target_deletion_protection,
+        options=CopyOptions(concurrency=concurrency, max_request_bytes=max_request_bytes),
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():
+            os._exit(EXIT_INTERRUPTED)  # a second Ctrl-C: leave at once; the ledger is consistent anyway
+        click.echo("Stopping: finishing in-flight batches (Ctrl-C again to quit at once)...", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        source = PineconeStore(source_index, source_key, source_host)
+        target = PineconeStore(target_index, target_key, target_host or source_host)
+        summary = run_migration(request, source, target, stop)
+    except MigratorError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    body = summary.to_json()
+    if report is not None:
+        report.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    if not quiet:
+        for ns in summary.namespaces:
+            expected = "?" if ns.source_count is None else f"{ns.source_count:,}"
+            click.echo(
+                f"{ns.namespace}: copied {ns.copied:,} of {expected}, dead letters {ns.dead_letters}, "
+                f"{'done' if ns.done else 'not finished'}"
+            )
+        click.echo(f"total: {summary.copied:,} records in {summary.elapsed_seconds:.1f} s")
+    if summary.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    if not summary.complete:
+        sys.exit(EXIT_INCOMPLETE)
+    if summary.dead_letters:
+        sys.exit(EXIT_DEAD_LETTERS)
+
+
+@cli.command()
+@click.option("--state", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+def status(state: Path) -> None:
+    """Progress of a migration ledger: per namespace, done / total, dead letters, last error."""
+    from .engine.ledger import Ledger
+    from .errors import MigratorError
+
+    try:
+        ledger = Ledger(state)
+    except MigratorError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    try:
+        units = list(ledger.units())
+        dead = ledger.dead_letters()
+    finally:
+        ledger.close()
+    if not units:
+        click.echo("The ledger holds no progress yet.")
+    for unit in units:
+        total = "?" if unit.total_hint is None else f"{unit.total_hint:,}"
+        line = (
+            f"{unit.namespace}: {unit.copied:,} copied / {total} at the start, {unit.dead} dead letters, "
+            f"{'done' if unit.done else 'in progress'}"
+        )
+        if unit.last_error:
+            line += f", last error: {unit.last_error}"
+        click.echo(line)
+    for namespace, record_id, _, reason in dead[:20]:
+        click.echo(f"dead letter {namespace}/{record_id}: {reason}")
+    if len(dead) > 20:
+        click.echo(f"... and {len(dead) - 20} more (table dead_letters in {state})")
 
 
 def main() -> None:

@@ -1,0 +1,157 @@
+"""The copy pipeline: list → fetch → write, page by page, resumable through the ledger.
+
+Pages are listed in order by one thread and copied (fetch + size-aware write batches) by a bounded pool, so
+at most ``concurrency + 1`` pages are in memory whatever the size of the index. The ledger's cursor moves
+past a page only when that page and every page before it are acknowledged by the target.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import orjson
+
+from ..errors import RecordsRejected
+from ..records import Record
+from ..stores.base import Store
+from ..stores.pinecone import record_to_sdk
+from .ledger import Ledger
+
+DeadLetter = tuple[str, str | None, str]  # (record id, target namespace, reason)
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    concurrency: int = 4
+    max_request_bytes: int = 2_000_000 - 50_000  # just under 2 MB, leaving room for the envelope
+    max_request_records: int = 1_000
+    page_size: int = 100
+
+
+@dataclass
+class PageResult:
+    cursor: str | None
+    listed: int
+    copied: int
+    skipped: int
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+def encoded_size(record: Record) -> int:
+    """Bytes this record adds to an upsert request body, measured on the JSON that is sent."""
+    return len(orjson.dumps(record_to_sdk(record))) + 1
+
+
+def write_batches(records: Sequence[Record], max_records: int, max_bytes: int) -> list[list[Record]]:
+    """Split records into requests within both limits (a record alone over the limit gets its own request)."""
+    batches: list[list[Record]] = []
+    batch: list[Record] = []
+    size = 0
+    for record in records:
+        cost = encoded_size(record)
+        if batch and (len(batch) >= max_records or size + cost > max_bytes):
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(record)
+        size += cost
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def write_or_isolate(target: Store, namespace: str, batch: list[Record]) -> tuple[int, list[DeadLetter]]:
+    """Write a batch; when the target refuses it, bisect to find the records at fault (dead letters)."""
+    try:
+        target.write(namespace, batch)
+        return len(batch), []
+    except RecordsRejected as refused:
+        if len(batch) == 1:
+            return 0, [(batch[0].id, namespace, refused.reason)]
+    middle = len(batch) // 2
+    left = write_or_isolate(target, namespace, batch[:middle])
+    right = write_or_isolate(target, namespace, batch[middle:])
+    return left[0] + right[0], left[1] + right[1]
+
+
+class NamespaceCopier:
+    """Copies one source namespace into one target namespace."""
+
+    def __init__(
+        self,
+        source: Store,
+        target: Store,
+        ledger: Ledger,
+        source_namespace: str,
+        target_namespace: str,
+        options: CopyOptions,
+        stop: threading.Event,
+        on_progress: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.ledger = ledger
+        self.source_namespace = source_namespace
+        self.target_namespace = target_namespace
+        self.options = options
+        self.stop = stop
+        self.on_progress = on_progress
+
+    def _copy_page(self, ids: list[str], cursor: str | None) -> PageResult:
+        records = self.source.fetch(self.source_namespace, ids)
+        copied = 0
+        dead: list[DeadLetter] = []
+        limits = (self.options.max_request_records, self.options.max_request_bytes)
+        for batch in write_batches(records, *limits):
+            written, refused = write_or_isolate(self.target, self.target_namespace, batch)
+            copied += written
+            dead += refused
+        # IDs listed but gone by fetch time were deleted meanwhile: nothing to copy.
+        return PageResult(
+            cursor=cursor, listed=len(ids), copied=copied, skipped=len(ids) - len(records), dead_letters=dead
+        )
+
+    def run(self) -> None:
+        state = self.ledger.unit(self.source_namespace)
+        if state.done:
+            return
+        cursor = state.cursor
+        pending: list[Future[PageResult]] = []
+        slots = threading.Semaphore(self.options.concurrency + 1)
+        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
+            try:
+                while not self.stop.is_set():
+                    slots.acquire()
+                    page = self.source.list_ids(
+                        self.source_namespace, cursor=cursor, limit=self.options.page_size
+                    )
+                    future = pool.submit(self._copy_page, page.ids, page.cursor)
+                    future.add_done_callback(lambda _: slots.release())
+                    pending.append(future)
+                    self._commit_finished(pending)
+                    cursor = page.cursor
+                    if cursor is None:
+                        break
+            finally:
+                # In-flight pages finish and are committed in order, also when stopping or failing.
+                for future in pending:
+                    future.exception()
+                self._commit_finished(pending)
+
+    def _commit_finished(self, pending: list[Future[PageResult]]) -> None:
+        """Advance the ledger over the leading run of finished pages (in page order)."""
+        while pending and pending[0].done():
+            result = pending.pop(0).result()  # a failed page raises here and stops the cursor before it
+            self.ledger.advance(
+                self.source_namespace,
+                "",
+                cursor=result.cursor,
+                listed=result.listed,
+                copied=result.copied,
+                skipped=result.skipped,
+                dead_letters=result.dead_letters,
+            )
+            if self.on_progress is not None:
+                self.on_progress(self.source_namespace, result.copied)

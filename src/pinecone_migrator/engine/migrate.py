@@ -1,0 +1,206 @@
+"""Migrate one index to another: check or create the target, then copy every selected namespace.
+
+This is the first slice of issue 3: same-name namespace mapping (all namespaces or the ones named), target
+creation or compatibility check, a resumable ledger, dead letters. Routing, filters, dry-run planning and the
+progress display come next (see the README's status table).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import IncompatibleTarget, UserError
+from ..stores.base import DEFAULT_NAMESPACE, Store, StoreDescription
+from ..stores.pinecone import PineconeStore
+from .copy import CopyOptions, NamespaceCopier
+from .ledger import Ledger
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    index: str
+    host: str | None  # control-plane URL; None = Pinecone's cloud
+
+    def label(self) -> str:
+        return f"{self.host or 'pinecone'}/{self.index}"
+
+
+@dataclass(frozen=True)
+class MigrationRequest:
+    source: Endpoint
+    target: Endpoint
+    namespaces: tuple[str, ...] = ()  # empty: every namespace of the source
+    state_path: Path | None = None
+    restart: bool = False
+    create_target: bool = True
+    target_cloud: str | None = None
+    target_region: str | None = None
+    target_deletion_protection: bool = False
+    options: CopyOptions = field(default_factory=CopyOptions)
+
+    def fingerprint(self) -> dict[str, object]:
+        """What identifies this migration in its ledger (never a key)."""
+        return {
+            "source": self.source.label(),
+            "target": self.target.label(),
+            "namespaces": sorted(self.namespaces) or "all",
+        }
+
+    def ledger_path(self) -> Path:
+        if self.state_path is not None:
+            return self.state_path
+        safe = "".join(
+            c if c.isalnum() or c in "-_" else "_" for c in f"{self.source.index}--{self.target.index}"
+        )
+        return Path(".pinecone-migrator") / f"{safe}.ledger.sqlite"
+
+
+@dataclass
+class NamespaceSummary:
+    namespace: str
+    source_count: int | None
+    listed: int
+    copied: int
+    skipped: int
+    dead_letters: int
+    done: bool
+
+
+@dataclass
+class MigrationSummary:
+    namespaces: list[NamespaceSummary]
+    elapsed_seconds: float
+    interrupted: bool
+    resumed: bool
+
+    @property
+    def copied(self) -> int:
+        return sum(n.copied for n in self.namespaces)
+
+    @property
+    def dead_letters(self) -> int:
+        return sum(n.dead_letters for n in self.namespaces)
+
+    @property
+    def complete(self) -> bool:
+        return all(n.done for n in self.namespaces)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "complete": self.complete,
+            "interrupted": self.interrupted,
+            "resumed": self.resumed,
+            "copied": self.copied,
+            "dead_letters": self.dead_letters,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "records_per_second": round(self.copied / self.elapsed_seconds, 1)
+            if self.elapsed_seconds
+            else None,
+            "namespaces": [vars(n) for n in self.namespaces],
+        }
+
+
+def check_target(source: StoreDescription, target: PineconeStore, request: MigrationRequest) -> None:
+    """Refuse an incompatible existing target before anything is written; create a missing one."""
+    if target.exists():
+        differences = source.shape.differences(target.describe().shape)
+        if differences:
+            raise IncompatibleTarget(
+                f"The target index {request.target.index!r} does not fit the source: "
+                + "; ".join(differences)
+                + ". Choose another --target-index (it will be created) or fix the target."
+            )
+        return
+    if not request.create_target:
+        raise UserError(
+            f"The target index {request.target.index!r} does not exist and --no-create-target was given."
+        )
+    target.create_like(
+        source,
+        cloud=request.target_cloud,
+        region=request.target_region,
+        deletion_protection=request.target_deletion_protection,
+    )
+
+
+def run_migration(
+    request: MigrationRequest,
+    source: PineconeStore,
+    target: PineconeStore,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> MigrationSummary:
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    if not source.exists():
+        raise UserError(
+            f"The source index {request.source.index!r} does not exist at {request.source.label()}."
+        )
+    description = source.describe()
+    if not source.capabilities().can_list:
+        raise UserError(
+            f"The source index {request.source.index!r} is pod-based and cannot list its IDs; "
+            "pod-based sources are not supported yet."
+        )
+    check_target(description, target, request)
+    counts = description.namespace_counts
+    namespaces = list(request.namespaces) or sorted(counts)
+    missing = [ns for ns in namespaces if ns not in counts]
+    if missing:
+        raise UserError(
+            f"The source has no namespace {', '.join(map(repr, missing))}. It has: {sorted(counts)}."
+        )
+    ledger = Ledger(request.ledger_path())
+    try:
+        resumed = ledger.bind(request.fingerprint(), restart=request.restart)
+        for namespace in namespaces:
+            ledger.ensure_unit(namespace, total_hint=counts.get(namespace))
+        for namespace in namespaces:
+            if stop.is_set():
+                break
+            copier = NamespaceCopier(
+                _as_store(source),
+                _as_store(target),
+                ledger,
+                namespace,
+                namespace,
+                request.options,
+                stop,
+                on_progress,
+            )
+            try:
+                copier.run()
+            except Exception as error:
+                ledger.note_error(namespace, "", str(error))
+                raise
+        summaries = [
+            NamespaceSummary(
+                namespace=u.namespace,
+                source_count=u.total_hint,
+                listed=u.listed,
+                copied=u.copied,
+                skipped=u.skipped,
+                dead_letters=u.dead,
+                done=u.done,
+            )
+            for u in ledger.units()
+        ]
+    finally:
+        ledger.close()
+    return MigrationSummary(
+        namespaces=summaries,
+        elapsed_seconds=time.monotonic() - started,
+        interrupted=stop.is_set(),
+        resumed=resumed,
+    )
+
+
+def _as_store(store: PineconeStore) -> Store:
+    return store
+
+
+__all__ = ["DEFAULT_NAMESPACE", "Endpoint", "MigrationRequest", "MigrationSummary", "run_migration"]

@@ -1,0 +1,88 @@
+"""The store protocol: what the engine may ask of any place records live.
+
+A store describes itself, lists IDs page by page with a resumable cursor, fetches records by ID, writes and
+deletes batches, and says what limits it has. The engine is written once over this protocol; adding a kind
+of store means one new module and its tests, nothing in the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from ..records import Record
+
+DEFAULT_NAMESPACE = "__default__"
+
+
+@dataclass(frozen=True)
+class IndexShape:
+    """What records must look like to fit: a target must match the source's shape exactly."""
+
+    vector_type: str  # "dense" or "sparse"
+    metric: str
+    dimension: int | None  # None for sparse indexes
+
+    def differences(self, other: IndexShape) -> list[str]:
+        """Human-readable differences between this shape (source) and another (target)."""
+        found = []
+        for name in ("vector_type", "metric", "dimension"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine != theirs:
+                found.append(f"{name.replace('_', ' ')}: source {mine}, target {theirs}")
+        return found
+
+
+@dataclass(frozen=True)
+class StoreDescription:
+    name: str
+    shape: IndexShape
+    namespace_counts: dict[str, int]  # may lag behind recent writes (Pinecone is eventually consistent)
+    cloud: str | None = None
+    region: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    deployment_type: str = "managed"  # "managed" (serverless), "pod", "byoc", or "files"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Optional abilities and limits of a store."""
+
+    can_list: bool = True  # pod-based Pinecone indexes cannot list IDs
+    can_fetch_by_metadata: bool = False
+    max_write_records: int = 1_000
+    max_write_bytes: int = 2_000_000
+    max_fetch_ids: int = 1_000
+    max_list_page: int = 100
+
+
+@dataclass(frozen=True)
+class IdPage:
+    ids: list[str]
+    cursor: str | None  # pass back to continue; None when the listing is complete
+
+
+@dataclass(frozen=True)
+class WriteAck:
+    """What a store acknowledged: the records are durable there (LSN where the store reports one)."""
+
+    count: int
+    lsn: int | None = None
+
+
+@runtime_checkable
+class Store(Protocol):
+    def describe(self) -> StoreDescription: ...
+
+    def capabilities(self) -> Capabilities: ...
+
+    def list_ids(
+        self, namespace: str, *, prefix: str = "", cursor: str | None = None, limit: int = 100
+    ) -> IdPage: ...
+
+    def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]: ...
+
+    def write(self, namespace: str, records: Sequence[Record]) -> WriteAck: ...
+
+    def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck: ...

@@ -1,0 +1,264 @@
+"""`pinecone-migrator migrate` end to end: two local servers (two projects), the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from pinecone import Pinecone
+
+from ..helpers import as_plain, dense_index, expected, random_records, sparse_index
+from ..serverproc import ServerProcess
+
+SOURCE_KEY = "source-secret-key-123"
+TARGET_KEY = "target-secret-key-456"
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    with (
+        ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY) as source,
+        ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY) as target,
+    ):
+        yield source, target
+
+
+def migrate(
+    source: ServerProcess, target: ServerProcess, tmp_path: Path, *args: str, wait: bool = True
+) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "pinecone_migrator",
+        "migrate",
+        "--source-host",
+        source.url,
+        "--target-host",
+        target.url,
+        "--source-api-key-env",
+        "SRC_KEY",
+        "--target-api-key-env",
+        "DST_KEY",
+        "--state",
+        str(tmp_path / "ledger.sqlite"),
+        *args,
+    ]
+    env = {**os.environ, "SRC_KEY": SOURCE_KEY, "DST_KEY": TARGET_KEY}
+    if not wait:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def contents(pc: Pinecone, name: str) -> dict[str, dict[str, Any]]:
+    """Every record of every namespace, as plain comparable dicts."""
+    index = pc.index(host=pc.describe_index(name).host)
+    found: dict[str, dict[str, Any]] = {}
+    for namespace in index.describe_index_stats().namespaces:
+        ids = [item.id for page in index.list(namespace=namespace) for item in page.vectors]
+        for start in range(0, len(ids), 200):
+            vectors = index.fetch(ids=ids[start : start + 200], namespace=namespace).vectors
+            found.update({f"{namespace}/{k}": as_plain(v) for k, v in vectors.items()})
+    return found
+
+
+def load_source(pc: Pinecone, count: int = 300) -> dict[str, dict[str, Any]]:
+    index = dense_index(pc, "src", dimension=8, metric="dotproduct")
+    written: dict[str, dict[str, Any]] = {}
+    for n, namespace in enumerate(["__default__", "tenant-a", "tenant b/2"]):
+        records = random_records(count, 8, random.Random(n), sparse=True, prefix=f"d{n}#chunk ")
+        for start in range(0, count, 100):
+            index.upsert(vectors=records[start : start + 100], namespace=namespace)
+        written.update({f"{namespace}/{r['id']}": expected(r) for r in records})
+    return written
+
+
+def test_full_migration_copies_every_record_exactly(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    source_pc = Pinecone(api_key=SOURCE_KEY, host=source.url)
+    written = load_source(source_pc)
+    report = tmp_path / "report.json"
+    result = migrate(
+        source, target, tmp_path, "--source-index", "src", "--target-index", "dst", "--report", str(report)
+    )
+    assert isinstance(result, subprocess.CompletedProcess)
+    assert result.returncode == 0, result.stderr
+    target_pc = Pinecone(api_key=TARGET_KEY, host=target.url)
+    assert contents(target_pc, "dst") == written
+    description = target_pc.describe_index("dst")
+    assert (description.dimension, description.metric, description.vector_type) == (8, "dotproduct", "dense")
+    summary = orjson.loads(report.read_bytes())
+    assert summary["complete"] and summary["copied"] == 900 and summary["dead_letters"] == 0
+    for text in (
+        result.stdout,
+        result.stderr,
+        report.read_text(),
+        (tmp_path / "ledger.sqlite").read_bytes().decode("latin-1"),
+    ):
+        assert SOURCE_KEY not in text and TARGET_KEY not in text
+    # the same command again: nothing left to do, still clean
+    again = migrate(source, target, tmp_path, "--source-index", "src", "--target-index", "dst")
+    assert isinstance(again, subprocess.CompletedProcess) and again.returncode == 0
+
+
+def test_selected_namespaces_only(servers: tuple[ServerProcess, ServerProcess], tmp_path: Path) -> None:
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=50)
+    result = migrate(
+        source, target, tmp_path, "--source-index", "src", "--target-index", "dst", "--namespace", "tenant-a"
+    )
+    assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stderr
+    got = contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst")
+    assert got == {k: v for k, v in written.items() if k.startswith("tenant-a/")}
+
+
+def test_sparse_index_migrates(servers: tuple[ServerProcess, ServerProcess], tmp_path: Path) -> None:
+    source, target = servers
+    index = sparse_index(Pinecone(api_key=SOURCE_KEY, host=source.url), "sp")
+    vectors = [
+        {
+            "id": f"s{i}",
+            "sparse_values": {"indices": [i, i + 100], "values": [0.5, 1.5]},
+            "metadata": {"i": i},
+        }
+        for i in range(40)
+    ]
+    index.upsert(vectors=vectors, namespace="x")
+    result = migrate(source, target, tmp_path, "--source-index", "sp", "--target-index", "sp2")
+    assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stderr
+    got = contents(Pinecone(api_key=TARGET_KEY, host=target.url), "sp2")
+    assert got == {f"x/{v['id']}": expected(v) for v in vectors}
+    assert Pinecone(api_key=TARGET_KEY, host=target.url).describe_index("sp2").vector_type == "sparse"
+
+
+def test_incompatible_target_is_refused_before_writing(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=10)
+    target_pc = Pinecone(api_key=TARGET_KEY, host=target.url)
+    dense_index(target_pc, "dst", dimension=16, metric="cosine")
+    result = migrate(source, target, tmp_path, "--source-index", "src", "--target-index", "dst")
+    assert isinstance(result, subprocess.CompletedProcess)
+    assert result.returncode == 2
+    assert "metric: source dotproduct, target cosine" in result.stderr
+    assert "dimension: source 8, target 16" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (
+        target_pc.index(host=target_pc.describe_index("dst").host).describe_index_stats().total_vector_count
+        == 0
+    )
+
+
+def test_missing_key_and_missing_source_are_clear(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    env = {k: v for k, v in os.environ.items() if k not in ("SRC_KEY", "DST_KEY")}
+    no_key = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pinecone_migrator",
+            "migrate",
+            "--source-index",
+            "a",
+            "--target-index",
+            "b",
+            "--source-host",
+            source.url,
+            "--source-api-key-env",
+            "SRC_KEY",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert no_key.returncode == 2 and "set the environment variable SRC_KEY" in no_key.stderr
+    missing = migrate(source, target, tmp_path, "--source-index", "nope", "--target-index", "dst")
+    assert isinstance(missing, subprocess.CompletedProcess)
+    assert missing.returncode == 2 and "'nope' does not exist" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_records_the_target_refuses_become_dead_letters(tmp_path: Path) -> None:
+    with (
+        ServerProcess(tmp_path / "s", "--api-key", SOURCE_KEY) as source,
+        ServerProcess(tmp_path / "t", "--api-key", TARGET_KEY, "--max-upsert-bytes", "6000") as target,
+    ):
+        index = dense_index(Pinecone(api_key=SOURCE_KEY, host=source.url), "src", dimension=4)
+        small = [{"id": f"ok{i}", "values": [1, 2, 3, i], "metadata": {"t": "x"}} for i in range(30)]
+        big = [{"id": "huge", "values": [1, 1, 1, 1], "metadata": {"t": "y" * 9000}}]
+        index.upsert(vectors=small + big)
+        result = migrate(source, target, tmp_path, "--source-index", "src", "--target-index", "dst")
+        assert isinstance(result, subprocess.CompletedProcess)
+        assert result.returncode == 4, result.stderr
+        got = contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst")
+        assert got == {f"__default__/{r['id']}": expected(r) for r in small}
+        with sqlite3.connect(tmp_path / "ledger.sqlite") as ledger:
+            rows = ledger.execute("SELECT id, reason FROM dead_letters").fetchall()
+        assert [r[0] for r in rows] == ["huge"] and "exceeds the maximum" in rows[0][1]
+        status = subprocess.run(
+            [sys.executable, "-m", "pinecone_migrator", "status", "--state", str(tmp_path / "ledger.sqlite")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0
+        assert "__default__: 30 copied / 31 at the start, 1 dead letters, done" in status.stdout
+        assert "dead letter __default__/huge: " in status.stdout
+
+
+def test_sigkill_then_resume_ends_equal(servers: tuple[ServerProcess, ServerProcess], tmp_path: Path) -> None:
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=1500)
+    args = ("--source-index", "src", "--target-index", "dst", "--concurrency", "1")
+    for server, key in ((source, SOURCE_KEY), (target, TARGET_KEY)):
+        slow = httpx.put(f"{server.url}/_admin/faults", json={"latency_ms": 25}, headers={"Api-Key": key})
+        assert slow.status_code == 200
+    rng = random.Random(11)
+    progress_at_kills = []
+    for _ in range(3):
+        running = migrate(source, target, tmp_path, *args, wait=False)
+        assert isinstance(running, subprocess.Popen)
+        time.sleep(rng.uniform(0.6, 1.4))
+        running.send_signal(signal.SIGKILL)
+        running.wait(timeout=30)
+        if (tmp_path / "ledger.sqlite").exists():
+            with sqlite3.connect(tmp_path / "ledger.sqlite") as ledger:
+                progress_at_kills.append(
+                    ledger.execute("SELECT coalesce(sum(listed), 0) FROM units").fetchone()[0]
+                )
+    assert any(0 < listed < 4500 for listed in progress_at_kills), progress_at_kills
+    final = migrate(source, target, tmp_path, *args)
+    assert isinstance(final, subprocess.CompletedProcess) and final.returncode == 0, final.stderr
+    assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst") == written
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as ledger:
+        listed = ledger.execute("SELECT sum(listed), min(done) FROM units").fetchone()
+    assert listed == (4500, 1)
+
+
+def test_source_is_never_written(servers: tuple[ServerProcess, ServerProcess], tmp_path: Path) -> None:
+    source, target = servers
+    pc = Pinecone(api_key=SOURCE_KEY, host=source.url)
+    written = load_source(pc, count=50)
+    index = pc.index(host=pc.describe_index("src").host)
+    lsn_before = index.query(vector=[1] * 8, top_k=1).response_info.raw_headers["x-pinecone-max-indexed-lsn"]
+    result = migrate(source, target, tmp_path, "--source-index", "src", "--target-index", "dst")
+    assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0
+    lsn_after = index.query(vector=[1] * 8, top_k=1).response_info.raw_headers["x-pinecone-max-indexed-lsn"]
+    assert lsn_before == lsn_after
+    assert contents(pc, "src") == written
