@@ -150,6 +150,37 @@ def serve(
         ) from None
 
 
+def _namespace(name: str) -> str:
+    return "__default__" if name == "" else name
+
+
+def _namespace_pair(item: str) -> tuple[str, str]:
+    source, separator, target = item.partition("=")
+    if not separator:
+        raise click.UsageError(f"--namespace-map {item!r}: write it as SOURCE=TARGET.")
+    return _namespace(source), _namespace(target)
+
+
+def _filter_option(text: str | None) -> dict[str, object] | None:
+    if text is None:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise click.UsageError(
+            f'--filter is not valid JSON ({error}); example: \'{{"genre": {{"$eq": "drama"}}}}\''
+        ) from None
+    if not isinstance(value, dict):
+        raise click.UsageError('--filter must be a JSON object, e.g. \'{"year": {"$gte": 2020}}\'.')
+    from .filters import FilterError, compile_filter
+
+    try:
+        compile_filter(value)
+    except FilterError as error:
+        raise click.UsageError(f"--filter: {error}") from None
+    return value
+
+
 def _api_key(variable: str, side: str) -> str:
     key = os.environ.get(variable)
     if not key:
@@ -175,6 +206,16 @@ def _api_key(variable: str, side: str) -> str:
     multiple=True,
     help="Copy only this namespace (repeatable; __default__ is the default one).",
 )
+@click.option("--target-namespace", default=None, help="Copy every selected namespace into this one.")
+@click.option(
+    "--namespace-map", "namespace_map", multiple=True, metavar="SRC=DST", help="Rename (repeatable)."
+)
+@click.option(
+    "--allow-merge", is_flag=True, help="Allow several source namespaces into one target namespace."
+)
+@click.option(
+    "--filter", "filter_json", default=None, metavar="JSON", help="Copy only records matching this filter."
+)
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Ledger file.")
 @click.option("--restart", is_flag=True, help="Forget the ledger's progress and start over.")
 @click.option("--no-create-target", is_flag=True, help="Refuse to create a missing target.")
@@ -197,6 +238,10 @@ def migrate(
     source_api_key_env: str,
     target_api_key_env: str | None,
     namespaces: tuple[str, ...],
+    target_namespace: str | None,
+    namespace_map: tuple[str, ...],
+    allow_merge: bool,
+    filter_json: str | None,
     state: Path | None,
     restart: bool,
     no_create_target: bool,
@@ -218,12 +263,20 @@ def migrate(
     from .errors import MigratorError
     from .stores.pinecone import PineconeStore
 
+    mapping = tuple(_namespace_pair(item) for item in namespace_map)
+    if target_namespace is not None and mapping:
+        raise click.UsageError("--target-namespace and --namespace-map exclude each other: choose one.")
+    metadata_filter = _filter_option(filter_json)
     source_key = _api_key(source_api_key_env, "source")
     target_key = _api_key(target_api_key_env or source_api_key_env, "target")
     request = MigrationRequest(
         source=Endpoint(source_index, source_host),
         target=Endpoint(target_index, target_host or source_host),
-        namespaces=tuple("__default__" if ns == "" else ns for ns in namespaces),
+        namespaces=tuple(_namespace(ns) for ns in namespaces),
+        namespace_map=mapping,
+        target_namespace=None if target_namespace is None else _namespace(target_namespace),
+        allow_merge=allow_merge,
+        filter=metadata_filter,
         state_path=state,
         restart=restart,
         create_target=not no_create_target,

@@ -262,3 +262,97 @@ def test_source_is_never_written(servers: tuple[ServerProcess, ServerProcess], t
     lsn_after = index.query(vector=[1] * 8, top_k=1).response_info.raw_headers["x-pinecone-max-indexed-lsn"]
     assert lsn_before == lsn_after
     assert contents(pc, "src") == written
+
+
+def test_namespace_map_and_target_namespace(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=40)
+    renamed = migrate(
+        source, target, tmp_path, "--source-index", "src", "--target-index", "renamed",
+        "--namespace", "tenant-a", "--namespace", "__default__", "--namespace-map", "tenant-a=customer-1",
+    )  # fmt: skip
+    assert isinstance(renamed, subprocess.CompletedProcess) and renamed.returncode == 0, renamed.stderr
+    got = contents(Pinecone(api_key=TARGET_KEY, host=target.url), "renamed")
+    want = {
+        k.replace("tenant-a/", "customer-1/", 1): v
+        for k, v in written.items()
+        if not k.startswith("tenant b")
+    }
+    assert got == want
+
+    refused = migrate(
+        source, target, tmp_path, "--source-index", "src", "--target-index", "merged",
+        "--target-namespace", "all", "--state", str(tmp_path / "merge.sqlite"),
+    )  # fmt: skip
+    assert isinstance(refused, subprocess.CompletedProcess) and refused.returncode == 2
+    assert "--allow-merge" in refused.stderr and "-> all" in refused.stderr
+    merged = migrate(
+        source, target, tmp_path, "--source-index", "src", "--target-index", "merged",
+        "--target-namespace", "all", "--allow-merge", "--state", str(tmp_path / "merge.sqlite"),
+    )  # fmt: skip
+    assert isinstance(merged, subprocess.CompletedProcess) and merged.returncode == 0, merged.stderr
+    got = contents(Pinecone(api_key=TARGET_KEY, host=target.url), "merged")
+    assert got == {f"all/{v['id']}": v for v in written.values()}
+
+
+def test_filter_copies_only_matching_records(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=60)
+    report = tmp_path / "report.json"
+    result = migrate(
+        source, target, tmp_path, "--source-index", "src", "--target-index", "recent",
+        "--filter", '{"year": {"$gte": 2010}, "tags": {"$in": ["a", "b"]}}', "--report", str(report),
+    )  # fmt: skip
+    assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stderr
+    want = {
+        k: v
+        for k, v in written.items()
+        if v["metadata"]["year"] >= 2010 and {"a", "b"} & set(v["metadata"]["tags"])
+    }
+    assert 0 < len(want) < len(written)
+    assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "recent") == want
+    summary = orjson.loads(report.read_bytes())
+    assert summary["copied"] == len(want)
+    assert sum(ns["skipped"] for ns in summary["namespaces"]) == len(written) - len(want)
+
+
+@pytest.mark.parametrize(
+    ("filter_text", "phrase"),
+    [
+        ("{not json", "--filter is not valid JSON"),
+        ('["a"]', "must be a JSON object"),
+        ('{"a": {"$regex": 1}}', "$regex"),
+    ],
+)
+def test_bad_filters_are_user_errors(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path, filter_text: str, phrase: str
+) -> None:
+    source, target = servers
+    result = migrate(
+        source, target, tmp_path, "--source-index", "src", "--target-index", "x", "--filter", filter_text
+    )
+    assert isinstance(result, subprocess.CompletedProcess)
+    assert result.returncode == 2 and phrase in result.stderr and "Traceback" not in result.stderr
+
+
+def test_completes_through_injected_faults(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=400)
+    faults = {"rate_429": 0.1, "rate_503": 0.05, "drop_rate": 0.03, "latency_ms": 5, "seed": 9}
+    for server, key in ((source, SOURCE_KEY), (target, TARGET_KEY)):
+        assert (
+            httpx.put(f"{server.url}/_admin/faults", json=faults, headers={"Api-Key": key}).status_code == 200
+        )
+    result = migrate(source, target, tmp_path, "--source-index", "src", "--target-index", "dst")
+    assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stderr
+    injected = httpx.get(f"{target.url}/_admin/faults", headers={"Api-Key": TARGET_KEY}).json()["counters"]
+    assert injected["429"] + injected["503"] + injected["drop"] > 0
+    for server, key in ((source, SOURCE_KEY), (target, TARGET_KEY)):
+        httpx.post(f"{server.url}/_admin/faults/reset", headers={"Api-Key": key})
+    assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst") == written

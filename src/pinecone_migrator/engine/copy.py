@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from ..errors import RecordsRejected
+from ..filters import MetadataPredicate
 from ..records import Record
 from ..stores.base import Store
 from ..stores.pinecone import record_to_sdk
@@ -89,6 +90,7 @@ class NamespaceCopier:
         options: CopyOptions,
         stop: threading.Event,
         on_progress: Callable[[str, int], None] | None = None,
+        predicate: MetadataPredicate | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -98,9 +100,12 @@ class NamespaceCopier:
         self.options = options
         self.stop = stop
         self.on_progress = on_progress
+        self.predicate = predicate
 
     def _copy_page(self, ids: list[str], cursor: str | None) -> PageResult:
         records = self.source.fetch(self.source_namespace, ids)
+        if self.predicate is not None:
+            records = [r for r in records if self.predicate(r.metadata)]
         copied = 0
         dead: list[DeadLetter] = []
         limits = (self.options.max_request_records, self.options.max_request_bytes)
@@ -108,7 +113,7 @@ class NamespaceCopier:
             written, refused = write_or_isolate(self.target, self.target_namespace, batch)
             copied += written
             dead += refused
-        # IDs listed but gone by fetch time were deleted meanwhile: nothing to copy.
+        # Skipped: filtered out, or listed but deleted from the source before the fetch.
         return PageResult(
             cursor=cursor, listed=len(ids), copied=copied, skipped=len(ids) - len(records), dead_letters=dead
         )

@@ -7,17 +7,22 @@ progress display come next (see the README's status table).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import IncompatibleTarget, UserError
+from ..filters import FilterError, MetadataPredicate, compile_filter
 from ..stores.base import DEFAULT_NAMESPACE, Store, StoreDescription
 from ..stores.pinecone import PineconeStore
 from .copy import CopyOptions, NamespaceCopier
 from .ledger import Ledger
+
+log = logging.getLogger("pinecone_migrator.migrate")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,10 @@ class MigrationRequest:
     source: Endpoint
     target: Endpoint
     namespaces: tuple[str, ...] = ()  # empty: every namespace of the source
+    namespace_map: tuple[tuple[str, str], ...] = ()  # source namespace -> target namespace
+    target_namespace: str | None = None  # every selected namespace goes here
+    allow_merge: bool = False  # several source namespaces may land in one target namespace
+    filter: dict[str, Any] | None = None  # Pinecone metadata filter: copy only matching records
     state_path: Path | None = None
     restart: bool = False
     create_target: bool = True
@@ -48,7 +57,23 @@ class MigrationRequest:
             "source": self.source.label(),
             "target": self.target.label(),
             "namespaces": sorted(self.namespaces) or "all",
+            "namespace_map": sorted(self.namespace_map),
+            "target_namespace": self.target_namespace,
+            "filter": self.filter,
         }
+
+    def destination(self, namespace: str) -> str:
+        if self.target_namespace is not None:
+            return self.target_namespace
+        return dict(self.namespace_map).get(namespace, namespace)
+
+    def predicate(self) -> MetadataPredicate | None:
+        if not self.filter:
+            return None
+        try:
+            return compile_filter(self.filter)
+        except FilterError as error:
+            raise UserError(f"Invalid --filter: {error}") from None
 
     def ledger_path(self) -> Path:
         if self.state_path is not None:
@@ -127,6 +152,26 @@ def check_target(source: StoreDescription, target: PineconeStore, request: Migra
     )
 
 
+def check_merges(namespaces: list[str], request: MigrationRequest) -> None:
+    """Two source namespaces landing in one target namespace could overwrite each other's IDs."""
+    landing: dict[str, list[str]] = {}
+    for namespace in namespaces:
+        landing.setdefault(request.destination(namespace), []).append(namespace)
+    merged = {dst: srcs for dst, srcs in landing.items() if len(srcs) > 1}
+    if merged and not request.allow_merge:
+        details = "; ".join(f"{', '.join(srcs)} -> {dst}" for dst, srcs in merged.items())
+        raise UserError(
+            f"Several source namespaces would be merged into one target namespace ({details}); records with "
+            "the same ID would overwrite each other. Pass --allow-merge if that is what you want."
+        )
+    for dst, srcs in merged.items():
+        log.warning(
+            "merging namespaces %s into %r: a later record replaces an earlier one with the same ID",
+            srcs,
+            dst,
+        )
+
+
 def run_migration(
     request: MigrationRequest,
     source: PineconeStore,
@@ -146,7 +191,6 @@ def run_migration(
             f"The source index {request.source.index!r} is pod-based and cannot list its IDs; "
             "pod-based sources are not supported yet."
         )
-    check_target(description, target, request)
     counts = description.namespace_counts
     namespaces = list(request.namespaces) or sorted(counts)
     missing = [ns for ns in namespaces if ns not in counts]
@@ -154,6 +198,14 @@ def run_migration(
         raise UserError(
             f"The source has no namespace {', '.join(map(repr, missing))}. It has: {sorted(counts)}."
         )
+    unknown_map = [src for src, _ in request.namespace_map if src not in namespaces]
+    if unknown_map:
+        raise UserError(
+            f"--namespace-map names {', '.join(map(repr, unknown_map))}, which is not being copied."
+        )
+    check_merges(namespaces, request)
+    predicate = request.predicate()
+    check_target(description, target, request)
     ledger = Ledger(request.ledger_path())
     try:
         resumed = ledger.bind(request.fingerprint(), restart=request.restart)
@@ -167,10 +219,11 @@ def run_migration(
                 _as_store(target),
                 ledger,
                 namespace,
-                namespace,
+                request.destination(namespace),
                 request.options,
                 stop,
                 on_progress,
+                predicate,
             )
             try:
                 copier.run()
