@@ -356,3 +356,26 @@ def test_completes_through_injected_faults(
     for server, key in ((source, SOURCE_KEY), (target, TARGET_KEY)):
         httpx.post(f"{server.url}/_admin/faults/reset", headers={"Api-Key": key})
     assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst") == written
+
+
+def test_sigterm_stops_gracefully_and_the_same_command_resumes(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=1000)
+    for server, key in ((source, SOURCE_KEY), (target, TARGET_KEY)):
+        httpx.put(f"{server.url}/_admin/faults", json={"latency_ms": 25}, headers={"Api-Key": key})
+    args = ("--source-index", "src", "--target-index", "dst", "--concurrency", "1")
+    running = migrate(source, target, tmp_path, *args, wait=False)
+    assert isinstance(running, subprocess.Popen)
+    time.sleep(1.5)
+    running.send_signal(signal.SIGTERM)
+    _, stderr = running.communicate(timeout=60)
+    assert running.returncode == 130, stderr
+    assert "Stopping: finishing in-flight batches" in stderr and "Traceback" not in stderr
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as ledger:
+        listed, copied = ledger.execute("SELECT sum(listed), sum(copied) FROM units").fetchone()
+    assert 0 < copied == listed < 3000  # stopped part-way, every listed page fully acknowledged
+    final = migrate(source, target, tmp_path, *args)
+    assert isinstance(final, subprocess.CompletedProcess) and final.returncode == 0, final.stderr
+    assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst") == written
