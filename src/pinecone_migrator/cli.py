@@ -9,13 +9,16 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 import orjson
 import platformdirs
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .engine.migrate import MigrationRequest
 
 FC = TypeVar("FC", bound=Callable[..., object])
 
@@ -191,45 +194,69 @@ def _api_key(variable: str, side: str) -> str:
     return key
 
 
+def migrate_options(function: FC) -> FC:
+    """The options shared by migrate and plan."""
+    for option in reversed(_MIGRATE_OPTIONS):
+        function = option(function)
+    return function
+
+
+_MIGRATE_OPTIONS = [
+    click.option("--source-index", required=True, help="Index to copy from."),
+    click.option("--target-index", required=True, help="Index to copy to (created when missing)."),
+    click.option(
+        "--source-host", default=None, help="Control-plane URL of the source (default: Pinecone's cloud)."
+    ),
+    click.option(
+        "--target-host", default=None, help="Control-plane URL of the target (default: the source's)."
+    ),
+    click.option("--source-api-key-env", default="PINECONE_API_KEY", show_default=True, metavar="VAR"),
+    click.option("--target-api-key-env", default=None, metavar="VAR", help="Default: the source's variable."),
+    click.option(
+        "--namespace",
+        "namespaces",
+        multiple=True,
+        help="Copy only this namespace (repeatable; __default__ is the default one).",
+    ),
+    click.option("--target-namespace", default=None, help="Copy every selected namespace into this one."),
+    click.option(
+        "--namespace-map", "namespace_map", multiple=True, metavar="SRC=DST", help="Rename (repeatable)."
+    ),
+    click.option(
+        "--allow-merge", is_flag=True, help="Allow several source namespaces into one target namespace."
+    ),
+    click.option(
+        "--filter",
+        "filter_json",
+        default=None,
+        metavar="JSON",
+        help="Copy only records matching this filter.",
+    ),
+    click.option(
+        "--state", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Ledger file."
+    ),
+    click.option("--restart", is_flag=True, help="Forget the ledger's progress and start over."),
+    click.option("--no-create-target", is_flag=True, help="Refuse to create a missing target."),
+    click.option("--target-cloud", default=None),
+    click.option("--target-region", default=None),
+    click.option("--target-deletion-protection", is_flag=True),
+    click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True),
+    click.option(
+        "--max-request-bytes", type=click.IntRange(10_000, 2_000_000), default=1_950_000, show_default=True
+    ),
+    click.option(
+        "--report",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write a JSON summary.",
+    ),
+    click.option("--quiet", is_flag=True),
+]
+
+
 @cli.command()
-@click.option("--source-index", required=True, help="Index to copy from.")
-@click.option("--target-index", required=True, help="Index to copy to (created when missing).")
-@click.option(
-    "--source-host", default=None, help="Control-plane URL of the source (default: Pinecone's cloud)."
-)
-@click.option("--target-host", default=None, help="Control-plane URL of the target (default: the source's).")
-@click.option("--source-api-key-env", default="PINECONE_API_KEY", show_default=True, metavar="VAR")
-@click.option("--target-api-key-env", default=None, metavar="VAR", help="Default: the source's variable.")
-@click.option(
-    "--namespace",
-    "namespaces",
-    multiple=True,
-    help="Copy only this namespace (repeatable; __default__ is the default one).",
-)
-@click.option("--target-namespace", default=None, help="Copy every selected namespace into this one.")
-@click.option(
-    "--namespace-map", "namespace_map", multiple=True, metavar="SRC=DST", help="Rename (repeatable)."
-)
-@click.option(
-    "--allow-merge", is_flag=True, help="Allow several source namespaces into one target namespace."
-)
-@click.option(
-    "--filter", "filter_json", default=None, metavar="JSON", help="Copy only records matching this filter."
-)
-@click.option("--state", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Ledger file.")
-@click.option("--restart", is_flag=True, help="Forget the ledger's progress and start over.")
-@click.option("--no-create-target", is_flag=True, help="Refuse to create a missing target.")
-@click.option("--target-cloud", default=None)
-@click.option("--target-region", default=None)
-@click.option("--target-deletion-protection", is_flag=True)
-@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
-@click.option(
-    "--max-request-bytes", type=click.IntRange(10_000, 2_000_000), default=1_950_000, show_default=True
-)
-@click.option(
-    "--report", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write a JSON summary."
-)
-@click.option("--quiet", is_flag=True)
+@migrate_options
+@click.option("--dry-run", is_flag=True, help="Plan only: show what would move and how long it should take.")
 def migrate(
     source_index: str,
     target_index: str,
@@ -252,6 +279,7 @@ def migrate(
     max_request_bytes: int,
     report: Path | None,
     quiet: bool,
+    dry_run: bool,
 ) -> None:
     """Copy every record of an index (or the namespaces named) to another index, resumably.
 
@@ -285,6 +313,9 @@ def migrate(
         target_deletion_protection=target_deletion_protection,
         options=CopyOptions(concurrency=concurrency, max_request_bytes=max_request_bytes),
     )
+    if dry_run:
+        _print_plan(request, source_key, target_key, report)
+        return
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -319,6 +350,44 @@ def migrate(
         sys.exit(EXIT_INCOMPLETE)
     if summary.dead_letters:
         sys.exit(EXIT_DEAD_LETTERS)
+
+
+@cli.command()
+@migrate_options
+@click.pass_context
+def plan(context: click.Context, /, **options: object) -> None:
+    """The same as `migrate --dry-run`: what would move, how big it is, how long it should take."""
+    context.invoke(migrate, **options, dry_run=True)
+
+
+def _print_plan(request: MigrationRequest, source_key: str, target_key: str, report: Path | None) -> None:
+    from .engine.migrate import plan_migration
+    from .errors import MigratorError
+    from .stores.pinecone import PineconeStore
+
+    try:
+        source = PineconeStore(request.source.index, source_key, request.source.host)
+        target = PineconeStore(request.target.index, target_key, request.target.host)
+        found, target_state = plan_migration(request, source, target)
+    except MigratorError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    body = {"dry_run": True, "target": target_state, **found.to_json()}
+    if report is not None:
+        report.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    route = f"{request.source.label()} -> {request.target.label()}"
+    click.echo(f"Plan (nothing written): {route} (target {target_state})")
+    for ns in found.namespaces:
+        click.echo(
+            f"  {ns.source} -> {ns.target}: {ns.records:,} records, ~{ns.index_bytes / 1e6:,.1f} MB "
+            f"(sampled {ns.sampled}), {ns.upsert_requests:,} upserts"
+        )
+    click.echo(
+        f"Total: {found.records:,} records, ~{found.index_bytes / 1e9:,.3f} GB; a dedicated-read-nodes index "
+        f"needs {found.dedicated_shards} shard(s); requests: {found.list_requests:,} list, "
+        f"{found.fetch_requests:,} fetch, {found.upsert_requests:,} upsert; at least "
+        f"{found.estimated_seconds:,.0f} s under Pinecone's published rate limits."
+    )
 
 
 @cli.command()

@@ -35,13 +35,18 @@ def servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
 
 
 def migrate(
-    source: ServerProcess, target: ServerProcess, tmp_path: Path, *args: str, wait: bool = True
+    source: ServerProcess,
+    target: ServerProcess,
+    tmp_path: Path,
+    *args: str,
+    wait: bool = True,
+    verb: str = "migrate",
 ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
     command = [
         sys.executable,
         "-m",
         "pinecone_migrator",
-        "migrate",
+        verb,
         "--source-host",
         source.url,
         "--target-host",
@@ -379,3 +384,27 @@ def test_sigterm_stops_gracefully_and_the_same_command_resumes(
     final = migrate(source, target, tmp_path, *args)
     assert isinstance(final, subprocess.CompletedProcess) and final.returncode == 0, final.stderr
     assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst") == written
+
+
+def test_dry_run_and_plan_write_nothing_and_estimate(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=250)
+    report = tmp_path / "plan.json"
+    ledger = tmp_path / "ledger.sqlite"
+    for verb, extra in (("migrate", ["--dry-run"]), ("plan", ["--report", str(report)])):
+        result = migrate(
+            source, target, tmp_path, "--source-index", "src", "--target-index", "dst", *extra, verb=verb
+        )
+        assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stderr
+        assert "Plan (nothing written)" in result.stdout and "missing: would be created" in result.stdout
+        assert "Total: 750 records" in result.stdout
+    assert "dst" not in Pinecone(api_key=TARGET_KEY, host=target.url).list_indexes().names()
+    assert not ledger.exists()
+    plan = orjson.loads(report.read_bytes())
+    assert plan["records"] == 750 and plan["dedicated_shards"] == 1
+    assert plan["requests"]["list"] == 9 and plan["requests"]["fetch"] == 9
+    per_record = plan["index_bytes"] / 750
+    assert 8 * 4 < per_record < 400  # ID + 4 x 8 dims + sparse pairs + metadata JSON
+    assert plan["estimated_seconds"] > 0

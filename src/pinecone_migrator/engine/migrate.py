@@ -21,6 +21,7 @@ from ..stores.base import DEFAULT_NAMESPACE, Store, StoreDescription
 from ..stores.pinecone import PineconeStore
 from .copy import CopyOptions, NamespaceCopier
 from .ledger import Ledger
+from .plan import Plan, plan_namespace
 
 log = logging.getLogger("pinecone_migrator.migrate")
 
@@ -172,15 +173,8 @@ def check_merges(namespaces: list[str], request: MigrationRequest) -> None:
         )
 
 
-def run_migration(
-    request: MigrationRequest,
-    source: PineconeStore,
-    target: PineconeStore,
-    stop: threading.Event | None = None,
-    on_progress: Callable[[str, int], None] | None = None,
-) -> MigrationSummary:
-    stop = stop or threading.Event()
-    started = time.monotonic()
+def select(request: MigrationRequest, source: PineconeStore) -> tuple[StoreDescription, list[str], Any]:
+    """Validate the request against the source: its description, the namespaces to copy, the filter."""
     if not source.exists():
         raise UserError(
             f"The source index {request.source.index!r} does not exist at {request.source.label()}."
@@ -204,8 +198,48 @@ def run_migration(
             f"--namespace-map names {', '.join(map(repr, unknown_map))}, which is not being copied."
         )
     check_merges(namespaces, request)
-    predicate = request.predicate()
+    return description, namespaces, request.predicate()
+
+
+def plan_migration(
+    request: MigrationRequest, source: PineconeStore, target: PineconeStore
+) -> tuple[Plan, str]:
+    """What a migration would do, and the target's state; writes nothing anywhere."""
+    description, namespaces, _ = select(request, source)
+    if target.exists():
+        differences = description.shape.differences(target.describe().shape)
+        target_state = (
+            "exists, incompatible: " + "; ".join(differences) if differences else "exists, compatible"
+        )
+    else:
+        target_state = (
+            "missing: would be created" if request.create_target else "missing (--no-create-target)"
+        )
+    plans = [
+        plan_namespace(
+            _as_store(source),
+            namespace,
+            request.destination(namespace),
+            description.namespace_counts[namespace],
+            request.options,
+        )
+        for namespace in namespaces
+    ]
+    return Plan(namespaces=plans, page_size=request.options.page_size), target_state
+
+
+def run_migration(
+    request: MigrationRequest,
+    source: PineconeStore,
+    target: PineconeStore,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> MigrationSummary:
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    description, namespaces, predicate = select(request, source)
     check_target(description, target, request)
+    counts = description.namespace_counts
     ledger = Ledger(request.ledger_path())
     try:
         resumed = ledger.bind(request.fingerprint(), restart=request.restart)

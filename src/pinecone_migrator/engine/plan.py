@@ -1,0 +1,127 @@
+"""Planning a migration without writing anything: what would move, how big it is, how long it should take.
+
+Sizes follow Pinecone's dedicated-read-nodes formula (ID + 4 × dimension + 9 × sparse non-zeros + metadata
+bytes per record), estimated from a sample of each namespace. Time is the slowest of the published
+per-index/per-namespace rate limits for the requests a migration sends (see the README's limits).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from ..records import approx_bytes
+from ..stores.base import Store
+from .copy import CopyOptions, encoded_size
+
+SHARD_BYTES = 250 * 10**9
+SHARD_FILL = 0.8  # keep a dedicated shard under 80 % full
+LIST_PER_SECOND = 200  # per index
+FETCH_PER_SECOND = 100  # per index
+UPSERT_PER_SECOND = 100  # per namespace
+UPSERT_BYTES_PER_SECOND = 50 * 1024 * 1024  # per namespace
+SAMPLE_PAGES = 2
+
+
+@dataclass(frozen=True)
+class NamespacePlan:
+    source: str
+    target: str
+    records: int
+    sampled: int
+    bytes_per_record: float
+    request_bytes_per_record: float
+    upsert_requests: int
+
+    @property
+    def index_bytes(self) -> int:
+        return round(self.records * self.bytes_per_record)
+
+
+@dataclass(frozen=True)
+class Plan:
+    namespaces: list[NamespacePlan]
+    page_size: int
+
+    @property
+    def records(self) -> int:
+        return sum(n.records for n in self.namespaces)
+
+    @property
+    def index_bytes(self) -> int:
+        return sum(n.index_bytes for n in self.namespaces)
+
+    @property
+    def dedicated_shards(self) -> int:
+        return max(1, math.ceil(self.index_bytes / (SHARD_BYTES * SHARD_FILL)))
+
+    @property
+    def list_requests(self) -> int:
+        return sum(math.ceil(n.records / self.page_size) for n in self.namespaces)
+
+    @property
+    def fetch_requests(self) -> int:
+        return self.list_requests  # one fetch per listed page
+
+    @property
+    def upsert_requests(self) -> int:
+        return sum(n.upsert_requests for n in self.namespaces)
+
+    @property
+    def estimated_seconds(self) -> float:
+        """Lower bound under Pinecone's published limits; namespaces are copied one after another."""
+        reads = max(self.list_requests / LIST_PER_SECOND, self.fetch_requests / FETCH_PER_SECOND)
+        writes = sum(
+            max(
+                n.upsert_requests / UPSERT_PER_SECOND,
+                n.records * n.request_bytes_per_record / UPSERT_BYTES_PER_SECOND,
+            )
+            for n in self.namespaces
+        )
+        return max(reads, writes)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "records": self.records,
+            "index_bytes": self.index_bytes,
+            "dedicated_shards": self.dedicated_shards,
+            "requests": {
+                "list": self.list_requests,
+                "fetch": self.fetch_requests,
+                "upsert": self.upsert_requests,
+            },
+            "estimated_seconds": round(self.estimated_seconds, 1),
+            "namespaces": [{**asdict(n), "index_bytes": n.index_bytes} for n in self.namespaces],
+        }
+
+
+def plan_namespace(
+    source: Store, namespace: str, target: str, records: int, options: CopyOptions
+) -> NamespacePlan:
+    sampled_bytes = 0
+    sampled_request_bytes = 0
+    sampled = 0
+    cursor = None
+    for _ in range(SAMPLE_PAGES):
+        page = source.list_ids(namespace, cursor=cursor, limit=options.page_size)
+        for record in source.fetch(namespace, page.ids):
+            sampled += 1
+            sampled_bytes += approx_bytes(record)
+            sampled_request_bytes += encoded_size(record)
+        cursor = page.cursor
+        if cursor is None:
+            break
+    request_bytes_per_record = sampled_request_bytes / sampled if sampled else 0.0
+    upserts = 0
+    if records:
+        by_bytes = math.ceil(records * request_bytes_per_record / options.max_request_bytes)
+        upserts = max(by_bytes, math.ceil(records / options.max_request_records))
+    return NamespacePlan(
+        source=namespace,
+        target=target,
+        records=records,
+        sampled=sampled,
+        bytes_per_record=sampled_bytes / sampled if sampled else 0.0,
+        request_bytes_per_record=request_bytes_per_record,
+        upsert_requests=upserts,
+    )
