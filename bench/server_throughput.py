@@ -121,6 +121,17 @@ def run_clients(
     return results, server_cores
 
 
+def create_bench_index(url: str, name: str = "bench") -> str:
+    """Create a dense cosine index of the bench's dimension on a local server; return its data-plane host."""
+    from pinecone import Pinecone, ServerlessSpec
+
+    pc = Pinecone(api_key="bench", host=url)
+    pc.create_index(
+        name=name, dimension=DIMENSION, metric="cosine", spec=ServerlessSpec(cloud="aws", region="us-east-1")
+    )
+    return str(pc.describe_index(name).host)
+
+
 def json_baselines(batch: int) -> tuple[float, float]:
     """Records/s of orjson alone: parsing an upsert body as the SDK sends it, rendering a fetch response."""
     records = make_records(batch, 0, 99)
@@ -171,16 +182,7 @@ def main() -> None:
         # Pinecone caps an upsert at 2 MB; 1,000 records of this size are ~10 MB of JSON, so this phase
         # lifts the cap (a bench-only knob) to measure the 1,000-record requests the issue asks for.
         with ServerProcess(Path(data_dir) / "a", "--max-upsert-bytes", str(64 * 1024 * 1024)) as server:
-            from pinecone import Pinecone, ServerlessSpec
-
-            pc = Pinecone(api_key="bench", host=server.url)
-            pc.create_index(
-                name="bench",
-                dimension=DIMENSION,
-                metric="cosine",
-                spec=ServerlessSpec(cloud="aws", region="us-east-1"),
-            )
-            host = pc.describe_index("bench").host
+            host = create_bench_index(server.url)
             pid = server.pid
             jobs = [(host, w, per_worker, 1000) for w in range(args.clients)]
             results, cores = run_clients(pid, _upsert_worker, jobs)
@@ -191,14 +193,7 @@ def main() -> None:
             row("fetch, 1,000 IDs per request", rate, FETCH_FLOOR, render_rate, cores)
         # The same ingest with requests that respect Pinecone's 2 MB cap (100 records, ~1.6 MB each here).
         with ServerProcess(Path(data_dir) / "b") as server:
-            pc = Pinecone(api_key="bench", host=server.url)
-            pc.create_index(
-                name="bench",
-                dimension=DIMENSION,
-                metric="cosine",
-                spec=ServerlessSpec(cloud="aws", region="us-east-1"),
-            )
-            host = pc.describe_index("bench").host
+            host = create_bench_index(server.url)
             jobs = [(host, w, per_worker, 100) for w in range(args.clients)]
             results, cores = run_clients(server.pid, _upsert_worker, jobs)
             row("upsert, 100-record requests (< 2 MB)", total / max(results), UPSERT_FLOOR, parse_rate, cores)

@@ -11,12 +11,12 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-import orjson
 from aiohttp import web
 
 from .context import json_response, state_of
 from .errors import invalid_argument
 from .faults import PINECONE_RATE_LIMITS, FaultSettings, fault_rates
+from .validation import json_object
 
 PREFIX = "/_admin"
 FAULTS_PATH = f"{PREFIX}/faults"
@@ -84,12 +84,7 @@ VALIDATORS: dict[str, Callable[[str, object], object]] = {
 
 def parse_changes(body: bytes, current: FaultSettings) -> dict[str, object]:
     """Validate a PUT body against the current settings: the typed changes, or a 400 ApiError."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise invalid_argument(f"The body must be a JSON object of fault settings: {error}.") from None
-    if not isinstance(document, dict):
-        raise invalid_argument("The body must be a JSON object of fault settings.")
+    document = json_object(body)
     unknown = sorted(set(document) - set(VALIDATORS))
     if unknown:
         raise invalid_argument(f"Unknown fault settings {unknown}; known settings: {sorted(VALIDATORS)}.")

@@ -269,7 +269,9 @@ def json_object(raw: bytes) -> dict[str, Any]:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise invalid_argument(f"The request body is not valid JSON: {error}") from None
+        raise invalid_argument(
+            f"The request body is not valid JSON (a JSON object is expected): {error}"
+        ) from None
     if not isinstance(value, dict):
         raise invalid_argument("The request body must be a JSON object.")
     return value
