@@ -38,6 +38,7 @@ demo: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -u bench/server_throughput.py
+	$(BIN)/python -u bench/migrate_throughput.py
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve
