@@ -1,146 +1,283 @@
 """Pinecone's metadata filter language: validation and exact evaluation.
 
-Semantics (Pinecone's documentation, serverless indexes):
+``compile_filter`` checks a whole filter once, raising ``FilterError`` for anything Pinecone would refuse,
+and returns a predicate (nested closures) over one record's metadata. Semantics follow Pinecone's
+documentation for serverless indexes; where it is silent, the choices are noted here.
 
-* ``{"f": v}`` means ``{"f": {"$eq": v}}``; several keys at one level, and several operators on one field,
-  are ANDed; ``$and``/``$or`` take non-empty lists of filters.
+* ``{"f": v}`` means ``{"f": {"$eq": v}}``. Several keys in one object, and several operators on one field
+  (``{"year": {"$gte": 2000, "$lt": 2010}}``), are ANDed. ``$and``/``$or`` take a non-empty list of filter
+  objects; an empty object inside them matches everything, as ``None`` or ``{}`` does at the top.
 * ``$eq``/``$ne`` take a string, number or boolean; ``$gt``/``$gte``/``$lt``/``$lte`` a number;
-  ``$in``/``$nin`` a list of those (at most 10,000); ``$exists`` a boolean.
-* Numbers compare as float64 (``1`` equals ``1.0``); a boolean is never a number.
-* Against a list-of-strings value, ``$eq``/``$in`` match when any element matches, ``$ne``/``$nin`` when none
-  does; range operators never match a list.
-* A missing field matches ``$ne``, ``$nin`` and ``$exists: false`` only — the original migration script's
-  ``{"migrated": {"$ne": true}}`` relies on that to find unstamped records.
+  ``$in``/``$nin`` a list of 0 to 10,000 strings, numbers or booleans; ``$exists`` a boolean. Anything
+  else, unknown operators (``$regex``, ``$not``), field names that are empty or start with ``$``, and nested
+  objects that are not operator objects are refused.
+* Numbers compare as float64: ``1`` equals ``1.0``, integers are rounded as Pinecone stores them, and an
+  integer beyond float64's range counts as ±infinity in metadata (and is refused in a filter). A boolean is
+  never a number: ``true`` does not equal ``1``.
+* A value of another type than the operand is simply not equal (``$eq: "5"`` does not match ``5``, so
+  ``$ne: "5"`` does); range operators match numbers only, never strings, booleans or lists.
+* Against a list-of-strings value, ``$eq`` matches when the list contains the operand, ``$in`` when it
+  shares an element with the operand list; ``$ne``/``$nin`` are exactly their negations.
+* A missing field (or a null) matches ``$ne``, ``$nin`` and ``$exists: false``, and nothing else:
+  ``{"migrated": {"$ne": true}}`` finds the records not yet stamped, as the original migration script expects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import json
+import math
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeAlias
 
 MetadataPredicate = Callable[[Mapping[str, Any]], bool]
+
 MAX_IN_VALUES = 10_000
-_MISSING = object()
+FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
+LOGICAL_OPERATORS = ("$and", "$or")
+
+# A scalar reduced to a hashable key that equals another key exactly when Pinecone calls the values equal:
+# strings stay strings, numbers become floats, booleans become tuples (in Python True == 1 == 1.0, so a
+# bare bool would collide with numbers in a set).
+_Key: TypeAlias = "str | float | tuple[str, bool]"
+_TRUE: _Key = ("bool", True)
+_FALSE: _Key = ("bool", False)
+_RANGE: dict[str, Callable[[float, float], bool]] = {
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+}
+_SUPPORTED = "$eq, $ne, $gt, $gte, $lt, $lte, $in, $nin and $exists on a field; $and and $or at the top"
 
 
 class FilterError(ValueError):
-    """A filter Pinecone would refuse; the message says what is wrong."""
+    """A filter Pinecone would refuse; the message says what is wrong and how to fix it."""
 
 
-def _tag(value: Any) -> tuple[str, Any] | None:
-    """A type-tagged scalar so that True and 1 never compare equal; None for unsupported values."""
+def _describe(value: Any) -> str:
+    """A short description of an offending value for error messages."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
-        return ("b", value)
-    if isinstance(value, (int, float)):
-        return ("n", float(value))
+        return "true" if value else "false"
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _example(field: str, op: str, operand: str) -> str:
+    """A condition as JSON text, for the fixes error messages suggest."""
+    return f'{{{json.dumps(field)}: {{"{op}": {operand}}}}}'
+
+
+def _float64(number: int | float) -> float:
+    """A number as Pinecone stores it; integers too large for float64 round to ±infinity."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
+
+
+def _key(value: Any) -> _Key | None:
+    """The comparison key of a metadata scalar; None for values no operand can equal (lists, objects)."""
     if isinstance(value, str):
-        return ("s", value)
+        return value
+    if isinstance(value, bool):
+        return _TRUE if value else _FALSE
+    if isinstance(value, (int, float)):
+        return _float64(value)
     return None
 
 
-def _scalar(operator: str, field: str, value: Any) -> tuple[str, Any]:
-    tagged = _tag(value)
-    if tagged is None:
+def _operand_number(op: str, field: str, value: Any) -> float:
+    """A numeric operand, refused when it is not a finite float64."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
         raise FilterError(
-            f"{operator} on field {field!r} needs a string, number or boolean, got {type(value).__name__}."
+            f"{op} on field {field!r} has {_describe(value)}: numbers must be finite float64 values."
         )
-    return tagged
+    return number
 
 
-def _values_of(metadata: Mapping[str, Any], field: str) -> list[tuple[str, Any]] | None:
-    """The tagged values stored in a field (a list field gives its elements); None when missing."""
-    value = metadata.get(field, _MISSING)
-    if value is _MISSING or value is None:
-        return None
+def _operand_key(op: str, field: str, value: Any) -> _Key:
+    """The key of an ``$eq``/``$ne``/``$in``/``$nin`` operand; only strings, numbers and booleans pass."""
+    if isinstance(value, bool):
+        return _TRUE if value else _FALSE
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return _operand_number(op, field, value)
+    hint = ""
     if isinstance(value, list):
-        return [("s", v) for v in value if isinstance(v, str)]
-    tagged = _tag(value)
-    return [] if tagged is None else [tagged]
-
-
-def _number(metadata: Mapping[str, Any], field: str) -> float | None:
-    value = metadata.get(field)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def _field_condition(field: str, operator: str, operand: Any) -> MetadataPredicate:
-    if operator in ("$eq", "$ne"):
-        wanted = _scalar(operator, field, operand)
-        if operator == "$eq":
-            return lambda m: wanted in (_values_of(m, field) or ())
-        return lambda m: wanted not in (_values_of(m, field) or ())
-    if operator in ("$in", "$nin"):
-        if not isinstance(operand, list):
-            raise FilterError(f"{operator} on field {field!r} needs a list of values.")
-        if len(operand) > MAX_IN_VALUES:
-            raise FilterError(f"{operator} on field {field!r} has {len(operand)} values; the limit is 10000.")
-        options = frozenset(_scalar(operator, field, v) for v in operand)
-        if operator == "$in":
-            return lambda m: not options.isdisjoint(_values_of(m, field) or ())
-        return lambda m: options.isdisjoint(_values_of(m, field) or ())
-    if operator in ("$gt", "$gte", "$lt", "$lte"):
-        if isinstance(operand, bool) or not isinstance(operand, (int, float)):
-            raise FilterError(f"{operator} on field {field!r} needs a number, got {type(operand).__name__}.")
-        bound = float(operand)
-        compare: Callable[[float], bool] = {
-            "$gt": lambda x: x > bound,
-            "$gte": lambda x: x >= bound,
-            "$lt": lambda x: x < bound,
-            "$lte": lambda x: x <= bound,
-        }[operator]
-
-        def in_range(m: Mapping[str, Any]) -> bool:
-            number = _number(m, field)
-            return number is not None and compare(number)
-
-        return in_range
-    if operator == "$exists":
-        if not isinstance(operand, bool):
-            raise FilterError(f"$exists on field {field!r} needs true or false.")
-        return lambda m: (m.get(field) is not None) == operand
+        hint = f"; to match any of several values use {_example(field, '$in', '[...]')}"
+    elif value is None:
+        hint = f"; to match records without the field use {_example(field, '$exists', 'false')}"
     raise FilterError(
-        f"Unknown operator {operator!r} on field {field!r}: use $eq, $ne, $gt, $gte, $lt, $lte, $in, $nin, "
-        "$exists, $and or $or."
+        f"{op} on field {field!r} needs a string, number or boolean, got {_describe(value)}{hint}."
     )
 
 
-def _all(predicates: list[MetadataPredicate]) -> MetadataPredicate:
+# -- predicates over one field ------------------------------------------------------------------------------
+
+
+def _equals(field: str, wanted: _Key) -> MetadataPredicate:
+    in_lists = isinstance(wanted, str)  # list elements are strings: only a string operand can be among them
+
+    def equals(metadata: Mapping[str, Any]) -> bool:
+        value = metadata.get(field)
+        if isinstance(value, list):
+            return in_lists and wanted in value
+        return value is not None and _key(value) == wanted
+
+    return equals
+
+
+def _member(field: str, options: frozenset[_Key]) -> MetadataPredicate:
+    def member(metadata: Mapping[str, Any]) -> bool:
+        value = metadata.get(field)
+        if isinstance(value, list):
+            return any(isinstance(item, str) and item in options for item in value)
+        return value is not None and _key(value) in options
+
+    return member
+
+
+def _in_range(field: str, compare: Callable[[float, float], bool], bound: float) -> MetadataPredicate:
+    def in_range(metadata: Mapping[str, Any]) -> bool:
+        value = metadata.get(field)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return compare(_float64(value), bound)
+
+    return in_range
+
+
+def _exists(field: str, wanted: bool) -> MetadataPredicate:
+    return lambda metadata: (metadata.get(field) is not None) is wanted
+
+
+def _negated(predicate: MetadataPredicate) -> MetadataPredicate:
+    return lambda metadata: not predicate(metadata)
+
+
+def _field_condition(field: str, op: str, operand: Any) -> MetadataPredicate:
+    """One operator applied to one field, validated."""
+    if op in ("$eq", "$ne"):
+        equals = _equals(field, _operand_key(op, field, operand))
+        return equals if op == "$eq" else _negated(equals)
+    if op in ("$in", "$nin"):
+        if not isinstance(operand, list):
+            raise FilterError(f"{op} on field {field!r} needs a list of values, got {_describe(operand)}.")
+        if len(operand) > MAX_IN_VALUES:
+            raise FilterError(
+                f"{op} on field {field!r} has {len(operand)} values; at most {MAX_IN_VALUES} are allowed: "
+                "split it into several conditions."
+            )
+        member = _member(field, frozenset(_operand_key(op, field, item) for item in operand))
+        return member if op == "$in" else _negated(member)
+    if op in _RANGE:
+        if isinstance(operand, bool) or not isinstance(operand, (int, float)):
+            raise FilterError(
+                f"{op} on field {field!r} needs a number, got {_describe(operand)}: range operators compare "
+                "numbers only."
+            )
+        return _in_range(field, _RANGE[op], _operand_number(op, field, operand))
+    if op == "$exists":
+        if not isinstance(operand, bool):
+            raise FilterError(f"$exists on field {field!r} needs true or false, got {_describe(operand)}.")
+        return _exists(field, operand)
+    if op in LOGICAL_OPERATORS:
+        raise FilterError(
+            f"{op} cannot be used inside field {field!r}: put it at the top level of a filter object."
+        )
+    raise FilterError(
+        f"Unknown operator {op!r} on field {field!r}: the supported operators are {_SUPPORTED}."
+    )
+
+
+# -- combining ----------------------------------------------------------------------------------------------
+
+
+def _match_all(metadata: Mapping[str, Any]) -> bool:
+    return True
+
+
+def _conjunction(predicates: list[MetadataPredicate]) -> MetadataPredicate:
+    if not predicates:
+        return _match_all
     if len(predicates) == 1:
         return predicates[0]
-    return lambda m: all(p(m) for p in predicates)
+
+    def conjunction(metadata: Mapping[str, Any]) -> bool:
+        return all(predicate(metadata) for predicate in predicates)
+
+    return conjunction
 
 
-def _any(predicates: list[MetadataPredicate]) -> MetadataPredicate:
-    return lambda m: any(p(m) for p in predicates)
+def _disjunction(predicates: list[MetadataPredicate]) -> MetadataPredicate:
+    if len(predicates) == 1:
+        return predicates[0]
+
+    def disjunction(metadata: Mapping[str, Any]) -> bool:
+        return any(predicate(metadata) for predicate in predicates)
+
+    return disjunction
 
 
-def _compile(node: Any) -> MetadataPredicate:
+def _field(field: str, condition: Any) -> Iterable[MetadataPredicate]:
+    """The predicates of ``{field: condition}``: a bare value, or an object of operators."""
+    if isinstance(condition, Mapping):
+        if not condition:
+            raise FilterError(
+                f"The condition on field {field!r} is an empty object: give an operator, e.g. "
+                f"{_example(field, '$eq', 'value')}."
+            )
+        for op in condition:
+            if not isinstance(op, str) or not op.startswith("$"):
+                raise FilterError(
+                    f"Field {field!r} has a nested object with key {op!r}: metadata cannot be nested, so a "
+                    f"field's object may only hold operators such as $eq or $in."
+                )
+        return [_field_condition(field, op, operand) for op, operand in condition.items()]
+    return [_field_condition(field, "$eq", condition)]
+
+
+def _compile(node: Any, where: str) -> MetadataPredicate:
     if not isinstance(node, Mapping):
-        raise FilterError(f"A filter must be a JSON object, got {type(node).__name__}.")
+        raise FilterError(
+            f'{where} must be a JSON object such as {{"genre": "drama"}}, got {_describe(node)}.'
+        )
     predicates: list[MetadataPredicate] = []
     for key, value in node.items():
-        if key in ("$and", "$or"):
+        if key in LOGICAL_OPERATORS:
             if not isinstance(value, list) or not value:
-                raise FilterError(f"{key} needs a non-empty list of filters.")
-            parts = [_compile(part) for part in value]
-            predicates.append(_all(parts) if key == "$and" else _any(parts))
-        elif not isinstance(key, str) or not key or key.startswith("$"):
-            raise FilterError(f"Unknown top-level operator or invalid field name {key!r}.")
-        elif isinstance(value, Mapping):
-            if not value:
-                raise FilterError(f"The condition on field {key!r} is an empty object.")
-            predicates.extend(_field_condition(key, op, operand) for op, operand in value.items())
+                raise FilterError(f"{key} needs a non-empty list of filter objects, got {_describe(value)}.")
+            parts = [_compile(part, f"Each entry of {key}") for part in value]
+            predicates.append(_conjunction(parts) if key == "$and" else _disjunction(parts))
+        elif not isinstance(key, str) or not key:
+            raise FilterError(f"{key!r} is an invalid field name: field names must be non-empty strings.")
+        elif key in FIELD_OPERATORS:
+            raise FilterError(f"{key} must be applied to a field, e.g. {_example('genre', key, '...')}.")
+        elif key.startswith("$"):
+            raise FilterError(
+                f"Unknown operator {key!r} (or invalid field name: field names cannot start with '$'): "
+                f"the supported operators are {_SUPPORTED}."
+            )
         else:
-            predicates.append(_field_condition(key, "$eq", value))
-    if not predicates:
-        return lambda m: True
-    return _all(predicates)
+            predicates.extend(_field(key, value))
+    return _conjunction(predicates)
 
 
 def compile_filter(filter_json: Mapping[str, Any] | None) -> MetadataPredicate:
-    """Validate a filter and return a predicate over a record's metadata. None or {} matches everything."""
-    if not filter_json:
-        return lambda m: True
-    return _compile(filter_json)
+    """Validate a filter and return a predicate over a record's metadata. None or {} matches everything.
+
+    Raises ``FilterError`` (a ``ValueError``) naming the offending operator, field or value.
+    """
+    if filter_json is None:
+        return _match_all
+    return _compile(filter_json, "A filter")

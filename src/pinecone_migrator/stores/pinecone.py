@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import numpy as np
+import orjson
 
 from ..errors import RecordsRejected, RemoteError, UserError
 from ..records import Record, SparseValues
@@ -59,14 +60,23 @@ def record_from_sdk(vector: Any) -> Record:
     return Record(id=vector.id, values=values, sparse=sparse, metadata=dict(vector.metadata or {}))
 
 
+def shortest_floats(values: Any) -> list[float]:
+    """float32 values as Python floats that print in their shortest float32 form.
+
+    ``0.1`` rather than ``0.10000000149011612``: the request the SDK sends is about half as long, and the
+    server reads back exactly the same float32 values.
+    """
+    return list(orjson.loads(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)))
+
+
 def record_to_sdk(record: Record) -> dict[str, Any]:
     body: dict[str, Any] = {"id": record.id}
     if record.values is not None:
-        body["values"] = record.values.tolist()
+        body["values"] = shortest_floats(record.values)
     if record.sparse is not None:
         body["sparse_values"] = {
             "indices": record.sparse.indices.tolist(),
-            "values": record.sparse.values.tolist(),
+            "values": shortest_floats(record.sparse.values),
         }
     if record.metadata:
         body["metadata"] = record.metadata
