@@ -12,13 +12,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import orjson
-
 from ..errors import RecordsRejected
 from ..filters import MetadataPredicate
 from ..records import Record
 from ..stores.base import Store
-from ..stores.pinecone import record_to_sdk
 from .ledger import Ledger
 
 DeadLetter = tuple[str, str | None, str]  # (record id, target namespace, reason)
@@ -41,21 +38,15 @@ class PageResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
-def encoded_size(record: Record) -> int:
-    """Bytes this record adds to an upsert request body, measured on the JSON that is sent.
-
-    Measured, not estimated: numpy's float32 text is sometimes shorter than the text the SDK sends.
-    """
-    return len(orjson.dumps(record_to_sdk(record))) + 1
-
-
-def write_batches(records: Sequence[Record], max_records: int, max_bytes: int) -> list[list[Record]]:
+def write_batches(
+    records: Sequence[Record], max_records: int, max_bytes: int, size_of: Callable[[Record], int]
+) -> list[list[Record]]:
     """Split records into requests within both limits (a record alone over the limit gets its own request)."""
     batches: list[list[Record]] = []
     batch: list[Record] = []
     size = 0
     for record in records:
-        cost = encoded_size(record)
+        cost = size_of(record)
         if batch and (len(batch) >= max_records or size + cost > max_bytes):
             batches.append(batch)
             batch, size = [], 0
@@ -112,7 +103,7 @@ class NamespaceCopier:
         copied = 0
         dead: list[DeadLetter] = []
         limits = (self.options.max_request_records, self.options.max_request_bytes)
-        for batch in write_batches(records, *limits):
+        for batch in write_batches(records, *limits, self.target.request_size):
             written, refused = write_or_isolate(self.target, self.target_namespace, batch)
             copied += written
             dead += refused

@@ -222,6 +222,7 @@ def plan_migration(
             request.destination(namespace),
             description.namespace_counts[namespace],
             request.options,
+            _as_store(target),
         )
         for namespace in namespaces
     ]

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from ..records import approx_bytes
 from ..stores.base import Store
-from .copy import CopyOptions, encoded_size
+from .copy import CopyOptions
 
 SHARD_BYTES = 250 * 10**9
 SHARD_FILL = 0.8  # keep a dedicated shard under 80 % full
@@ -96,8 +96,9 @@ class Plan:
 
 
 def plan_namespace(
-    source: Store, namespace: str, target: str, records: int, options: CopyOptions
+    source: Store, namespace: str, target: str, records: int, options: CopyOptions, sizer: Store
 ) -> NamespacePlan:
+    """Estimate one namespace from a sample; ``sizer`` is the store whose request encoding is measured."""
     sampled_bytes = 0
     sampled_request_bytes = 0
     sampled = 0
@@ -107,7 +108,7 @@ def plan_namespace(
         for record in source.fetch(namespace, page.ids):
             sampled += 1
             sampled_bytes += approx_bytes(record)
-            sampled_request_bytes += encoded_size(record)
+            sampled_request_bytes += sizer.request_size(record)
         cursor = page.cursor
         if cursor is None:
             break

@@ -121,6 +121,9 @@ class PineconeStore:
         self._rng = random.Random(seed)
         self._index: Any = None
         self._description: Any = None
+        # Encodings made while sizing batches, reused by the write that follows (keyed by object identity;
+        # the record is kept alongside so that its id cannot be reused while the entry exists).
+        self._encoded: dict[int, tuple[Record, dict[str, Any]]] = {}
 
     # -- calls with retries --------------------------------------------------------------------------------
 
@@ -229,8 +232,19 @@ class PineconeStore:
             found.extend(record_from_sdk(v) for v in response.vectors.values())
         return found
 
+    def request_size(self, record: Record) -> int:
+        encoded = record_to_sdk(record)
+        self._encoded[id(record)] = (record, encoded)
+        return len(orjson.dumps(encoded)) + 1
+
+    def _encoding(self, record: Record) -> dict[str, Any]:
+        cached = self._encoded.pop(id(record), None)
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        return record_to_sdk(record)
+
     def write(self, namespace: str, records: Sequence[Record]) -> WriteAck:
-        vectors = [record_to_sdk(r) for r in records]
+        vectors = [self._encoding(r) for r in records]
         response = self._call(
             "upsert",
             lambda: self.index.upsert(
