@@ -24,8 +24,6 @@ import argparse
 import multiprocessing
 import os
 import queue as queue_module
-import random
-import string
 import subprocess
 import sys
 import tempfile
@@ -34,34 +32,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.server_throughput import make_records
 from tests.serverproc import ServerProcess
 
 BATCH = 100  # records per upsert: ~1.6 MB of JSON at dimension 768, under Pinecone's 2 MB cap
 NAIVE_TARGET = 4.0  # migrate must be at least this many times the naive loop
 CEILING_TARGET = 0.5  # and reach at least this fraction of the target's ingest rate
 RSS_TARGET_MB = 300.0
-
-
-def make_batch(start: int, count: int, dimension: int, seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    values = np.random.default_rng(seed).standard_normal((count, dimension)).astype(np.float32)
-    return [
-        {
-            "id": f"doc-{start + i:08d}",
-            "values": values[i].tolist(),
-            "metadata": {
-                "text": "".join(rng.choices(string.ascii_letters + " ", k=900)),
-                "source": "bench",
-                "page": start + i,
-                "tags": ["a", "b"],
-            },
-        }
-        for i in range(count)
-    ]
 
 
 def namespace_names(count: int) -> list[str]:
@@ -81,7 +61,7 @@ def _load_worker(
         go.wait()
         for offset in range(0, count, BATCH):
             start = first + offset
-            batch = make_batch(start, min(BATCH, count - offset), dimension, seed=start)
+            batch = make_records(min(BATCH, count - offset), start, start, dimension)
             index.upsert(vectors=batch, namespace=names[(start // BATCH) % namespaces], show_progress=False)
     except BaseException as error:  # reported to the parent, which must not wait forever
         queue.put(("error", f"load worker {worker}: {error!r}"))
@@ -101,7 +81,7 @@ def _ingest_worker(
         batches = [
             (
                 first + offset,
-                make_batch(first + offset, min(BATCH, count - offset), dimension, first + offset),
+                make_records(min(BATCH, count - offset), first + offset, first + offset, dimension),
             )
             for offset in range(0, count, BATCH)
         ]

@@ -31,9 +31,10 @@ UPSERT_FLOOR = 10_000
 FETCH_FLOOR = 20_000
 
 
-def make_records(count: int, start: int, seed: int) -> list[dict[str, Any]]:
+def make_records(count: int, start: int, seed: int, dimension: int = DIMENSION) -> list[dict[str, Any]]:
+    """Records shaped like RAG chunks: random unit-scale values and ~1 KB of metadata."""
     rng = random.Random(seed)
-    values = np.random.default_rng(seed).standard_normal((count, DIMENSION)).astype(np.float32)
+    values = np.random.default_rng(seed).standard_normal((count, dimension)).astype(np.float32)
     return [
         {
             "id": f"doc-{start + i:08d}",
@@ -41,7 +42,7 @@ def make_records(count: int, start: int, seed: int) -> list[dict[str, Any]]:
             "metadata": {
                 "text": "".join(rng.choices(string.ascii_letters + " ", k=900)),
                 "source": "bench",
-                "page": i,
+                "page": start + i,
                 "tags": ["a", "b"],
             },
         }
