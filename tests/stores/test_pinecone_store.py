@@ -7,9 +7,9 @@ import random
 import httpx
 import numpy as np
 import pytest
-from pinecone_migrator.records import Record, SparseValues
 
 from pinecone_migrator.errors import RecordsRejected, RemoteError
+from pinecone_migrator.records import Record, SparseValues
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import DEFAULT_NAMESPACE, IndexShape, StoreDescription
