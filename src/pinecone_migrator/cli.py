@@ -226,6 +226,17 @@ _MIGRATE_OPTIONS = [
         "--allow-merge", is_flag=True, help="Allow several source namespaces into one target namespace."
     ),
     click.option(
+        "--namespace-from-metadata",
+        default=None,
+        metavar="FIELD",
+        help="Route each record to the namespace named by this metadata field (one namespace per tenant).",
+    ),
+    click.option(
+        "--fallback-namespace",
+        default=None,
+        help="With --namespace-from-metadata: where records without a usable field go (else: dead letters).",
+    ),
+    click.option(
         "--filter",
         "filter_json",
         default=None,
@@ -268,6 +279,8 @@ def migrate(
     target_namespace: str | None,
     namespace_map: tuple[str, ...],
     allow_merge: bool,
+    namespace_from_metadata: str | None,
+    fallback_namespace: str | None,
     filter_json: str | None,
     state: Path | None,
     restart: bool,
@@ -294,6 +307,13 @@ def migrate(
     mapping = tuple(_namespace_pair(item) for item in namespace_map)
     if target_namespace is not None and mapping:
         raise click.UsageError("--target-namespace and --namespace-map exclude each other: choose one.")
+    if namespace_from_metadata is not None and (target_namespace is not None or mapping):
+        raise click.UsageError(
+            "--namespace-from-metadata decides every target namespace itself: "
+            "it excludes --target-namespace and --namespace-map."
+        )
+    if fallback_namespace is not None and namespace_from_metadata is None:
+        raise click.UsageError("--fallback-namespace only applies with --namespace-from-metadata.")
     metadata_filter = _filter_option(filter_json)
     source_key = _api_key(source_api_key_env, "source")
     target_key = _api_key(target_api_key_env or source_api_key_env, "target")
@@ -305,6 +325,8 @@ def migrate(
         target_namespace=None if target_namespace is None else _namespace(target_namespace),
         allow_merge=allow_merge,
         filter=metadata_filter,
+        namespace_from_metadata=namespace_from_metadata,
+        fallback_namespace=None if fallback_namespace is None else _namespace(fallback_namespace),
         state_path=state,
         restart=restart,
         create_target=not no_create_target,

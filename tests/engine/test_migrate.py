@@ -408,3 +408,64 @@ def test_dry_run_and_plan_write_nothing_and_estimate(
     per_record = plan["index_bytes"] / 750
     assert 8 * 4 < per_record < 400  # ID + 4 x 8 dims + sparse pairs + metadata JSON
     assert plan["estimated_seconds"] > 0
+
+
+def _tenant_source(source: ServerProcess) -> dict[str, dict[str, Any]]:
+    """A shared index: records of three tenants, plus some without a usable tenant field."""
+    index = dense_index(Pinecone(api_key=SOURCE_KEY, host=source.url), "shared", dimension=4)
+    records: list[dict[str, Any]] = []
+    for i in range(90):
+        metadata: dict[str, Any] = {"n": i, "tenant": ["acme", "globex", "initech"][i % 3]}
+        if i % 10 == 0:
+            del metadata["tenant"]
+        elif i % 10 == 5:
+            metadata["tenant"] = 42  # not a string
+        records.append({"id": f"r{i:03d}", "values": [1, 2, 3, i], "metadata": metadata})
+    index.upsert(vectors=records[:45], namespace="old-a")
+    index.upsert(vectors=records[45:], namespace="old-b")
+    return {r["id"]: r for r in records}
+
+
+def test_namespace_from_metadata_with_fallback(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    records = _tenant_source(source)
+    result = migrate(
+        source, target, tmp_path, "--source-index", "shared", "--target-index", "tenants",
+        "--namespace-from-metadata", "tenant", "--fallback-namespace", "unassigned",
+    )  # fmt: skip
+    assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stderr
+
+    def home(record: dict[str, Any]) -> str:
+        tenant = record["metadata"].get("tenant")
+        return tenant if isinstance(tenant, str) else "unassigned"
+
+    got = contents(Pinecone(api_key=TARGET_KEY, host=target.url), "tenants")
+    assert got == {f"{home(r)}/{rid}": expected(r) for rid, r in records.items()}
+
+
+def test_namespace_from_metadata_rejects_unroutable_records(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    records = _tenant_source(source)
+    result = migrate(
+        source, target, tmp_path, "--source-index", "shared", "--target-index", "tenants",
+        "--namespace-from-metadata", "tenant",
+    )  # fmt: skip
+    assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 4, result.stderr
+    routable = {rid: r for rid, r in records.items() if isinstance(r["metadata"].get("tenant"), str)}
+    got = contents(Pinecone(api_key=TARGET_KEY, host=target.url), "tenants")
+    assert got == {f"{r['metadata']['tenant']}/{rid}": expected(r) for rid, r in routable.items()}
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as ledger:
+        dead = dict(ledger.execute("SELECT id, reason FROM dead_letters").fetchall())
+    assert set(dead) == set(records) - set(routable)
+    assert "'tenant' is missing" in dead["r000"] and "(42)" in dead["r005"]
+    assert all("--fallback-namespace" in reason for reason in dead.values())
+    conflicting = migrate(
+        source, target, tmp_path, "--source-index", "shared", "--target-index", "x",
+        "--namespace-from-metadata", "tenant", "--target-namespace", "y",
+    )  # fmt: skip
+    assert isinstance(conflicting, subprocess.CompletedProcess) and conflicting.returncode == 2
+    assert "excludes --target-namespace" in conflicting.stderr

@@ -19,6 +19,29 @@ from ..stores.base import Store
 from .ledger import Ledger
 
 DeadLetter = tuple[str, str | None, str]  # (record id, target namespace, reason)
+# Where a record goes: (target namespace, None), or (None, why it cannot be placed).
+Route = Callable[[Record], tuple[str | None, str | None]]
+
+
+def fixed_route(namespace: str) -> Route:
+    return lambda record: (namespace, None)
+
+
+def metadata_route(field_name: str, fallback: str | None) -> Route:
+    """Route each record to the namespace named by one of its metadata fields (one namespace per tenant)."""
+
+    def route(record: Record) -> tuple[str | None, str | None]:
+        value = record.metadata.get(field_name)
+        if isinstance(value, str) and 0 < len(value) <= 512 and value.isascii() and "\x00" not in value:
+            return value, None
+        if fallback is not None:
+            return fallback, None
+        problem = "is missing" if value is None else f"is not a usable namespace name ({value!r})"
+        return None, (
+            f"metadata field {field_name!r} {problem}; pass --fallback-namespace to place such records"
+        )
+
+    return route
 
 
 @dataclass(frozen=True)
@@ -80,7 +103,7 @@ class NamespaceCopier:
         target: Store,
         ledger: Ledger,
         source_namespace: str,
-        target_namespace: str,
+        route: Route,
         options: CopyOptions,
         stop: threading.Event,
         on_progress: Callable[[str, int], None] | None = None,
@@ -90,7 +113,7 @@ class NamespaceCopier:
         self.target = target
         self.ledger = ledger
         self.source_namespace = source_namespace
-        self.target_namespace = target_namespace
+        self.route = route
         self.options = options
         self.stop = stop
         self.on_progress = on_progress
@@ -102,11 +125,19 @@ class NamespaceCopier:
             records = [r for r in records if self.predicate(r.metadata)]
         copied = 0
         dead: list[DeadLetter] = []
+        destinations: dict[str, list[Record]] = {}
+        for record in records:
+            namespace, refusal = self.route(record)
+            if namespace is None:
+                dead.append((record.id, None, refusal or "no target namespace"))
+            else:
+                destinations.setdefault(namespace, []).append(record)
         limits = (self.options.max_request_records, self.options.max_request_bytes)
-        for batch in write_batches(records, *limits, self.target.request_size):
-            written, refused = write_or_isolate(self.target, self.target_namespace, batch)
-            copied += written
-            dead += refused
+        for namespace, group in destinations.items():
+            for batch in write_batches(group, *limits, self.target.request_size):
+                written, refused = write_or_isolate(self.target, namespace, batch)
+                copied += written
+                dead += refused
         # Skipped: filtered out, or listed but deleted from the source before the fetch.
         return PageResult(
             cursor=cursor, listed=len(ids), copied=copied, skipped=len(ids) - len(records), dead_letters=dead

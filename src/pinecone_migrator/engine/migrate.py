@@ -19,7 +19,7 @@ from ..errors import IncompatibleTarget, UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
 from ..stores.base import DEFAULT_NAMESPACE, Store, StoreDescription
 from ..stores.pinecone import PineconeStore
-from .copy import CopyOptions, NamespaceCopier
+from .copy import CopyOptions, NamespaceCopier, Route, fixed_route, metadata_route
 from .ledger import Ledger
 from .plan import Plan, plan_namespace
 
@@ -44,6 +44,8 @@ class MigrationRequest:
     target_namespace: str | None = None  # every selected namespace goes here
     allow_merge: bool = False  # several source namespaces may land in one target namespace
     filter: dict[str, Any] | None = None  # Pinecone metadata filter: copy only matching records
+    namespace_from_metadata: str | None = None  # route each record by this metadata field
+    fallback_namespace: str | None = None  # for records without a usable routing field
     state_path: Path | None = None
     restart: bool = False
     create_target: bool = True
@@ -61,7 +63,14 @@ class MigrationRequest:
             "namespace_map": sorted(self.namespace_map),
             "target_namespace": self.target_namespace,
             "filter": self.filter,
+            "namespace_from_metadata": self.namespace_from_metadata,
+            "fallback_namespace": self.fallback_namespace,
         }
+
+    def route(self, namespace: str) -> Route:
+        if self.namespace_from_metadata is not None:
+            return metadata_route(self.namespace_from_metadata, self.fallback_namespace)
+        return fixed_route(self.destination(namespace))
 
     def destination(self, namespace: str) -> str:
         if self.target_namespace is not None:
@@ -155,6 +164,8 @@ def check_target(source: StoreDescription, target: PineconeStore, request: Migra
 
 def check_merges(namespaces: list[str], request: MigrationRequest) -> None:
     """Two source namespaces landing in one target namespace could overwrite each other's IDs."""
+    if request.namespace_from_metadata is not None:
+        return  # routing by metadata gathers records from any source namespace by design
     landing: dict[str, list[str]] = {}
     for namespace in namespaces:
         landing.setdefault(request.destination(namespace), []).append(namespace)
@@ -219,7 +230,9 @@ def plan_migration(
         plan_namespace(
             _as_store(source),
             namespace,
-            request.destination(namespace),
+            f"<metadata {request.namespace_from_metadata}>"
+            if request.namespace_from_metadata
+            else request.destination(namespace),
             description.namespace_counts[namespace],
             request.options,
             _as_store(target),
@@ -254,7 +267,7 @@ def run_migration(
                 _as_store(target),
                 ledger,
                 namespace,
-                request.destination(namespace),
+                request.route(namespace),
                 request.options,
                 stop,
                 on_progress,
