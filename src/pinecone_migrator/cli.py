@@ -250,6 +250,14 @@ _MIGRATE_OPTIONS = [
     click.option("--no-create-target", is_flag=True, help="Refuse to create a missing target."),
     click.option("--target-cloud", default=None),
     click.option("--target-region", default=None),
+    click.option(
+        "--target-read-nodes",
+        type=click.Choice(["b1", "t1"]),
+        default=None,
+        help="Create the target with dedicated read nodes of this type.",
+    ),
+    click.option("--target-shards", type=click.IntRange(1), default=1, show_default=True),
+    click.option("--target-replicas", type=click.IntRange(1), default=1, show_default=True),
     click.option("--target-deletion-protection", is_flag=True),
     click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True),
     click.option(
@@ -288,6 +296,9 @@ def migrate(
     target_cloud: str | None,
     target_region: str | None,
     target_deletion_protection: bool,
+    target_read_nodes: str | None,
+    target_shards: int,
+    target_replicas: int,
     concurrency: int,
     max_request_bytes: int,
     report: Path | None,
@@ -333,6 +344,16 @@ def migrate(
         target_cloud=target_cloud,
         target_region=target_region,
         target_deletion_protection=target_deletion_protection,
+        target_read_capacity=None
+        if target_read_nodes is None
+        else {
+            "mode": "Dedicated",
+            "dedicated": {
+                "node_type": target_read_nodes,
+                "scaling": "Manual",
+                "manual": {"shards": target_shards, "replicas": target_replicas},
+            },
+        },
         options=CopyOptions(concurrency=concurrency, max_request_bytes=max_request_bytes),
     )
     if dry_run:

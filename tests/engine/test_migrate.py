@@ -469,3 +469,22 @@ def test_namespace_from_metadata_rejects_unroutable_records(
     )  # fmt: skip
     assert isinstance(conflicting, subprocess.CompletedProcess) and conflicting.returncode == 2
     assert "excludes --target-namespace" in conflicting.stderr
+
+
+def test_created_target_gets_read_nodes_and_protection(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=5)
+    result = migrate(
+        source, target, tmp_path, "--source-index", "src", "--target-index", "dedicated",
+        "--target-read-nodes", "t1", "--target-shards", "2", "--target-replicas", "3",
+        "--target-deletion-protection", "--target-region", "eu-west-1",
+    )  # fmt: skip
+    assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stderr
+    description = Pinecone(api_key=TARGET_KEY, host=target.url).describe_index("dedicated")
+    assert description.deletion_protection == "enabled"
+    assert description.deployment.region == "eu-west-1"
+    capacity = description.read_capacity
+    assert capacity.dedicated.node_type == "t1"
+    assert (capacity.dedicated.manual.shards, capacity.dedicated.manual.replicas) == (2, 3)

@@ -52,6 +52,7 @@ class MigrationRequest:
     target_cloud: str | None = None
     target_region: str | None = None
     target_deletion_protection: bool = False
+    target_read_capacity: dict[str, Any] | None = None  # dedicated read nodes for a created target
     options: CopyOptions = field(default_factory=CopyOptions)
 
     def fingerprint(self) -> dict[str, object]:
@@ -159,6 +160,7 @@ def check_target(source: StoreDescription, target: PineconeStore, request: Migra
         cloud=request.target_cloud,
         region=request.target_region,
         deletion_protection=request.target_deletion_protection,
+        read_capacity=request.target_read_capacity,
     )
 
 

@@ -143,8 +143,11 @@ class PineconeStore:
             try:
                 return call()
             except (PineconeValueError, PineconeTypeError) as error:
-                # The SDK refused to send it (e.g. a non-ASCII ID): the content is at fault.
-                raise RecordsRejected(operation, str(error)) from None
+                # The SDK refused to send it: in a write the records are at fault (e.g. a non-ASCII ID),
+                # anywhere else the request we built from the user's input.
+                if refusable:
+                    raise RecordsRejected(operation, str(error)) from None
+                raise UserError(f"{operation}: {error}") from None
             except NotFoundError:
                 raise RemoteError(
                     operation,
@@ -294,7 +297,8 @@ class PineconeStore:
         if read_capacity is not None:
             kwargs["read_capacity"] = read_capacity
         try:
-            self._call("create index", lambda: self._client.create_index(**kwargs))
+            # indexes.create (not the create_index shim) is the surface that accepts read_capacity.
+            self._call("create index", lambda: self._client.indexes.create(**kwargs))
         except RemoteError as error:
             if error.status in (400, 422):
                 raise UserError(f"Pinecone refused to create index {self.index_name!r}: {error}") from None
