@@ -11,9 +11,18 @@ from types import TracebackType
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path | None, *extra: str) -> None:
+    def __init__(self, data_dir: Path | None, *extra: str, port: int = 0) -> None:
         location = ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
-        self.args = [sys.executable, "-m", "pinecone_migrator", "serve", "--port", "0", *location, *extra]
+        self.args = [
+            sys.executable,
+            "-m",
+            "pinecone_migrator",
+            "serve",
+            "--port",
+            str(port),
+            *location,
+            *extra,
+        ]
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
         self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the process

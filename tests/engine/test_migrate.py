@@ -18,6 +18,8 @@ import orjson
 import pytest
 from pinecone import Pinecone
 
+from pinecone_migrator.server.runner import free_port
+
 from ..helpers import as_plain, dense_index, expected, random_records, sparse_index
 from ..serverproc import ServerProcess
 
@@ -488,3 +490,27 @@ def test_created_target_gets_read_nodes_and_protection(
     capacity = description.read_capacity
     assert capacity.dedicated.node_type == "t1"
     assert (capacity.dedicated.manual.shards, capacity.dedicated.manual.replicas) == (2, 3)
+
+
+def test_target_server_restart_mid_run_is_survived(tmp_path: Path) -> None:
+    port = free_port()
+    with ServerProcess(tmp_path / "s", "--api-key", SOURCE_KEY) as source:
+        target = ServerProcess(tmp_path / "t", "--api-key", TARGET_KEY, port=port).start()
+        try:
+            written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=1000)
+            httpx.put(f"{source.url}/_admin/faults", json={"latency_ms": 20}, headers={"Api-Key": SOURCE_KEY})
+            args = ("--source-index", "src", "--target-index", "dst", "--concurrency", "1")
+            running = migrate(source, target, tmp_path, *args, wait=False)
+            assert isinstance(running, subprocess.Popen)
+            time.sleep(1.5)
+            assert running.poll() is None, "the migration ended before the target could be restarted"
+            target.kill()  # the target dies mid-run ...
+            time.sleep(1.0)
+            target = ServerProcess(
+                tmp_path / "t", "--api-key", TARGET_KEY, port=port
+            ).start()  # ... and returns
+            _, stderr = running.communicate(timeout=240)
+            assert running.returncode == 0, stderr
+            assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst") == written
+        finally:
+            target.stop()
