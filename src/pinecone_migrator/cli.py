@@ -185,7 +185,7 @@ def _filter_option(text: str | None) -> dict[str, object] | None:
 
 
 def _api_key(variable: str, side: str) -> str:
-    key = os.environ.get(variable)
+    key = os.environ.get(variable) or click.get_current_context().meta.get("config_secrets", {}).get(side)
     if not key:
         raise click.UsageError(
             f"No API key for the {side}: set the environment variable {variable} "
@@ -201,7 +201,33 @@ def migrate_options(function: FC) -> FC:
     return function
 
 
+def _load_config_file(context: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """Eager: a config file supplies defaults before the other options are read (flags and env still win)."""
+    from .config import load_config
+    from .errors import MigratorError
+
+    path = value if value is not None else (Path("config.json") if Path("config.json").is_file() else None)
+    if path is None:
+        return
+    try:
+        loaded = load_config(path)
+    except MigratorError as error:
+        raise click.UsageError(str(error)) from None
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    context.default_map = {**(context.default_map or {}), **loaded.defaults}
+    context.meta["config_secrets"] = loaded.secrets
+
+
 _MIGRATE_OPTIONS = [
+    click.option(
+        "--config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        is_eager=True,
+        expose_value=False,
+        callback=_load_config_file,
+        help="JSON file of settings (default: ./config.json if present; the original script's keys work).",
+    ),
     click.option("--source-index", required=True, help="Index to copy from."),
     click.option("--target-index", required=True, help="Index to copy to (created when missing)."),
     click.option(
@@ -468,4 +494,4 @@ def status(state: Path) -> None:
 
 
 def main() -> None:
-    cli()
+    cli(auto_envvar_prefix="PINECONE_MIGRATOR")

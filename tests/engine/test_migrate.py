@@ -514,3 +514,89 @@ def test_target_server_restart_mid_run_is_survived(tmp_path: Path) -> None:
             assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst") == written
         finally:
             target.stop()
+
+
+def _run_in(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pinecone_migrator", *args],
+        cwd=folder,
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_original_script_config_json_is_mapped(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=30)
+    seed = {
+        "API_KEY": SOURCE_KEY,
+        "api_key_dest": TARGET_KEY,
+        "use_seperate_target_client": True,
+        "SOURCE_INDEX": "src",
+        "TARGET_INDEX": "from-seed",
+        "source_namespace": "tenant-a",
+        "target_namespace": "tenant-a-copy",
+        "batch_size": 50,
+        "create_target": True,
+        "iterate_over_namespaces": False,
+        "use_filter": True,
+        "filter_to_use": {"year": {"$gte": 2000}},
+    }
+    (tmp_path / "config.json").write_bytes(orjson.dumps(seed))
+    env = {k: v for k, v in os.environ.items() if k != "PINECONE_API_KEY"}
+    # no flags but the hosts: everything else comes from ./config.json
+    result = _run_in(tmp_path, "migrate", "--source-host", source.url, "--target-host", target.url, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "holds an API key under 'api_key'" in result.stderr
+        and "holds an API key under 'api_key_dest'" in result.stderr
+    )
+    assert "batch_size is ignored" in result.stderr
+    assert SOURCE_KEY not in result.stderr + result.stdout and TARGET_KEY not in result.stderr + result.stdout
+    want = {
+        k.replace("tenant-a/", "tenant-a-copy/", 1): v
+        for k, v in written.items()
+        if k.startswith("tenant-a/") and v["metadata"]["year"] >= 2000
+    }
+    assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "from-seed") == want
+
+
+def test_own_config_file_flags_win_and_bad_files_are_clear(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=10)
+    settings = tmp_path / "settings.json"
+    settings.write_bytes(
+        orjson.dumps(
+            {"source_index": "src", "target_index": "from-file", "namespaces": ["tenant-a"], "quiet": True}
+        )
+    )
+    env = {**os.environ, "SRC_KEY": SOURCE_KEY, "DST_KEY": TARGET_KEY}
+    common = ["--source-host", source.url, "--target-host", target.url, "--source-api-key-env", "SRC_KEY",
+              "--target-api-key-env", "DST_KEY"]  # fmt: skip
+    result = _run_in(
+        tmp_path, "migrate", "--config", str(settings), *common, "--target-index", "from-flag", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    names = Pinecone(api_key=TARGET_KEY, host=target.url).list_indexes().names()
+    assert "from-flag" in names and "from-file" not in names
+    env_wins = {**env, "PINECONE_MIGRATOR_MIGRATE_TARGET_INDEX": "from-env"}
+    result = _run_in(tmp_path, "migrate", "--config", str(settings), *common, env=env_wins)
+    assert result.returncode == 0, result.stderr
+    assert "from-env" in Pinecone(api_key=TARGET_KEY, host=target.url).list_indexes().names()
+    for body, phrase in (
+        (b"{nope", "is not valid JSON"),
+        (orjson.dumps({"source_index": "a", "colour": 1}), "unknown keys ['colour']"),
+        (orjson.dumps({"source_index": 5}), "'source_index' must be a str"),
+        (orjson.dumps({"SOURCE_INDEX": "a", "DELTA_MODE": True}), "sync command"),
+        (orjson.dumps({"source_index": "a", "use_filter": True, "sparkle": 1}), "unknown keys ['sparkle']"),
+    ):
+        settings.write_bytes(body)
+        failed = _run_in(tmp_path, "migrate", "--config", str(settings), *common, env=env)
+        assert failed.returncode == 2 and phrase in failed.stderr, (phrase, failed.stderr)
+        assert "Traceback" not in failed.stderr
