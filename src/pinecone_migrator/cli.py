@@ -203,12 +203,18 @@ def migrate_options(function: FC) -> FC:
 
 def _load_config_file(context: click.Context, param: click.Parameter, value: Path | None) -> None:
     """Eager: a config file supplies defaults before the other options are read (flags and env still win)."""
-    from .config import load_config
+    from .config import load_config, looks_like_ours
     from .errors import MigratorError
 
-    path = value if value is not None else (Path("config.json") if Path("config.json").is_file() else None)
+    path = value
     if path is None:
-        return
+        default = Path("config.json")
+        if not default.is_file():
+            return
+        if not looks_like_ours(default):
+            click.echo("note: ignoring ./config.json: it holds no pinecone-migrator settings.", err=True)
+            return
+        path = default
     try:
         loaded = load_config(path)
     except MigratorError as error:

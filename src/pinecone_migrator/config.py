@@ -86,6 +86,17 @@ ELSEWHERE = {
 }
 
 
+def looks_like_ours(path: Path) -> bool:
+    """Whether a config.json found by default holds any of our settings (another tool's file is ignored)."""
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return True  # let load_config report the problem
+    if not isinstance(raw, dict):
+        return True
+    return any(str(key).lower() in OWN_KEYS.keys() | SEED_KEYS for key in raw)
+
+
 def load_config(path: Path) -> LoadedConfig:
     try:
         raw = orjson.loads(path.read_bytes())

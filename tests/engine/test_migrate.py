@@ -600,3 +600,13 @@ def test_own_config_file_flags_win_and_bad_files_are_clear(
         failed = _run_in(tmp_path, "migrate", "--config", str(settings), *common, env=env)
         assert failed.returncode == 2 and phrase in failed.stderr, (phrase, failed.stderr)
         assert "Traceback" not in failed.stderr
+
+
+def test_another_tools_config_json_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"name": "my-web-app", "version": "1.0.0"}')
+    result = _run_in(tmp_path, "plan", "--source-index", "a", "--target-index", "b", "--source-host", "http://127.0.0.1:9",
+                     env={**os.environ, "PINECONE_API_KEY": "k"})  # fmt: skip
+    assert "ignoring ./config.json: it holds no pinecone-migrator settings" in result.stderr
+    assert (
+        result.returncode == 3 and "Traceback" not in result.stderr
+    )  # then fails to reach the (absent) server

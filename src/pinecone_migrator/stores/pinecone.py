@@ -44,6 +44,9 @@ class RetryPolicy:
             yield rng.uniform(0, min(self.max_seconds, self.base_seconds * 2**attempt))
 
 
+FIRST_CONTACT = RetryPolicy(attempts=3, base_seconds=0.5, max_seconds=2.0, budget_seconds=10.0)
+
+
 def wire_namespace(namespace: str) -> str:
     """The namespace as the SDK sends it: the default namespace is the empty string."""
     return "" if namespace == DEFAULT_NAMESPACE else namespace
@@ -127,7 +130,14 @@ class PineconeStore:
 
     # -- calls with retries --------------------------------------------------------------------------------
 
-    def _call(self, operation: str, call: Callable[[], T], *, refusable: bool = False) -> T:
+    def _call(
+        self,
+        operation: str,
+        call: Callable[[], T],
+        *,
+        refusable: bool = False,
+        retry: RetryPolicy | None = None,
+    ) -> T:
         from pinecone.errors.exceptions import (
             ApiError,
             NotFoundError,
@@ -138,7 +148,8 @@ class PineconeStore:
         )
 
         started = time.monotonic()
-        delays = self._retry.delays(self._rng)
+        policy = retry or self._retry
+        delays = policy.delays(self._rng)
         while True:
             try:
                 return call()
@@ -165,7 +176,7 @@ class PineconeStore:
             except (PineconeConnectionError, PineconeTimeoutError) as error:
                 failure = RemoteError(operation, f"connection problem: {error}", retryable=True)
             delay = next(delays, None)
-            if delay is None or time.monotonic() - started + delay > self._retry.budget_seconds:
+            if delay is None or time.monotonic() - started + delay > policy.budget_seconds:
                 raise failure
             time.sleep(delay)
 
@@ -186,8 +197,13 @@ class PineconeStore:
     # -- the store protocol --------------------------------------------------------------------------------
 
     def exists(self) -> bool:
+        """The first call of a run: a wrong host or key fails within seconds, not after the long budget."""
         return bool(
-            self._call("list indexes", lambda: self.index_name in self._client.list_indexes().names())
+            self._call(
+                "list indexes",
+                lambda: self.index_name in self._client.list_indexes().names(),
+                retry=FIRST_CONTACT,
+            )
         )
 
     def describe(self) -> StoreDescription:
