@@ -214,7 +214,10 @@ def _conjunction(predicates: list[MetadataPredicate]) -> MetadataPredicate:
         return predicates[0]
 
     def conjunction(metadata: Mapping[str, Any]) -> bool:
-        return all(predicate(metadata) for predicate in predicates)
+        for predicate in predicates:  # noqa: SIM110 - a plain loop is faster than all() over a generator
+            if not predicate(metadata):
+                return False
+        return True
 
     return conjunction
 
@@ -224,7 +227,10 @@ def _disjunction(predicates: list[MetadataPredicate]) -> MetadataPredicate:
         return predicates[0]
 
     def disjunction(metadata: Mapping[str, Any]) -> bool:
-        return any(predicate(metadata) for predicate in predicates)
+        for predicate in predicates:  # noqa: SIM110 - as in _conjunction
+            if predicate(metadata):
+                return True
+        return False
 
     return disjunction
 
