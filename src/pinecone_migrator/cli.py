@@ -16,6 +16,7 @@ import orjson
 import platformdirs
 
 from . import __version__
+from .errors import RecordsRejected, RemoteError, UserError
 
 if TYPE_CHECKING:
     from .engine.migrate import MigrationRequest
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 FC = TypeVar("FC", bound=Callable[..., object])
 
 EXIT_OK = 0
-EXIT_USAGE = 2  # bad options or input; nothing was written
-EXIT_INCOMPLETE = 3  # a remote failure stopped the run; run the same command again to resume
-EXIT_DEAD_LETTERS = 4  # the run finished but the target refused some records (see the ledger)
+EXIT_USAGE = UserError.exit_code  # bad options or input; nothing was written
+EXIT_INCOMPLETE = RemoteError.exit_code  # a remote failure stopped the run; run it again to resume
+EXIT_DEAD_LETTERS = RecordsRejected.exit_code  # finished, but the target refused some records (ledger)
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C / SIGTERM; run the same command again to resume
 
 

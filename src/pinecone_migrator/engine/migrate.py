@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import IncompatibleTarget, UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
-from ..stores.base import DEFAULT_NAMESPACE, Store, StoreDescription
+from ..stores.base import StoreDescription
 from ..stores.pinecone import PineconeStore
 from .copy import CopyOptions, NamespaceCopier, Route, fixed_route, metadata_route
 from .ledger import Ledger
@@ -230,14 +230,14 @@ def plan_migration(
         )
     plans = [
         plan_namespace(
-            _as_store(source),
+            source,
             namespace,
             f"<metadata {request.namespace_from_metadata}>"
             if request.namespace_from_metadata
             else request.destination(namespace),
             description.namespace_counts[namespace],
             request.options,
-            _as_store(target),
+            target,
         )
         for namespace in namespaces
     ]
@@ -265,8 +265,8 @@ def run_migration(
             if stop.is_set():
                 break
             copier = NamespaceCopier(
-                _as_store(source),
-                _as_store(target),
+                source,
+                target,
                 ledger,
                 namespace,
                 request.route(namespace),
@@ -302,8 +302,4 @@ def run_migration(
     )
 
 
-def _as_store(store: PineconeStore) -> Store:
-    return store
-
-
-__all__ = ["DEFAULT_NAMESPACE", "Endpoint", "MigrationRequest", "MigrationSummary", "run_migration"]
+__all__ = ["Endpoint", "MigrationRequest", "MigrationSummary", "plan_migration", "run_migration"]
