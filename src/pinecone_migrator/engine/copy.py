@@ -17,6 +17,7 @@ from ..filters import MetadataPredicate
 from ..records import Record
 from ..stores.base import Store
 from .ledger import Ledger
+from .progress import NullProgress, ProgressListener
 
 DeadLetter = tuple[str, str | None, str]  # (record id, target namespace, reason)
 # Where a record goes: (target namespace, None), or (None, why it cannot be placed).
@@ -106,7 +107,7 @@ class NamespaceCopier:
         route: Route,
         options: CopyOptions,
         stop: threading.Event,
-        on_progress: Callable[[str, int], None] | None = None,
+        progress: ProgressListener | None = None,
         predicate: MetadataPredicate | None = None,
     ) -> None:
         self.source = source
@@ -116,7 +117,7 @@ class NamespaceCopier:
         self.route = route
         self.options = options
         self.stop = stop
-        self.on_progress = on_progress
+        self.progress: ProgressListener = progress or NullProgress()
         self.predicate = predicate
 
     def _copy_page(self, ids: list[str], cursor: str | None) -> PageResult:
@@ -145,9 +146,12 @@ class NamespaceCopier:
 
     def run(self) -> None:
         state = self.ledger.unit(self.source_namespace)
+        self.progress.namespace_started(self.source_namespace, state.total_hint, state.listed)
         if state.done:
+            self.progress.namespace_finished(self.source_namespace, True)
             return
         cursor = state.cursor
+        finished = False
         pending: list[Future[PageResult]] = []
         slots = threading.Semaphore(self.options.concurrency + 1)
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
@@ -163,12 +167,16 @@ class NamespaceCopier:
                     self._commit_finished(pending)
                     cursor = page.cursor
                     if cursor is None:
+                        finished = True
                         break
             finally:
                 # In-flight pages finish and are committed in order, also when stopping or failing.
                 for future in pending:
                     future.exception()
-                self._commit_finished(pending)
+                try:
+                    self._commit_finished(pending)
+                finally:
+                    self.progress.namespace_finished(self.source_namespace, finished and not pending)
 
     def _commit_finished(self, pending: list[Future[PageResult]]) -> None:
         """Advance the ledger over the leading run of finished pages (in page order)."""
@@ -183,5 +191,10 @@ class NamespaceCopier:
                 skipped=result.skipped,
                 dead_letters=result.dead_letters,
             )
-            if self.on_progress is not None:
-                self.on_progress(self.source_namespace, result.copied)
+            self.progress.page_done(
+                self.source_namespace,
+                result.listed,
+                result.copied,
+                result.skipped,
+                len(result.dead_letters),
+            )

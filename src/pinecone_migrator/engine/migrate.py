@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from ..stores.pinecone import PineconeStore
 from .copy import CopyOptions, NamespaceCopier, Route, fixed_route, metadata_route
 from .ledger import Ledger
 from .plan import Plan, plan_namespace
+from .progress import ProgressListener
 
 log = logging.getLogger("pinecone_migrator.migrate")
 
@@ -249,7 +249,7 @@ def run_migration(
     source: PineconeStore,
     target: PineconeStore,
     stop: threading.Event | None = None,
-    on_progress: Callable[[str, int], None] | None = None,
+    progress: ProgressListener | None = None,
 ) -> MigrationSummary:
     stop = stop or threading.Event()
     started = time.monotonic()
@@ -272,7 +272,7 @@ def run_migration(
                 request.route(namespace),
                 request.options,
                 stop,
-                on_progress,
+                progress,
                 predicate,
             )
             try:
