@@ -1,4 +1,4 @@
-"""The Pinecone store against the local server, through the official SDK."""
+"""The Pinecone store against the local server: control plane through the official SDK, records over REST."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import DEFAULT_NAMESPACE, IndexShape, StoreDescription
 from pinecone_migrator.stores.pinecone import PineconeStore, RetryPolicy, fetch_batches
 
-FAST_RETRY = RetryPolicy(attempts=6, base_seconds=0.01, max_seconds=0.05, budget_seconds=10)
+FAST_RETRY = RetryPolicy(attempts=40, base_seconds=0.01, max_seconds=0.05, budget_seconds=10)
 SOURCE = StoreDescription(
     name="src",
     shape=IndexShape(vector_type="dense", metric="dotproduct", dimension=4),

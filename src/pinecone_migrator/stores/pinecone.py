@@ -1,106 +1,44 @@
-"""A Pinecone index as a store, through the official SDK (the only module that imports it).
+"""A Pinecone index as a store: the control plane through the official SDK (the only module that imports
+it), records through the REST data plane directly (see :mod:`.pinecone_rest` for why).
 
-Retries: the SDK already retries 408/429/5xx three times; on top of that every call here is retried with
-jittered exponential backoff within a time budget, because a migration must outlast longer outages than the
-SDK's few seconds. A batch the target refuses for its content (400/413/422, or the SDK's own validation) is
-not retried: it is reported as :class:`RecordsRejected` so the engine can find the records at fault.
+Retries: every call is retried with jittered exponential backoff within a time budget, because a migration
+must outlast longer outages than the SDK's few seconds. A batch the target refuses for its content
+(400/413/422) is not retried: it is reported as :class:`RecordsRejected` so the engine can find the records
+at fault.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote
 
-import numpy as np
 import orjson
 
 from ..errors import RecordsRejected, RemoteError, UserError
-from ..records import Record, SparseValues
+from ..records import Record
 from .base import DEFAULT_NAMESPACE, Capabilities, IdPage, IndexShape, StoreDescription, WriteAck
+from .pinecone_rest import (
+    DataPlane,
+    QueryParams,
+    encode_record,
+    fetch_batches,
+    fetched_records,
+    lsn,
+    upsert_body,
+)
+from .retry import FIRST_CONTACT, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
 
 T = TypeVar("T")
+REQUEST_LSN = "x-pinecone-request-lsn"
 
-# Fetch IDs travel in the URL; keep each request's encoded IDs well under common URL limits.
-MAX_FETCH_URL_BYTES = 12_000
-REFUSED_STATUSES = frozenset({400, 413, 422})
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 8
-    base_seconds: float = 0.5
-    max_seconds: float = 30.0
-    budget_seconds: float = 300.0
-
-    def delays(self, rng: random.Random) -> Iterator[float]:
-        """Full-jitter exponential backoff: random waits up to base·2^n, capped."""
-        for attempt in range(self.attempts - 1):
-            yield rng.uniform(0, min(self.max_seconds, self.base_seconds * 2**attempt))
-
-
-FIRST_CONTACT = RetryPolicy(attempts=3, base_seconds=0.5, max_seconds=2.0, budget_seconds=10.0)
+__all__ = ["PineconeStore", "RetryPolicy", "fetch_batches", "wire_namespace"]
 
 
 def wire_namespace(namespace: str) -> str:
-    """The namespace as the SDK sends it: the default namespace is the empty string."""
+    """The namespace as sent on the wire: the default namespace is the empty string."""
     return "" if namespace == DEFAULT_NAMESPACE else namespace
-
-
-def record_from_sdk(vector: Any) -> Record:
-    sparse = None
-    if vector.sparse_values is not None and len(vector.sparse_values.indices) > 0:
-        sparse = SparseValues(
-            indices=np.asarray(vector.sparse_values.indices, dtype=np.uint32),
-            values=np.asarray(vector.sparse_values.values, dtype=np.float32),
-        )
-    values = np.asarray(vector.values, dtype=np.float32) if vector.values else None
-    return Record(id=vector.id, values=values, sparse=sparse, metadata=dict(vector.metadata or {}))
-
-
-def shortest_floats(values: Any) -> list[float]:
-    """float32 values as Python floats that print in their shortest float32 form.
-
-    ``0.1`` rather than ``0.10000000149011612``: the request the SDK sends is about half as long, and the
-    server reads back exactly the same float32 values.
-    """
-    return list(orjson.loads(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)))
-
-
-def record_to_sdk(record: Record) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": record.id}
-    if record.values is not None:
-        body["values"] = shortest_floats(record.values)
-    if record.sparse is not None:
-        body["sparse_values"] = {
-            "indices": record.sparse.indices.tolist(),
-            "values": shortest_floats(record.sparse.values),
-        }
-    if record.metadata:
-        body["metadata"] = record.metadata
-    return body
-
-
-def fetch_batches(
-    ids: Sequence[str], max_ids: int, max_url_bytes: int = MAX_FETCH_URL_BYTES
-) -> Iterator[list[str]]:
-    """Split IDs into fetch requests that respect both the ID count and the URL length."""
-    batch: list[str] = []
-    size = 0
-    for record_id in ids:
-        cost = len(quote(record_id, safe="")) + len("&ids=")
-        if batch and (len(batch) >= max_ids or size + cost > max_url_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(record_id)
-        size += cost
-    if batch:
-        yield batch
 
 
 class PineconeStore:
@@ -113,6 +51,7 @@ class PineconeStore:
         control_host: str | None = None,
         retry: RetryPolicy | None = None,
         seed: int | None = None,
+        on_throttle: Callable[[], None] | None = None,
     ) -> None:
         from pinecone import Pinecone
 
@@ -122,11 +61,13 @@ class PineconeStore:
         )
         self._retry = retry or RetryPolicy()
         self._rng = random.Random(seed)
-        self._index: Any = None
+        self._api_key = api_key
+        self._on_throttle = on_throttle
+        self._data: DataPlane | None = None
         self._description: Any = None
         # Encodings made while sizing batches, reused by the write that follows (keyed by object identity;
         # the record is kept alongside so that its id cannot be reused while the entry exists).
-        self._encoded: dict[int, tuple[Record, dict[str, Any]]] = {}
+        self._encoded: dict[int, tuple[Record, bytes]] = {}
 
     # -- calls with retries --------------------------------------------------------------------------------
 
@@ -181,11 +122,21 @@ class PineconeStore:
             time.sleep(delay)
 
     @property
-    def index(self) -> Any:
-        if self._index is None:
-            host = self._describe_raw().host
-            self._index = self._client.index(host=host)
-        return self._index
+    def data(self) -> DataPlane:
+        if self._data is None:
+            self._data = DataPlane(
+                self._describe_raw().host,
+                self._api_key,
+                retry=self._retry,
+                rng=random.Random(self._rng.random()),
+                on_throttle=self._on_throttle,
+            )
+        return self._data
+
+    def close(self) -> None:
+        if self._data is not None:
+            self._data.close()
+            self._data = None
 
     def _describe_raw(self) -> Any:
         if self._description is None:
@@ -208,14 +159,14 @@ class PineconeStore:
 
     def describe(self) -> StoreDescription:
         model = self._describe_raw()
-        stats = self._call("describe index stats", lambda: self.index.describe_index_stats())
+        stats = self.data.call_json("describe index stats", "POST", "describe_index_stats", body=b"{}")
         deployment = model.deployment
         return StoreDescription(
             name=model.name,
             shape=IndexShape(vector_type=model.vector_type, metric=model.metric, dimension=model.dimension),
             namespace_counts={
-                (ns or DEFAULT_NAMESPACE): int(summary.vector_count)
-                for ns, summary in stats.namespaces.items()
+                (ns or DEFAULT_NAMESPACE): int(summary.get("vectorCount", 0))
+                for ns, summary in (stats.get("namespaces") or {}).items()
             },
             cloud=getattr(deployment, "cloud", None),
             region=getattr(deployment, "region", None),
@@ -230,56 +181,47 @@ class PineconeStore:
     def list_ids(
         self, namespace: str, *, prefix: str = "", cursor: str | None = None, limit: int = 100
     ) -> IdPage:
-        page = self._call(
-            "list",
-            lambda: self.index.list_paginated(
-                namespace=wire_namespace(namespace),
-                prefix=prefix or None,
-                limit=limit,
-                pagination_token=cursor,
-            ),
-        )
-        token = page.pagination.next if page.pagination is not None else None
-        return IdPage(ids=[item.id for item in page.vectors], cursor=token or None)
+        params: QueryParams = [("namespace", wire_namespace(namespace)), ("limit", limit)]
+        if prefix:
+            params.append(("prefix", prefix))
+        if cursor:
+            params.append(("paginationToken", cursor))
+        page = self.data.call_json("list", "GET", "vectors/list", params=params)
+        token = (page.get("pagination") or {}).get("next")
+        return IdPage(ids=[item["id"] for item in page.get("vectors") or ()], cursor=token or None)
 
     def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
         found: list[Record] = []
         for batch in fetch_batches(ids, Capabilities.max_fetch_ids):
-            response = self._call(
-                "fetch", partial(self.index.fetch, ids=batch, namespace=wire_namespace(namespace))
-            )
-            found.extend(record_from_sdk(v) for v in response.vectors.values())
+            params: QueryParams = [("namespace", wire_namespace(namespace))]
+            params += [("ids", record_id) for record_id in batch]
+            response = self.data.call("fetch", "GET", "vectors/fetch", params=params)
+            found.extend(fetched_records(response.content))
         return found
 
     def request_size(self, record: Record) -> int:
-        encoded = record_to_sdk(record)
+        encoded = encode_record(record)
         self._encoded[id(record)] = (record, encoded)
-        return len(orjson.dumps(encoded)) + 1
+        return len(encoded) + 1  # the comma between vectors
 
-    def _encoding(self, record: Record) -> dict[str, Any]:
+    def _encoding(self, record: Record) -> bytes:
         cached = self._encoded.pop(id(record), None)
         if cached is not None and cached[0] is record:
             return cached[1]
-        return record_to_sdk(record)
+        return encode_record(record)
 
     def write(self, namespace: str, records: Sequence[Record]) -> WriteAck:
-        vectors = [self._encoding(r) for r in records]
-        response = self._call(
-            "upsert",
-            lambda: self.index.upsert(
-                vectors=vectors, namespace=wire_namespace(namespace), show_progress=False
-            ),
-            refusable=True,
-        )
-        return WriteAck(count=int(response.upserted_count), lsn=_lsn(response, "x-pinecone-request-lsn"))
+        body = upsert_body(wire_namespace(namespace), [self._encoding(r) for r in records])
+        response = self.data.call("upsert", "POST", "vectors/upsert", body=body, refusable=True)
+        count = response.json().get("upsertedCount", len(records)) if response.content else len(records)
+        return WriteAck(count=int(count), lsn=lsn(response, REQUEST_LSN))
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
         if not ids:
             return WriteAck(count=0)
-        response = self._call(
-            "delete", lambda: self.index.delete(ids=list(ids), namespace=wire_namespace(namespace))
-        )
-        return WriteAck(count=len(ids), lsn=_lsn(response, "x-pinecone-request-lsn"))
+        body = {"ids": list(ids), "namespace": wire_namespace(namespace)}
+        response = self.data.call("delete", "POST", "vectors/delete", body=orjson.dumps(body))
+        return WriteAck(count=len(ids), lsn=lsn(response, REQUEST_LSN))
 
     # -- creating a target ---------------------------------------------------------------------------------
 
@@ -331,10 +273,3 @@ def _message(error: Any) -> str:
         if body.get("message"):
             return f"[{error.status_code}] {body['message']}"
     return str(error)
-
-
-def _lsn(response: Any, header: str) -> int | None:
-    info = getattr(response, "response_info", None)
-    headers = getattr(info, "raw_headers", None) or {}
-    value = headers.get(header)
-    return int(value) if value is not None and str(value).isdigit() else None
