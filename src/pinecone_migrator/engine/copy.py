@@ -17,6 +17,7 @@ from ..filters import MetadataPredicate
 from ..records import Record
 from ..stores.base import Store
 from .ledger import Ledger
+from .pacing import AdaptiveLimit
 from .progress import NullProgress, ProgressListener
 
 DeadLetter = tuple[str, str | None, str]  # (record id, target namespace, reason)
@@ -109,6 +110,7 @@ class NamespaceCopier:
         stop: threading.Event,
         progress: ProgressListener | None = None,
         predicate: MetadataPredicate | None = None,
+        limit: AdaptiveLimit | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -119,6 +121,7 @@ class NamespaceCopier:
         self.stop = stop
         self.progress: ProgressListener = progress or NullProgress()
         self.predicate = predicate
+        self.limit = limit or AdaptiveLimit(options.concurrency)
 
     def _copy_page(self, ids: list[str], cursor: str | None) -> PageResult:
         records = self.source.fetch(self.source_namespace, ids)
@@ -153,16 +156,17 @@ class NamespaceCopier:
         cursor = state.cursor
         finished = False
         pending: list[Future[PageResult]] = []
-        slots = threading.Semaphore(self.options.concurrency + 1)
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
             try:
                 while not self.stop.is_set():
-                    slots.acquire()
+                    # One page is listed ahead while up to `limit` pages are being copied.
                     page = self.source.list_ids(
                         self.source_namespace, cursor=cursor, limit=self.options.page_size
                     )
+                    if not self.limit.acquire(self.stop):
+                        break
                     future = pool.submit(self._copy_page, page.ids, page.cursor)
-                    future.add_done_callback(lambda _: slots.release())
+                    future.add_done_callback(lambda _: self.limit.release())
                     pending.append(future)
                     self._commit_finished(pending)
                     cursor = page.cursor

@@ -16,12 +16,13 @@ from typing import Any
 
 from ..errors import IncompatibleTarget, UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
-from ..stores.base import StoreDescription
+from ..stores.base import ReportsThrottling, StoreDescription
 from ..stores.pinecone import PineconeStore
 from .copy import CopyOptions, NamespaceCopier, Route, fixed_route, metadata_route
 from .ledger import Ledger
+from .pacing import AdaptiveLimit
 from .plan import Plan, plan_namespace
-from .progress import ProgressListener
+from .progress import NullProgress, ProgressListener
 
 log = logging.getLogger("pinecone_migrator.migrate")
 
@@ -256,6 +257,16 @@ def run_migration(
     description, namespaces, predicate = select(request, source)
     check_target(description, target, request)
     counts = description.namespace_counts
+    listener = progress or NullProgress()
+
+    def concurrency_changed(old: int, new: int, reason: str) -> None:
+        log.info("concurrency %d -> %d (%s)", old, new, reason)
+        listener.concurrency_changed(old, new, reason)
+
+    limit = AdaptiveLimit(request.options.concurrency, on_change=concurrency_changed)
+    throttling = [store for store in (source, target) if isinstance(store, ReportsThrottling)]
+    for store in throttling:
+        store.set_throttle_listener(limit.throttled)
     ledger = Ledger(request.ledger_path())
     try:
         resumed = ledger.bind(request.fingerprint(), restart=request.restart)
@@ -272,8 +283,9 @@ def run_migration(
                 request.route(namespace),
                 request.options,
                 stop,
-                progress,
+                listener,
                 predicate,
+                limit,
             )
             try:
                 copier.run()
@@ -294,6 +306,8 @@ def run_migration(
         ]
     finally:
         ledger.close()
+        for store in throttling:
+            store.set_throttle_listener(None)
     return MigrationSummary(
         namespaces=summaries,
         elapsed_seconds=time.monotonic() - started,

@@ -7,7 +7,7 @@ of store means one new module and its tests, nothing in the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -90,3 +90,10 @@ class Store(Protocol):
     def write(self, namespace: str, records: Sequence[Record]) -> WriteAck: ...
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck: ...
+
+
+@runtime_checkable
+class ReportsThrottling(Protocol):
+    """Optional ability: the store tells the engine each time it was asked to slow down (HTTP 429)."""
+
+    def set_throttle_listener(self, listener: Callable[[], None] | None) -> None: ...

@@ -51,7 +51,6 @@ class PineconeStore:
         control_host: str | None = None,
         retry: RetryPolicy | None = None,
         seed: int | None = None,
-        on_throttle: Callable[[], None] | None = None,
     ) -> None:
         from pinecone import Pinecone
 
@@ -62,7 +61,7 @@ class PineconeStore:
         self._retry = retry or RetryPolicy()
         self._rng = random.Random(seed)
         self._api_key = api_key
-        self._on_throttle = on_throttle
+        self._throttle_listener: Callable[[], None] | None = None
         self._data: DataPlane | None = None
         self._description: Any = None
         # Encodings made while sizing batches, reused by the write that follows (keyed by object identity;
@@ -129,9 +128,17 @@ class PineconeStore:
                 self._api_key,
                 retry=self._retry,
                 rng=random.Random(self._rng.random()),
-                on_throttle=self._on_throttle,
+                on_throttle=self._throttled,
             )
         return self._data
+
+    def set_throttle_listener(self, listener: Callable[[], None] | None) -> None:
+        self._throttle_listener = listener
+
+    def _throttled(self) -> None:
+        listener = self._throttle_listener
+        if listener is not None:
+            listener()
 
     def close(self) -> None:
         if self._data is not None:
