@@ -11,11 +11,12 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import RecordsRejected
 from ..filters import MetadataPredicate
 from ..records import Record
-from ..stores.base import Store
+from ..stores.base import FetchesByMetadata, Store
 from .ledger import Ledger
 from .pacing import AdaptiveLimit
 from .progress import NullProgress, ProgressListener
@@ -52,6 +53,17 @@ class CopyOptions:
     max_request_bytes: int = 2_000_000 - 50_000  # just under 2 MB, leaving room for the envelope
     max_request_records: int = 1_000
     page_size: int = 100
+    # With a --filter, let a store that can evaluate it (fetch_by_metadata) return only the matching records.
+    server_side_filter: bool = True
+
+
+@dataclass(frozen=True)
+class SourcePage:
+    """One page from the source: IDs still to fetch, or records a filtered fetch already returned."""
+
+    cursor: str | None
+    ids: list[str] | None = None
+    records: list[Record] | None = None
 
 
 @dataclass
@@ -111,6 +123,7 @@ class NamespaceCopier:
         progress: ProgressListener | None = None,
         predicate: MetadataPredicate | None = None,
         limit: AdaptiveLimit | None = None,
+        server_filter: dict[str, Any] | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -122,9 +135,27 @@ class NamespaceCopier:
         self.progress: ProgressListener = progress or NullProgress()
         self.predicate = predicate
         self.limit = limit or AdaptiveLimit(options.concurrency)
+        # The filter is still applied locally too: it decides, the store's evaluation only saves transfers.
+        self.server_filter = server_filter if isinstance(source, FetchesByMetadata) else None
 
-    def _copy_page(self, ids: list[str], cursor: str | None) -> PageResult:
-        records = self.source.fetch(self.source_namespace, ids)
+    def _next_page(self, cursor: str | None) -> SourcePage:
+        if self.server_filter is not None:
+            assert isinstance(self.source, FetchesByMetadata)
+            found = self.source.fetch_by_metadata(
+                self.source_namespace, self.server_filter, cursor=cursor, limit=self.options.page_size
+            )
+            return SourcePage(cursor=found.cursor, records=found.records)
+        listed = self.source.list_ids(self.source_namespace, cursor=cursor, limit=self.options.page_size)
+        return SourcePage(cursor=listed.cursor, ids=listed.ids)
+
+    def _copy_page(self, page: SourcePage) -> PageResult:
+        if page.records is not None:
+            records = page.records
+            listed = len(records)
+        else:
+            ids = page.ids or []
+            records = self.source.fetch(self.source_namespace, ids)
+            listed = len(ids)
         if self.predicate is not None:
             records = [r for r in records if self.predicate(r.metadata)]
         copied = 0
@@ -144,7 +175,7 @@ class NamespaceCopier:
                 dead += refused
         # Skipped: filtered out, or listed but deleted from the source before the fetch.
         return PageResult(
-            cursor=cursor, listed=len(ids), copied=copied, skipped=len(ids) - len(records), dead_letters=dead
+            cursor=page.cursor, listed=listed, copied=copied, skipped=listed - len(records), dead_letters=dead
         )
 
     def run(self) -> None:
@@ -160,12 +191,10 @@ class NamespaceCopier:
             try:
                 while not self.stop.is_set():
                     # One page is listed ahead while up to `limit` pages are being copied.
-                    page = self.source.list_ids(
-                        self.source_namespace, cursor=cursor, limit=self.options.page_size
-                    )
+                    page = self._next_page(cursor)
                     if not self.limit.acquire(self.stop):
                         break
-                    future = pool.submit(self._copy_page, page.ids, page.cursor)
+                    future = pool.submit(self._copy_page, page)
                     future.add_done_callback(lambda _: self.limit.release())
                     pending.append(future)
                     self._commit_finished(pending)

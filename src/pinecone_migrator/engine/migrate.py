@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import IncompatibleTarget, UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
-from ..stores.base import ReportsThrottling, StoreDescription
+from ..stores.base import FetchesByMetadata, ReportsThrottling, StoreDescription
 from ..stores.pinecone import PineconeStore
 from .copy import CopyOptions, NamespaceCopier, Route, fixed_route, metadata_route
 from .ledger import Ledger
@@ -267,9 +267,13 @@ def run_migration(
     throttling = [store for store in (source, target) if isinstance(store, ReportsThrottling)]
     for store in throttling:
         store.set_throttle_listener(limit.throttled)
+    server_filter = request.filter if request.options.server_side_filter and request.filter else None
+    fingerprint = request.fingerprint()
+    if server_filter is not None and isinstance(source, FetchesByMetadata):
+        fingerprint["enumeration"] = "fetch_by_metadata"  # its cursors are not list cursors
     ledger = Ledger(request.ledger_path())
     try:
-        resumed = ledger.bind(request.fingerprint(), restart=request.restart)
+        resumed = ledger.bind(fingerprint, restart=request.restart)
         for namespace in namespaces:
             ledger.ensure_unit(namespace, total_hint=counts.get(namespace))
         for namespace in namespaces:
@@ -286,6 +290,7 @@ def run_migration(
                 listener,
                 predicate,
                 limit,
+                server_filter,
             )
             try:
                 copier.run()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..records import Record
 
@@ -64,6 +64,12 @@ class IdPage:
 
 
 @dataclass(frozen=True)
+class RecordPage:
+    records: list[Record]
+    cursor: str | None  # pass back to continue; None when there are no more matches
+
+
+@dataclass(frozen=True)
 class WriteAck:
     """What a store acknowledged: the records are durable there (LSN where the store reports one)."""
 
@@ -97,3 +103,12 @@ class ReportsThrottling(Protocol):
     """Optional ability: the store tells the engine each time it was asked to slow down (HTTP 429)."""
 
     def set_throttle_listener(self, listener: Callable[[], None] | None) -> None: ...
+
+
+@runtime_checkable
+class FetchesByMetadata(Protocol):
+    """Optional ability: the store evaluates a metadata filter itself and returns matching records by page."""
+
+    def fetch_by_metadata(
+        self, namespace: str, metadata_filter: dict[str, Any], *, cursor: str | None = None, limit: int = 100
+    ) -> RecordPage: ...

@@ -18,13 +18,21 @@ import orjson
 
 from ..errors import RecordsRejected, RemoteError, UserError
 from ..records import Record
-from .base import DEFAULT_NAMESPACE, Capabilities, IdPage, IndexShape, StoreDescription, WriteAck
+from .base import (
+    DEFAULT_NAMESPACE,
+    Capabilities,
+    IdPage,
+    IndexShape,
+    RecordPage,
+    StoreDescription,
+    WriteAck,
+)
 from .pinecone_rest import (
     DataPlane,
     QueryParams,
     encode_record,
     fetch_batches,
-    fetched_records,
+    fetched_page,
     lsn,
     upsert_body,
 )
@@ -203,8 +211,24 @@ class PineconeStore:
             params: QueryParams = [("namespace", wire_namespace(namespace))]
             params += [("ids", record_id) for record_id in batch]
             response = self.data.call("fetch", "GET", "vectors/fetch", params=params)
-            found.extend(fetched_records(response.content))
+            found.extend(fetched_page(response.content)[0])
         return found
+
+    def fetch_by_metadata(
+        self, namespace: str, metadata_filter: dict[str, Any], *, cursor: str | None = None, limit: int = 100
+    ) -> RecordPage:
+        body: dict[str, Any] = {
+            "namespace": wire_namespace(namespace),
+            "filter": metadata_filter,
+            "limit": limit,
+        }
+        if cursor:
+            body["paginationToken"] = cursor
+        response = self.data.call(
+            "fetch by metadata", "POST", "vectors/fetch_by_metadata", body=orjson.dumps(body)
+        )
+        records, token = fetched_page(response.content)
+        return RecordPage(records=records, cursor=token)
 
     def request_size(self, record: Record) -> int:
         encoded = encode_record(record)

@@ -97,12 +97,18 @@ def _dense(values: Any) -> np.ndarray[Any, np.dtype[np.float32]] | None:
         return np.frombuffer(values.as_buffer(of_type="d"), dtype=np.float64).astype(np.float32)
 
 
-def _fetched_records_fast(raw: bytes) -> list[Record]:
+def _next_token(document: Any) -> str | None:
+    pagination = document.get("pagination")
+    token = pagination.get("next") if pagination is not None else None
+    return str(token) if token else None
+
+
+def _fetched_page_fast(raw: bytes) -> tuple[list[Record], str | None]:
     document = _parse(raw)
     vectors = document.get("vectors")
+    records: list[Record] = []
     if vectors is None:
-        return []
-    records = []
+        return records, _next_token(document)
     for key in vectors:
         vector = vectors[key]
         sparse = vector.get("sparseValues")
@@ -116,20 +122,24 @@ def _fetched_records_fast(raw: bytes) -> list[Record]:
                 metadata=plain_metadata,
             )
         )
-    return records
+    return records, _next_token(document)
 
 
-def fetched_records(raw: bytes) -> list[Record]:
-    """The records of a fetch response. Values are parsed as float64 and rounded to float32 once."""
+def fetched_page(raw: bytes) -> tuple[list[Record], str | None]:
+    """The records of a fetch (or fetch-by-metadata) response and its next-page token.
+
+    Values are parsed as float64 and rounded to float32 once."""
     try:
-        return _fetched_records_fast(raw)
+        return _fetched_page_fast(raw)
     except InvalidRecord:
         raise
     except (ValueError, RuntimeError, TypeError, KeyError):
         # Something simdjson will not hand over as a buffer (e.g. an integer beyond 64 bits in metadata,
         # an integer inside values): the ordinary parser, record by record.
-        vectors = json.loads(raw).get("vectors") or {}
-        return [Record.from_json(vector) for vector in vectors.values()]
+        document = json.loads(raw)
+        vectors = document.get("vectors") or {}
+        token = (document.get("pagination") or {}).get("next")
+        return [Record.from_json(vector) for vector in vectors.values()], token or None
 
 
 def error_message(response: httpx.Response) -> str:
