@@ -53,6 +53,8 @@ class CopyOptions:
     max_request_bytes: int = 2_000_000 - 50_000  # just under 2 MB, leaving room for the envelope
     max_request_records: int = 1_000
     page_size: int = 100
+    shards: int | None = None  # ID-prefix shards listed in parallel: None = automatic, 1 = never
+    shard_min_records: int = 50_000  # automatic sharding only for namespaces at least this large
     # With a --filter, let a store that can evaluate it (fetch_by_metadata) return only the matching records.
     server_side_filter: bool = True
 
@@ -108,56 +110,68 @@ def write_or_isolate(target: Store, namespace: str, batch: list[Record]) -> tupl
     return left[0] + right[0], left[1] + right[1]
 
 
-class NamespaceCopier:
-    """Copies one source namespace into one target namespace."""
+@dataclass
+class CopyRun:
+    """What every unit of one run shares: the stores, the ledger, the limits, the stop signal."""
+
+    source: Store
+    target: Store
+    ledger: Ledger
+    options: CopyOptions
+    stop: threading.Event
+    pool: ThreadPoolExecutor
+    limit: AdaptiveLimit
+    progress: ProgressListener = field(default_factory=NullProgress)
+    predicate: MetadataPredicate | None = None
+    # The filter is still applied locally too: it decides, the store's evaluation only saves transfers.
+    server_filter: dict[str, Any] | None = None
+
+
+class UnitCopier:
+    """Copies one unit of work: a source namespace, or the IDs of it that start with one prefix."""
 
     def __init__(
         self,
-        source: Store,
-        target: Store,
-        ledger: Ledger,
-        source_namespace: str,
+        run: CopyRun,
+        namespace: str,
         route: Route,
-        options: CopyOptions,
-        stop: threading.Event,
-        progress: ProgressListener | None = None,
-        predicate: MetadataPredicate | None = None,
-        limit: AdaptiveLimit | None = None,
-        server_filter: dict[str, Any] | None = None,
+        prefix: str = "",
+        keep_id: Callable[[str], bool] | None = None,
+        abort: threading.Event | None = None,
     ) -> None:
-        self.source = source
-        self.target = target
-        self.ledger = ledger
-        self.source_namespace = source_namespace
+        self.run_ = run
+        self.abort = abort or threading.Event()  # another unit of the namespace failed
+        self.namespace = namespace
         self.route = route
-        self.options = options
-        self.stop = stop
-        self.progress: ProgressListener = progress or NullProgress()
-        self.predicate = predicate
-        self.limit = limit or AdaptiveLimit(options.concurrency)
-        # The filter is still applied locally too: it decides, the store's evaluation only saves transfers.
-        self.server_filter = server_filter if isinstance(source, FetchesByMetadata) else None
+        self.prefix = prefix
+        self.keep_id = keep_id  # drops listed IDs another unit already covers
+        self.server_filter = run.server_filter if isinstance(run.source, FetchesByMetadata) else None
 
     def _next_page(self, cursor: str | None) -> SourcePage:
+        run = self.run_
         if self.server_filter is not None:
-            assert isinstance(self.source, FetchesByMetadata)
-            found = self.source.fetch_by_metadata(
-                self.source_namespace, self.server_filter, cursor=cursor, limit=self.options.page_size
+            assert isinstance(run.source, FetchesByMetadata)
+            found = run.source.fetch_by_metadata(
+                self.namespace, self.server_filter, cursor=cursor, limit=run.options.page_size
             )
             return SourcePage(cursor=found.cursor, records=found.records)
-        listed = self.source.list_ids(self.source_namespace, cursor=cursor, limit=self.options.page_size)
-        return SourcePage(cursor=listed.cursor, ids=listed.ids)
+        listed = run.source.list_ids(
+            self.namespace, prefix=self.prefix, cursor=cursor, limit=run.options.page_size
+        )
+        ids = listed.ids if self.keep_id is None else [i for i in listed.ids if self.keep_id(i)]
+        return SourcePage(cursor=listed.cursor, ids=ids)
 
     def _copy_page(self, page: SourcePage) -> PageResult:
+        run = self.run_
         if page.records is not None:
             records = page.records
             listed = len(records)
         else:
             ids = page.ids or []
-            records = self.source.fetch(self.source_namespace, ids)
+            records = run.source.fetch(self.namespace, ids) if ids else []
             listed = len(ids)
-        if self.predicate is not None:
-            records = [r for r in records if self.predicate(r.metadata)]
+        if run.predicate is not None:
+            records = [r for r in records if run.predicate(r.metadata)]
         copied = 0
         dead: list[DeadLetter] = []
         destinations: dict[str, list[Record]] = {}
@@ -167,10 +181,10 @@ class NamespaceCopier:
                 dead.append((record.id, None, refusal or "no target namespace"))
             else:
                 destinations.setdefault(namespace, []).append(record)
-        limits = (self.options.max_request_records, self.options.max_request_bytes)
+        limits = (run.options.max_request_records, run.options.max_request_bytes)
         for namespace, group in destinations.items():
-            for batch in write_batches(group, *limits, self.target.request_size):
-                written, refused = write_or_isolate(self.target, namespace, batch)
+            for batch in write_batches(group, *limits, run.target.request_size):
+                written, refused = write_or_isolate(run.target, namespace, batch)
                 copied += written
                 dead += refused
         # Skipped: filtered out, or listed but deleted from the source before the fetch.
@@ -178,56 +192,50 @@ class NamespaceCopier:
             cursor=page.cursor, listed=listed, copied=copied, skipped=listed - len(records), dead_letters=dead
         )
 
-    def run(self) -> None:
-        state = self.ledger.unit(self.source_namespace)
-        self.progress.namespace_started(self.source_namespace, state.total_hint, state.listed)
+    def run(self) -> bool:
+        """Copy until the listing ends (True) or the run stops (False). A failure raises."""
+        run = self.run_
+        state = run.ledger.unit(self.namespace, self.prefix)
         if state.done:
-            self.progress.namespace_finished(self.source_namespace, True)
-            return
+            return True
         cursor = state.cursor
         finished = False
         pending: list[Future[PageResult]] = []
-        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
-            try:
-                while not self.stop.is_set():
-                    # One page is listed ahead while up to `limit` pages are being copied.
-                    page = self._next_page(cursor)
-                    if not self.limit.acquire(self.stop):
-                        break
-                    future = pool.submit(self._copy_page, page)
-                    future.add_done_callback(lambda _: self.limit.release())
-                    pending.append(future)
-                    self._commit_finished(pending)
-                    cursor = page.cursor
-                    if cursor is None:
-                        finished = True
-                        break
-            finally:
-                # In-flight pages finish and are committed in order, also when stopping or failing.
-                for future in pending:
-                    future.exception()
-                try:
-                    self._commit_finished(pending)
-                finally:
-                    self.progress.namespace_finished(self.source_namespace, finished and not pending)
+        try:
+            while not run.stop.is_set() and not self.abort.is_set():
+                # One page is listed ahead while up to `limit` pages are being copied.
+                page = self._next_page(cursor)
+                if not run.limit.acquire(run.stop):
+                    break
+                future = run.pool.submit(self._copy_page, page)
+                future.add_done_callback(lambda _: run.limit.release())
+                pending.append(future)
+                self._commit_finished(pending)
+                cursor = page.cursor
+                if cursor is None:
+                    finished = True
+                    break
+        finally:
+            # In-flight pages finish and are committed in order, also when stopping or failing.
+            for future in pending:
+                future.exception()
+            self._commit_finished(pending)
+        return finished
 
     def _commit_finished(self, pending: list[Future[PageResult]]) -> None:
         """Advance the ledger over the leading run of finished pages (in page order)."""
+        run = self.run_
         while pending and pending[0].done():
             result = pending.pop(0).result()  # a failed page raises here and stops the cursor before it
-            self.ledger.advance(
-                self.source_namespace,
-                "",
+            run.ledger.advance(
+                self.namespace,
+                self.prefix,
                 cursor=result.cursor,
                 listed=result.listed,
                 copied=result.copied,
                 skipped=result.skipped,
                 dead_letters=result.dead_letters,
             )
-            self.progress.page_done(
-                self.source_namespace,
-                result.listed,
-                result.copied,
-                result.skipped,
-                len(result.dead_letters),
+            run.progress.page_done(
+                self.namespace, result.listed, result.copied, result.skipped, len(result.dead_letters)
             )

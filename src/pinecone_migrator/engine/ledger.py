@@ -1,7 +1,7 @@
 """The ledger: one SQLite file per migration that makes every run resumable.
 
 It holds the run's fingerprint (what is being copied where, never an API key), one row per unit of work
-(a source namespace, later also an ID-prefix shard) with its list cursor and counts, and the dead letters:
+(a source namespace, or an ID-prefix shard of one) with its list cursor and counts, and the dead letters:
 records a target refused, with the reason. A cursor advances only after every record before it has been
 acknowledged by the target, so a run killed at any moment resumes without loss; upserts are idempotent, so
 records written twice are harmless.
@@ -10,6 +10,7 @@ records written twice are harmless.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ import orjson
 from ..errors import UserError
 
 SCHEMA_VERSION = 1
+_UNIT_COLUMNS = "namespace, prefix, cursor, done, listed, copied, skipped, dead, total_hint, last_error"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,6 +68,8 @@ class Ledger:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # Units of one namespace commit from several threads; one connection, one transaction at a time.
+        self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -120,20 +124,21 @@ class Ledger:
         )
 
     def unit(self, namespace: str, prefix: str = "") -> UnitState:
-        row = self._db.execute(
-            "SELECT namespace, prefix, cursor, done, listed, copied, skipped, dead, total_hint, last_error "
-            "FROM units WHERE namespace = ? AND prefix = ?",
-            (namespace, prefix),
-        ).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_UNIT_COLUMNS} FROM units WHERE namespace = ? AND prefix = ?",
+                (namespace, prefix),
+            ).fetchone()
         if row is None:
             raise KeyError((namespace, prefix))
         return _unit(row)
 
     def units(self) -> Iterator[UnitState]:
-        for row in self._db.execute(
-            "SELECT namespace, prefix, cursor, done, listed, copied, skipped, dead, total_hint, last_error "
-            "FROM units ORDER BY namespace, prefix"
-        ).fetchall():
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_UNIT_COLUMNS} FROM units ORDER BY namespace, prefix"
+            ).fetchall()
+        for row in rows:
             yield _unit(row)
 
     def advance(
@@ -149,6 +154,20 @@ class Ledger:
     ) -> None:
         """Record one acknowledged page: its counts, its dead letters and the cursor after it, atomically."""
         now = datetime.now(timezone.utc).isoformat()
+        with self._lock:
+            self._advance(namespace, prefix, now, cursor, listed, copied, skipped, dead_letters)
+
+    def _advance(
+        self,
+        namespace: str,
+        prefix: str,
+        now: str,
+        cursor: str | None,
+        listed: int,
+        copied: int,
+        skipped: int,
+        dead_letters: list[tuple[str, str | None, str]],
+    ) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany(
@@ -169,9 +188,41 @@ class Ledger:
             raise
 
     def note_error(self, namespace: str, prefix: str, message: str) -> None:
-        self._db.execute(
-            "UPDATE units SET last_error = ? WHERE namespace = ? AND prefix = ?", (message, namespace, prefix)
-        )
+        with self._lock:
+            self._db.execute(
+                "UPDATE units SET last_error = ? WHERE namespace = ? AND prefix = ?",
+                (message, namespace, prefix),
+            )
+
+    def shard_prefixes(self, namespace: str) -> list[str]:
+        """The ID-prefix shards of a namespace (empty when it is copied as one unit)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT prefix FROM units WHERE namespace = ? AND prefix != '' ORDER BY prefix", (namespace,)
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def add_shards(self, namespace: str, prefixes: list[str]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO units(namespace, prefix) VALUES (?, ?)",
+                [(namespace, prefix) for prefix in prefixes],
+            )
+            self._db.execute("COMMIT")
+
+    def namespaces(self) -> list[UnitState]:
+        """One row per namespace, the counts of its shards summed; done when every unit is done.
+
+        ``prefix`` is '' and ``cursor`` None in these rows; the namespace's own unit gives ``total_hint``.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT namespace, '', NULL, MIN(done), SUM(listed), SUM(copied), SUM(skipped), SUM(dead), "
+                "MAX(CASE WHEN prefix = '' THEN total_hint END), "
+                "GROUP_CONCAT(last_error, '; ') FROM units GROUP BY namespace ORDER BY namespace"
+            ).fetchall()
+        return [_unit(row) for row in rows]
 
     def dead_letters(self) -> list[tuple[str, str, str | None, str]]:
         return [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from ..errors import IncompatibleTarget, UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
 from ..stores.base import FetchesByMetadata, ReportsThrottling, StoreDescription
 from ..stores.pinecone import PineconeStore
-from .copy import CopyOptions, NamespaceCopier, Route, fixed_route, metadata_route
+from .copy import CopyOptions, CopyRun, Route, fixed_route, metadata_route
 from .ledger import Ledger
+from .namespace_copy import copy_namespace
 from .pacing import AdaptiveLimit
 from .plan import Plan, plan_namespace
 from .progress import NullProgress, ProgressListener
@@ -276,27 +278,27 @@ def run_migration(
         resumed = ledger.bind(fingerprint, restart=request.restart)
         for namespace in namespaces:
             ledger.ensure_unit(namespace, total_hint=counts.get(namespace))
-        for namespace in namespaces:
-            if stop.is_set():
-                break
-            copier = NamespaceCopier(
-                source,
-                target,
-                ledger,
-                namespace,
-                request.route(namespace),
-                request.options,
-                stop,
-                listener,
-                predicate,
-                limit,
-                server_filter,
+        with ThreadPoolExecutor(max_workers=request.options.concurrency, thread_name_prefix="copy") as pool:
+            run = CopyRun(
+                source=source,
+                target=target,
+                ledger=ledger,
+                options=request.options,
+                stop=stop,
+                pool=pool,
+                limit=limit,
+                progress=listener,
+                predicate=predicate,
+                server_filter=server_filter,
             )
-            try:
-                copier.run()
-            except Exception as error:
-                ledger.note_error(namespace, "", str(error))
-                raise
+            for namespace in namespaces:
+                if stop.is_set():
+                    break
+                try:
+                    copy_namespace(run, namespace, request.route(namespace))
+                except Exception as error:
+                    ledger.note_error(namespace, "", str(error))
+                    raise
         summaries = [
             NamespaceSummary(
                 namespace=u.namespace,
@@ -307,7 +309,7 @@ def run_migration(
                 dead_letters=u.dead,
                 done=u.done,
             )
-            for u in ledger.units()
+            for u in ledger.namespaces()
         ]
     finally:
         ledger.close()

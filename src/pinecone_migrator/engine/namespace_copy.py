@@ -1,0 +1,91 @@
+"""Copying one namespace: as one unit, or as ID-prefix shards listed in parallel."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from .copy import CopyRun, Route, UnitCopier
+from .ledger import UnitState
+from .shards import discover_prefixes
+
+log = logging.getLogger("pinecone_migrator.copy")
+
+
+def _shards_wanted(run: CopyRun, unit: UnitState) -> int:
+    """How many shards to look for; 0 = copy as one unit."""
+    options = run.options
+    fresh = unit.cursor is None and unit.listed == 0 and not unit.done  # a started listing is continued as is
+    if not fresh or run.server_filter is not None or options.shards == 1:
+        return 0
+    if options.shards is not None:
+        return options.shards
+    large = (unit.total_hint or 0) >= options.shard_min_records
+    return options.concurrency if large and options.concurrency > 1 else 0
+
+
+def copy_namespace(run: CopyRun, namespace: str, route: Route) -> bool:
+    """Copy a namespace; True when every unit of it reached the end of its listing."""
+    ledger = run.ledger
+    unit = ledger.unit(namespace)
+    totals = next(n for n in ledger.namespaces() if n.namespace == namespace)
+    run.progress.namespace_started(namespace, unit.total_hint, totals.listed)
+    complete = False
+    try:
+        prefixes = ledger.shard_prefixes(namespace)
+        wanted = 0 if prefixes else _shards_wanted(run, unit)
+        if wanted > 1:
+            prefixes = discover_prefixes(run.source, namespace, wanted, stop=run.stop)
+            if prefixes:
+                ledger.add_shards(namespace, prefixes)
+                log.info("namespace %r: listing %d ID-prefix shards in parallel", namespace, len(prefixes))
+        if not prefixes:
+            complete = UnitCopier(run, namespace, route).run()
+        else:
+            complete = _copy_shards(run, namespace, route, prefixes) and _copy_remainder(
+                run, namespace, route, prefixes
+            )
+    finally:
+        run.progress.namespace_finished(namespace, complete)
+    return complete
+
+
+def _copy_shards(run: CopyRun, namespace: str, route: Route, prefixes: list[str]) -> bool:
+    abort = threading.Event()
+
+    def copy_shard(prefix: str) -> bool:
+        try:
+            return UnitCopier(run, namespace, route, prefix=prefix, abort=abort).run()
+        except BaseException:
+            abort.set()  # the other shards stop at their next page; the error is raised below
+            raise
+
+    listers = min(len(prefixes), run.options.concurrency)
+    with ThreadPoolExecutor(max_workers=listers, thread_name_prefix="lister") as pool:
+        results = list(pool.map(copy_shard, prefixes))
+    return all(results)
+
+
+def _copy_remainder(run: CopyRun, namespace: str, route: Route, prefixes: list[str]) -> bool:
+    """If the shards listed fewer IDs than the namespace held, list it whole for IDs outside every shard.
+
+    Only a namespace holding IDs the probes could not see (or records deleted during the copy) needs this;
+    it costs one more listing, and nothing is copied twice.
+    """
+    unit = run.ledger.unit(namespace)
+    if unit.done:
+        return True
+    shard_listed = sum(u.listed for u in run.ledger.units() if u.namespace == namespace and u.prefix)
+    if unit.cursor is None and unit.listed == 0 and shard_listed >= (unit.total_hint or 0):
+        run.ledger.advance(namespace, "", cursor=None, listed=0, copied=0, skipped=0, dead_letters=[])
+        return True
+    log.warning(
+        "namespace %r: the shards listed %d IDs but the namespace counted %s; listing it whole once more "
+        "for IDs outside the shards",
+        namespace,
+        shard_listed,
+        unit.total_hint,
+    )
+    covered = tuple(prefixes)
+    return UnitCopier(run, namespace, route, keep_id=lambda i: not i.startswith(covered)).run()

@@ -1,0 +1,64 @@
+"""Splitting a namespace into ID-prefix shards, so that several listings run in parallel.
+
+Listing is one request per 100 IDs, in order; against a remote index its round trips alone can cap a
+migration. Shards are found by probing ``list(prefix=p, limit=1)``: the smallest ID under a prefix says
+which first child exists, and one probe per larger character finds the others. IDs are ASCII without NUL
+(Pinecone refuses others), so the children of a prefix cover every ID under it, except the ID equal to the
+prefix itself: such a prefix is never split. The copy then checks its total against the namespace's count
+and lists the whole namespace once more if the shards came up short (see :func:`copy_namespace`).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from ..stores.base import Store
+
+ALPHABET = "".join(chr(code) for code in range(1, 128))
+
+
+def discover_prefixes(
+    source: Store,
+    namespace: str,
+    wanted: int,
+    *,
+    stop: threading.Event | None = None,
+    workers: int = 16,
+    max_probes: int = 2_000,
+    max_depth: int = 8,
+) -> list[str]:
+    """Non-empty ID prefixes that together cover the namespace, at least ``wanted`` when the IDs allow.
+
+    An empty list means "do not shard" (an empty namespace, or one that cannot be split).
+    """
+
+    def smallest(prefix: str) -> str | None:
+        page = source.list_ids(namespace, prefix=prefix, limit=1)
+        return page.ids[0] if page.ids else None
+
+    first = smallest("")
+    if first is None:
+        return []
+    frontier: list[tuple[str, str]] = [("", first)]  # (prefix, the smallest ID under it)
+    probes = 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while len(frontier) < wanted and not (stop is not None and stop.is_set()):
+            expanded: list[tuple[str, str]] = []
+            grew = False
+            for prefix, first_id in frontier:
+                splittable = first_id != prefix and len(prefix) < max_depth
+                start = first_id[len(prefix)] if splittable else ""
+                candidates = [prefix + c for c in ALPHABET if c > start]
+                if not splittable or probes + len(candidates) > max_probes:
+                    expanded.append((prefix, first_id))
+                    continue
+                probes += len(candidates)
+                expanded.append((prefix + start, first_id))
+                found = pool.map(smallest, candidates)
+                expanded += [(c, s) for c, s in zip(candidates, found, strict=True) if s is not None]
+                grew = True
+            frontier = expanded
+            if not grew:
+                break
+    return [prefix for prefix, _ in frontier] if len(frontier) > 1 else []
