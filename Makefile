@@ -39,6 +39,7 @@ demo: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -u bench/server_throughput.py
 	$(BIN)/python -u bench/migrate_throughput.py
+	PYTHONPATH=. $(BIN)/python -u bench/shard_listing.py
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve

