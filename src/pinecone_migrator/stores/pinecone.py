@@ -40,6 +40,9 @@ from .retry import FIRST_CONTACT, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPol
 
 T = TypeVar("T")
 REQUEST_LSN = "x-pinecone-request-lsn"
+READY_TIMEOUT_SECONDS = 900
+# A create that timed out waiting for readiness is not sent again (the index exists by then).
+CREATE_RETRY = RetryPolicy(attempts=3, base_seconds=1.0, max_seconds=5.0, budget_seconds=60.0)
 
 __all__ = ["PineconeStore", "RetryPolicy", "fetch_batches", "wire_namespace"]
 
@@ -285,13 +288,26 @@ class PineconeStore:
             kwargs["tags"] = source.tags
         if read_capacity is not None:
             kwargs["read_capacity"] = read_capacity
+        # The SDK polls until the index is ready; bounded, so that a stuck index is reported, not waited on.
+        kwargs["timeout"] = READY_TIMEOUT_SECONDS
         try:
             # indexes.create (not the create_index shim) is the surface that accepts read_capacity.
-            self._call("create index", lambda: self._client.indexes.create(**kwargs))
+            self._call("create index", lambda: self._client.indexes.create(**kwargs), retry=CREATE_RETRY)
         except RemoteError as error:
             if error.status in (400, 422):
                 raise UserError(f"Pinecone refused to create index {self.index_name!r}: {error}") from None
-            raise
+            if error.status == 409 and self.exists():
+                pass  # an earlier attempt of ours (or someone else) created it: it is checked like any target
+            elif error.retryable and error.status is None:
+                raise RemoteError(
+                    "create index",
+                    f"index {self.index_name!r} was not ready within {READY_TIMEOUT_SECONDS} s "
+                    f"({error}). Check it in the Pinecone console, then run the same command again: "
+                    "an existing compatible target is used as it is",
+                    retryable=True,
+                ) from None
+            else:
+                raise
         self._description = None
 
 
