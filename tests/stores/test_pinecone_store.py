@@ -143,3 +143,18 @@ def test_random_shapes_survive(store: PineconeStore) -> None:
     records = [Record(id=i, values=np.ones(4, np.float32), sparse=None, metadata={}) for i in set(ids)]
     store.write("shapes", records)
     assert {r.id for r in store.fetch("shapes", [r.id for r in records])} == {r.id for r in records}
+
+
+def test_waiting_for_freshness_sees_writes_made_under_a_visibility_delay() -> None:
+    with BackgroundServer(ServerConfig(port=0)) as running:
+        store = PineconeStore("fresh", api_key="k", control_host=running.url, retry=FAST_RETRY)
+        store.create_like(SOURCE)
+        store.describe()
+        httpx.put(f"{running.url}/_admin/faults", json={"visibility_delay_ms": 700})
+        records = _records(20, seed=4)
+        ack = store.write("ns", records)
+        assert ack.lsn is not None and store.written_lsn("ns") == ack.lsn
+        assert store.fetch("ns", [r.id for r in records]) == []  # not visible yet
+        assert store.wait_until_indexed("ns", ack.lsn, timeout_seconds=0.1) is False
+        assert store.wait_until_indexed("ns", ack.lsn, timeout_seconds=10) is True
+        assert {r.id: r for r in store.fetch("ns", [r.id for r in records])} == {r.id: r for r in records}

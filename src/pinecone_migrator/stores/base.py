@@ -112,3 +112,13 @@ class FetchesByMetadata(Protocol):
     def fetch_by_metadata(
         self, namespace: str, metadata_filter: dict[str, Any], *, cursor: str | None = None, limit: int = 100
     ) -> RecordPage: ...
+
+
+@runtime_checkable
+class TracksFreshness(Protocol):
+    """Optional ability: writes are numbered (LSN) and reads say how far they see, so a reader can wait
+    until what was just written is visible (Pinecone is eventually consistent)."""
+
+    def written_lsn(self, namespace: str) -> int | None: ...
+
+    def wait_until_indexed(self, namespace: str, until_lsn: int, timeout_seconds: float) -> bool | None: ...

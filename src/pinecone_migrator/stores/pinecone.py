@@ -10,6 +10,7 @@ at fault.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -40,6 +41,7 @@ from .retry import FIRST_CONTACT, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPol
 
 T = TypeVar("T")
 REQUEST_LSN = "x-pinecone-request-lsn"
+INDEXED_LSN = "x-pinecone-max-indexed-lsn"
 READY_TIMEOUT_SECONDS = 900
 # A create that timed out waiting for readiness is not sent again (the index exists by then).
 CREATE_RETRY = RetryPolicy(attempts=3, base_seconds=1.0, max_seconds=5.0, budget_seconds=60.0)
@@ -78,6 +80,8 @@ class PineconeStore:
         # Encodings made while sizing batches, reused by the write that follows (keyed by object identity;
         # the record is kept alongside so that its id cannot be reused while the entry exists).
         self._encoded: dict[int, tuple[Record, bytes]] = {}
+        self._written_lsn: dict[str, int] = {}
+        self._lsn_lock = threading.Lock()
 
     # -- calls with retries --------------------------------------------------------------------------------
 
@@ -248,14 +252,51 @@ class PineconeStore:
         body = upsert_body(wire_namespace(namespace), [self._encoding(r) for r in records])
         response = self.data.call("upsert", "POST", "vectors/upsert", body=body, refusable=True)
         count = response.json().get("upsertedCount", len(records)) if response.content else len(records)
-        return WriteAck(count=int(count), lsn=lsn(response, REQUEST_LSN))
+        return self._acknowledged(namespace, int(count), lsn(response, REQUEST_LSN))
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
         if not ids:
             return WriteAck(count=0)
         body = {"ids": list(ids), "namespace": wire_namespace(namespace)}
         response = self.data.call("delete", "POST", "vectors/delete", body=orjson.dumps(body))
-        return WriteAck(count=len(ids), lsn=lsn(response, REQUEST_LSN))
+        return self._acknowledged(namespace, len(ids), lsn(response, REQUEST_LSN))
+
+    def _acknowledged(self, namespace: str, count: int, write_lsn: int | None) -> WriteAck:
+        if write_lsn is not None:
+            with self._lsn_lock:
+                self._written_lsn[namespace] = max(write_lsn, self._written_lsn.get(namespace, 0))
+        return WriteAck(count=count, lsn=write_lsn)
+
+    # -- freshness -----------------------------------------------------------------------------------------
+
+    def written_lsn(self, namespace: str) -> int | None:
+        """The highest LSN this store object's writes to ``namespace`` were acknowledged with."""
+        with self._lsn_lock:
+            return self._written_lsn.get(namespace)
+
+    def indexed_lsn(self, namespace: str) -> int | None:
+        """The highest LSN visible to reads, from the ``x-pinecone-max-indexed-lsn`` header of a cheap read;
+        None when the server does not send it."""
+        params: QueryParams = [("namespace", wire_namespace(namespace)), ("limit", 1)]
+        return lsn(self.data.call("list", "GET", "vectors/list", params=params), INDEXED_LSN)
+
+    def wait_until_indexed(self, namespace: str, until_lsn: int, timeout_seconds: float) -> bool | None:
+        """Wait (polling with backoff) until reads see every write up to ``until_lsn``.
+
+        True when they do, False when the timeout ran out first, None when the server reports no LSNs.
+        """
+        deadline = time.monotonic() + timeout_seconds
+        delay = 0.05
+        while True:
+            visible = self.indexed_lsn(namespace)
+            if visible is None:
+                return None
+            if visible >= until_lsn:
+                return True
+            if time.monotonic() + delay > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     # -- creating a target ---------------------------------------------------------------------------------
 
