@@ -9,6 +9,7 @@ import pytest
 from pinecone import Pinecone
 
 from pinecone_migrator.engine.copy import CopyOptions
+from pinecone_migrator.engine.ledger import Ledger
 from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.pinecone import PineconeStore
@@ -50,6 +51,8 @@ def test_both_filter_paths_copy_exactly_the_matching_records(
     assert got == want
     (ns,) = summary.namespaces
     assert ns.copied == len(want) and ns.done
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:  # how far the target's writes went, for freshness
+        assert ledger.written_lsns()["ns"] >= 1
     if server_side:
         assert (ns.listed, ns.skipped) == (len(want), 0)  # only matching records were transferred
     else:

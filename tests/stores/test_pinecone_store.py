@@ -153,7 +153,7 @@ def test_waiting_for_freshness_sees_writes_made_under_a_visibility_delay() -> No
         httpx.put(f"{running.url}/_admin/faults", json={"visibility_delay_ms": 700})
         records = _records(20, seed=4)
         ack = store.write("ns", records)
-        assert ack.lsn is not None and store.written_lsn("ns") == ack.lsn
+        assert ack.lsn is not None and store.written_lsns() == {"ns": ack.lsn}
         assert store.fetch("ns", [r.id for r in records]) == []  # not visible yet
         assert store.wait_until_indexed("ns", ack.lsn, timeout_seconds=0.1) is False
         assert store.wait_until_indexed("ns", ack.lsn, timeout_seconds=10) is True

@@ -85,6 +85,12 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -193,6 +199,18 @@ class Ledger:
                 "UPDATE units SET last_error = ? WHERE namespace = ? AND prefix = ?",
                 (message, namespace, prefix),
             )
+
+    def record_written_lsns(self, lsns: dict[str, int]) -> None:
+        """Remember how far the target's writes went (per target namespace), for a later freshness wait."""
+        with self._lock:
+            known = self.written_lsns()
+            for namespace, lsn in lsns.items():
+                known[namespace] = max(lsn, known.get(namespace, 0))
+            self.set_meta("target_written_lsns", orjson.dumps(known).decode())
+
+    def written_lsns(self) -> dict[str, int]:
+        raw = self.get_meta("target_written_lsns")
+        return {} if raw is None else {str(k): int(v) for k, v in orjson.loads(raw).items()}
 
     def shard_prefixes(self, namespace: str) -> list[str]:
         """The ID-prefix shards of a namespace (empty when it is copied as one unit)."""

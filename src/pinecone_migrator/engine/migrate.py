@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import IncompatibleTarget, UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
-from ..stores.base import FetchesByMetadata, ReportsThrottling, StoreDescription
+from ..stores.base import FetchesByMetadata, ReportsThrottling, StoreDescription, TracksFreshness
 from ..stores.pinecone import PineconeStore
 from .copy import CopyOptions, CopyRun, Route, fixed_route, metadata_route
 from .ledger import Ledger
@@ -312,6 +312,8 @@ def run_migration(
             for u in ledger.namespaces()
         ]
     finally:
+        if isinstance(target, TracksFreshness):
+            ledger.record_written_lsns(target.written_lsns())
         ledger.close()
         for store in throttling:
             store.set_throttle_listener(None)

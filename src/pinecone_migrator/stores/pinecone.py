@@ -269,10 +269,10 @@ class PineconeStore:
 
     # -- freshness -----------------------------------------------------------------------------------------
 
-    def written_lsn(self, namespace: str) -> int | None:
-        """The highest LSN this store object's writes to ``namespace`` were acknowledged with."""
+    def written_lsns(self) -> dict[str, int]:
+        """Per namespace, the highest LSN this store object's writes were acknowledged with."""
         with self._lsn_lock:
-            return self._written_lsn.get(namespace)
+            return dict(self._written_lsn)
 
     def indexed_lsn(self, namespace: str) -> int | None:
         """The highest LSN visible to reads, from the ``x-pinecone-max-indexed-lsn`` header of a cheap read;
