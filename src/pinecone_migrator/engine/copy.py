@@ -8,20 +8,20 @@ past a page only when that page and every page before it are acknowledged by the
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import RecordsRejected
 from ..filters import MetadataPredicate
 from ..records import Record
 from ..stores.base import FetchesByMetadata, Store
 from .ledger import Ledger
 from .pacing import AdaptiveLimit
 from .progress import NullProgress, ProgressListener
+from .readback import read_back
+from .writes import DeadLetter, write_batches, write_or_isolate
 
-DeadLetter = tuple[str, str | None, str]  # (record id, target namespace, reason)
 # Where a record goes: (target namespace, None), or (None, why it cannot be placed).
 Route = Callable[[Record], tuple[str | None, str | None]]
 
@@ -57,6 +57,9 @@ class CopyOptions:
     shard_min_records: int = 50_000  # automatic sharding only for namespaces at least this large
     # With a --filter, let a store that can evaluate it (fetch_by_metadata) return only the matching records.
     server_side_filter: bool = True
+    # migrate --verify batch: read every written batch back and compare digests (re-sending differences).
+    read_back: bool = False
+    freshness_timeout_seconds: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -75,39 +78,22 @@ class PageResult:
     copied: int
     skipped: int
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    read_back: int = 0  # records read back from the target and found equal
+    resent: int = 0  # records sent again because the target's copy differed
 
 
-def write_batches(
-    records: Sequence[Record], max_records: int, max_bytes: int, size_of: Callable[[Record], int]
-) -> list[list[Record]]:
-    """Split records into requests within both limits (a record alone over the limit gets its own request)."""
-    batches: list[list[Record]] = []
-    batch: list[Record] = []
-    size = 0
-    for record in records:
-        cost = size_of(record)
-        if batch and (len(batch) >= max_records or size + cost > max_bytes):
-            batches.append(batch)
-            batch, size = [], 0
-        batch.append(record)
-        size += cost
-    if batch:
-        batches.append(batch)
-    return batches
+@dataclass
+class RunTotals:
+    """Counts of this run (not of earlier runs of the same ledger) that the ledger does not keep."""
 
+    read_back: int = 0
+    resent: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-def write_or_isolate(target: Store, namespace: str, batch: list[Record]) -> tuple[int, list[DeadLetter]]:
-    """Write a batch; when the target refuses it, bisect to find the records at fault (dead letters)."""
-    try:
-        target.write(namespace, batch)
-        return len(batch), []
-    except RecordsRejected as refused:
-        if len(batch) == 1:
-            return 0, [(batch[0].id, namespace, refused.reason)]
-    middle = len(batch) // 2
-    left = write_or_isolate(target, namespace, batch[:middle])
-    right = write_or_isolate(target, namespace, batch[middle:])
-    return left[0] + right[0], left[1] + right[1]
+    def add(self, result: PageResult) -> None:
+        with self.lock:
+            self.read_back += result.read_back
+            self.resent += result.resent
 
 
 @dataclass
@@ -125,6 +111,7 @@ class CopyRun:
     predicate: MetadataPredicate | None = None
     # The filter is still applied locally too: it decides, the store's evaluation only saves transfers.
     server_filter: dict[str, Any] | None = None
+    totals: RunTotals = field(default_factory=RunTotals)
 
 
 class UnitCopier:
@@ -182,14 +169,33 @@ class UnitCopier:
             else:
                 destinations.setdefault(namespace, []).append(record)
         limits = (run.options.max_request_records, run.options.max_request_bytes)
+        checked = resent = 0
         for namespace, group in destinations.items():
+            refused_here: list[DeadLetter] = []
             for batch in write_batches(group, *limits, run.target.request_size):
                 written, refused = write_or_isolate(run.target, namespace, batch)
                 copied += written
-                dead += refused
+                refused_here += refused
+            if run.options.read_back:
+                refused_ids = {record_id for record_id, _, _ in refused_here}
+                arrived = [r for r in group if r.id not in refused_ids]
+                sent_again, differing = read_back(
+                    run.target, namespace, arrived, run.options.freshness_timeout_seconds
+                )
+                checked += len(arrived) - len(differing)
+                resent += sent_again
+                copied -= len(differing)
+                refused_here += differing
+            dead += refused_here
         # Skipped: filtered out, or listed but deleted from the source before the fetch.
         return PageResult(
-            cursor=page.cursor, listed=listed, copied=copied, skipped=listed - len(records), dead_letters=dead
+            cursor=page.cursor,
+            listed=listed,
+            copied=copied,
+            skipped=listed - len(records),
+            dead_letters=dead,
+            read_back=checked,
+            resent=resent,
         )
 
     def run(self) -> bool:
@@ -236,6 +242,7 @@ class UnitCopier:
                 skipped=result.skipped,
                 dead_letters=result.dead_letters,
             )
+            run.totals.add(result)
             run.progress.page_done(
                 self.namespace, result.listed, result.copied, result.skipped, len(result.dead_letters)
             )

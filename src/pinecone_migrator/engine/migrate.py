@@ -19,7 +19,7 @@ from ..errors import IncompatibleTarget, UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
 from ..stores.base import FetchesByMetadata, ReportsThrottling, StoreDescription, TracksFreshness
 from ..stores.pinecone import PineconeStore
-from .copy import CopyOptions, CopyRun, Route, fixed_route, metadata_route
+from .copy import CopyOptions, CopyRun, Route, RunTotals, fixed_route, metadata_route
 from .ledger import Ledger
 from .namespace_copy import copy_namespace
 from .pacing import AdaptiveLimit
@@ -115,6 +115,8 @@ class MigrationSummary:
     elapsed_seconds: float
     interrupted: bool
     resumed: bool
+    read_back: int | None = None  # --verify batch: records read back equal (this run)
+    resent: int | None = None  # --verify batch: records sent again because the target's copy differed
 
     @property
     def copied(self) -> int:
@@ -140,6 +142,11 @@ class MigrationSummary:
             if self.elapsed_seconds
             else None,
             "namespaces": [vars(n) for n in self.namespaces],
+            **(
+                {"verify": {"level": "batch", "read_back_equal": self.read_back, "resent": self.resent}}
+                if self.read_back is not None
+                else {}
+            ),
         }
 
 
@@ -273,6 +280,7 @@ def run_migration(
     fingerprint = request.fingerprint()
     if server_filter is not None and isinstance(source, FetchesByMetadata):
         fingerprint["enumeration"] = "fetch_by_metadata"  # its cursors are not list cursors
+    totals = RunTotals()
     ledger = Ledger(request.ledger_path())
     try:
         resumed = ledger.bind(fingerprint, restart=request.restart)
@@ -280,6 +288,7 @@ def run_migration(
             ledger.ensure_unit(namespace, total_hint=counts.get(namespace))
         with ThreadPoolExecutor(max_workers=request.options.concurrency, thread_name_prefix="copy") as pool:
             run = CopyRun(
+                totals=totals,
                 source=source,
                 target=target,
                 ledger=ledger,
@@ -322,6 +331,8 @@ def run_migration(
         elapsed_seconds=time.monotonic() - started,
         interrupted=stop.is_set(),
         resumed=resumed,
+        read_back=totals.read_back if request.options.read_back else None,
+        resent=totals.resent if request.options.read_back else None,
     )
 
 
