@@ -161,37 +161,25 @@ class Ledger:
         """Record one acknowledged page: its counts, its dead letters and the cursor after it, atomically."""
         now = datetime.now(timezone.utc).isoformat()
         with self._lock:
-            self._advance(namespace, prefix, now, cursor, listed, copied, skipped, dead_letters)
-
-    def _advance(
-        self,
-        namespace: str,
-        prefix: str,
-        now: str,
-        cursor: str | None,
-        listed: int,
-        copied: int,
-        skipped: int,
-        dead_letters: list[tuple[str, str | None, str]],
-    ) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany(
-                "INSERT INTO dead_letters(namespace, id, target_namespace, reason, at) "
-                "VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(namespace, id) DO UPDATE SET reason = excluded.reason, at = excluded.at",
-                [(namespace, rid, target, reason, now) for rid, target, reason in dead_letters],
-            )
-            self._db.execute(
-                "UPDATE units SET cursor = ?, done = ?, listed = listed + ?, copied = copied + ?, "
-                "skipped = skipped + ?, dead = dead + ?, last_error = NULL "
-                "WHERE namespace = ? AND prefix = ?",
-                (cursor, int(cursor is None), listed, copied, skipped, len(dead_letters), namespace, prefix),
-            )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO dead_letters(namespace, id, target_namespace, reason, at) "
+                    "VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(namespace, id) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                    [(namespace, rid, target, reason, now) for rid, target, reason in dead_letters],
+                )
+                done = int(cursor is None)
+                self._db.execute(
+                    "UPDATE units SET cursor = ?, done = ?, listed = listed + ?, copied = copied + ?, "
+                    "skipped = skipped + ?, dead = dead + ?, last_error = NULL "
+                    "WHERE namespace = ? AND prefix = ?",
+                    (cursor, done, listed, copied, skipped, len(dead_letters), namespace, prefix),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def note_error(self, namespace: str, prefix: str, message: str) -> None:
         with self._lock:

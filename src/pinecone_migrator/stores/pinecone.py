@@ -35,6 +35,7 @@ from .pinecone_rest import (
     fetch_batches,
     fetched_page,
     lsn,
+    message_of,
     upsert_body,
 )
 from .retry import FIRST_CONTACT, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
@@ -355,9 +356,5 @@ class PineconeStore:
 def _message(error: Any) -> str:
     body = getattr(error, "body", None)
     if isinstance(body, dict):
-        inner = body.get("error")
-        if isinstance(inner, dict) and inner.get("message"):
-            return f"[{error.status_code}] {inner['message']}"
-        if body.get("message"):
-            return f"[{error.status_code}] {body['message']}"
+        return message_of(error.status_code, body, str(error))
     return str(error)

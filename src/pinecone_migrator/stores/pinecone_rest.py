@@ -142,20 +142,25 @@ def fetched_page(raw: bytes) -> tuple[list[Record], str | None]:
         return [Record.from_json(vector) for vector in vectors.values()], token or None
 
 
+def message_of(status: int, body: object, fallback: str) -> str:
+    """``[status] message`` from either of Pinecone's error shapes (``{"error": {"message"}}`` on the
+    control plane, ``{"message"}`` on the data plane)."""
+    if isinstance(body, dict):
+        inner = body.get("error")
+        if isinstance(inner, dict) and inner.get("message"):
+            return f"[{status}] {inner['message']}"
+        if body.get("message"):
+            return f"[{status}] {body['message']}"
+    return f"[{status}] {fallback}".strip()
+
+
 def error_message(response: httpx.Response) -> str:
-    """``[status] message`` from either of Pinecone's error shapes, without echoing request data."""
     text = response.text[:500]
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        return f"[{response.status_code}] {text}".strip()
-    if isinstance(body, dict):
-        inner = body.get("error")
-        if isinstance(inner, dict) and inner.get("message"):
-            return f"[{response.status_code}] {inner['message']}"
-        if body.get("message"):
-            return f"[{response.status_code}] {body['message']}"
-    return f"[{response.status_code}] {text}"
+        body = None
+    return message_of(response.status_code, body, text)
 
 
 def _retry_after(response: httpx.Response) -> float:
