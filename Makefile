@@ -40,6 +40,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -u bench/server_throughput.py
 	$(BIN)/python -u bench/migrate_throughput.py
 	PYTHONPATH=. $(BIN)/python -u bench/shard_listing.py
+	$(BIN)/python -u bench/digest_speed.py
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve

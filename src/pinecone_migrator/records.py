@@ -288,6 +288,20 @@ def canonical_metadata(metadata: Mapping[str, Any], ignore_metadata_keys: frozen
     """
     if not metadata:
         return b""
+    canonical_as_is = not ignore_metadata_keys
+    for value in metadata.values():
+        kind = type(value)
+        if kind is str or kind is float or kind is bool:
+            continue
+        if kind is list and set(map(type, value)) == _ONLY_STR:
+            continue
+        canonical_as_is = False
+        break
+    if canonical_as_is:  # the common case: nothing to normalise, one call into orjson
+        try:
+            return orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError as exc:
+            raise InvalidRecord(f"metadata cannot be encoded canonically: {exc}") from exc
     normalised: dict[str, Any] = {}
     for key, value in metadata.items():
         kind = type(value)
