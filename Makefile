@@ -41,6 +41,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -u bench/migrate_throughput.py
 	PYTHONPATH=. $(BIN)/python -u bench/shard_listing.py
 	$(BIN)/python -u bench/digest_speed.py
+	PYTHONPATH=. $(BIN)/python -u bench/many_namespaces.py
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve

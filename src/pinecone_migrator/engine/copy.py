@@ -112,6 +112,11 @@ class CopyRun:
     # The filter is still applied locally too: it decides, the store's evaluation only saves transfers.
     server_filter: dict[str, Any] | None = None
     totals: RunTotals = field(default_factory=RunTotals)
+    # Set when any unit fails: the others stop taking pages (the failure itself is raised by its unit).
+    halt: threading.Event = field(default_factory=threading.Event)
+
+    def stopping(self) -> bool:
+        return self.stop.is_set() or self.halt.is_set()
 
 
 class UnitCopier:
@@ -124,10 +129,8 @@ class UnitCopier:
         route: Route,
         prefix: str = "",
         keep_id: Callable[[str], bool] | None = None,
-        abort: threading.Event | None = None,
     ) -> None:
         self.run_ = run
-        self.abort = abort or threading.Event()  # another unit of the namespace failed
         self.namespace = namespace
         self.route = route
         self.prefix = prefix
@@ -208,7 +211,7 @@ class UnitCopier:
         finished = False
         pending: list[Future[PageResult]] = []
         try:
-            while not run.stop.is_set() and not self.abort.is_set():
+            while not run.stopping():
                 # One page is listed ahead while up to `limit` pages are being copied.
                 page = self._next_page(cursor)
                 if not run.limit.acquire(run.stop):

@@ -12,6 +12,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..stores.base import FetchesByMetadata, ReportsThrottling, StoreDescription
 from ..stores.pinecone import PineconeStore
 from .copy import CopyOptions, CopyRun, Route, RunTotals, fixed_route, metadata_route
 from .ledger import Ledger
-from .namespace_copy import copy_namespace
+from .namespace_copy import copy_in_parallel, copy_namespace
 from .pacing import AdaptiveLimit
 from .plan import Plan, plan_namespace
 from .progress import NullProgress, ProgressListener
@@ -254,6 +255,25 @@ def plan_migration(
     return Plan(namespaces=plans, page_size=request.options.page_size), target_state
 
 
+def _namespace_width(request: MigrationRequest, namespaces: list[str]) -> int:
+    """How many namespaces to copy at once. One at a time when records of several source namespaces can
+    meet in one target namespace: then a later namespace's record must be the one that stays."""
+    merging = request.namespace_from_metadata is not None or len(
+        {request.destination(ns) for ns in namespaces}
+    ) < len(namespaces)
+    return 1 if merging else min(len(namespaces), request.options.concurrency)
+
+
+def _copy_one(run: CopyRun, ledger: Ledger, namespace: str, route: Route) -> bool:
+    if run.stopping():
+        return False
+    try:
+        return copy_namespace(run, namespace, route)
+    except Exception as error:
+        ledger.note_error(namespace, "", str(error))
+        raise
+
+
 def run_migration(
     request: MigrationRequest,
     source: PineconeStore,
@@ -300,14 +320,11 @@ def run_migration(
                 predicate=predicate,
                 server_filter=server_filter,
             )
-            for namespace in namespaces:
-                if stop.is_set():
-                    break
-                try:
-                    copy_namespace(run, namespace, request.route(namespace))
-                except Exception as error:
-                    ledger.note_error(namespace, "", str(error))
-                    raise
+            copy_in_parallel(
+                run,
+                [partial(_copy_one, run, ledger, ns, request.route(ns)) for ns in namespaces],
+                _namespace_width(request, namespaces),
+            )
         summaries = [
             NamespaceSummary(
                 namespace=u.namespace,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from .copy import CopyRun, Route, UnitCopier
 from .ledger import UnitState
@@ -60,20 +61,27 @@ def copy_namespace(run: CopyRun, namespace: str, route: Route) -> bool:
     return complete
 
 
-def _copy_shards(run: CopyRun, namespace: str, route: Route, prefixes: list[str]) -> bool:
-    abort = threading.Event()
+def copy_in_parallel(run: CopyRun, jobs: list[Callable[[], bool]], width: int) -> bool:
+    """Run copy jobs on ``width`` threads; the first failure halts the others and is raised."""
 
-    def copy_shard(prefix: str) -> bool:
+    def guarded(job: Callable[[], bool]) -> bool:
         try:
-            return UnitCopier(run, namespace, route, prefix=prefix, abort=abort).run()
+            return job()
         except BaseException:
-            abort.set()  # the other shards stop at their next page; the error is raised below
+            run.halt.set()  # the other jobs stop at their next page
             raise
 
-    listers = min(len(prefixes), run.options.concurrency)
-    with ThreadPoolExecutor(max_workers=listers, thread_name_prefix="lister") as pool:
-        results = list(pool.map(copy_shard, prefixes))
-    return all(results)
+    if width <= 1:
+        return all([guarded(job) for job in jobs])
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="lister") as pool:
+        return all(list(pool.map(guarded, jobs)))
+
+
+def _copy_shards(run: CopyRun, namespace: str, route: Route, prefixes: list[str]) -> bool:
+    jobs: list[Callable[[], bool]] = [
+        partial(UnitCopier(run, namespace, route, prefix=prefix).run) for prefix in prefixes
+    ]
+    return copy_in_parallel(run, jobs, min(len(prefixes), run.options.concurrency))
 
 
 def _copy_remainder(run: CopyRun, namespace: str, route: Route, prefixes: list[str]) -> bool:
