@@ -122,3 +122,16 @@ class TracksFreshness(Protocol):
     def written_lsns(self) -> dict[str, int]: ...
 
     def wait_until_indexed(self, namespace: str, until_lsn: int, timeout_seconds: float) -> bool | None: ...
+
+
+@dataclass(frozen=True)
+class Match:
+    id: str
+    score: float
+
+
+@runtime_checkable
+class Searches(Protocol):
+    """Optional ability: similarity search with a record's own vectors (to prove a copy searches the same)."""
+
+    def query(self, namespace: str, record: Record, top_k: int) -> list[Match]: ...

@@ -24,6 +24,7 @@ from .base import (
     Capabilities,
     IdPage,
     IndexShape,
+    Match,
     RecordPage,
     StoreDescription,
     WriteAck,
@@ -237,6 +238,21 @@ class PineconeStore:
         )
         records, token = fetched_page(response.content)
         return RecordPage(records=records, cursor=token)
+
+    def query(self, namespace: str, record: Record, top_k: int) -> list[Match]:
+        """The ``top_k`` nearest records to ``record``'s dense and/or sparse vector."""
+        body: dict[str, Any] = {"namespace": wire_namespace(namespace), "topK": top_k}
+        if record.values is not None:
+            body["vector"] = record.values
+        if record.sparse is not None:
+            body["sparseVector"] = {"indices": record.sparse.indices, "values": record.sparse.values}
+        found = self.data.call_json(
+            "query",
+            "POST",
+            "query",
+            body=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+        )
+        return [Match(id=m["id"], score=float(m.get("score", 0.0))) for m in found.get("matches") or ()]
 
     def request_size(self, record: Record) -> int:
         encoded = encode_record(record)
