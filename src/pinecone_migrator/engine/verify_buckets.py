@@ -1,0 +1,390 @@
+"""Levels ``digest`` and ``full`` of verify: bucket digests of both sides, then (where needed) an ID-by-ID
+comparison of the buckets that differ. See :mod:`pinecone_migrator.engine.verify` for the levels."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..records import Record, record_digest
+from ..stores.base import Store
+from .migrate import MigrationRequest
+from .verify_diff import Difference, differing_parts
+from .verify_result import NamespaceVerification, VerifyOptions, VerifyProgress, VerifyResult
+from .verify_scan import BucketDigests, ScanGroup, Scanner, bucket_of
+
+
+def fixed_feeders(request: MigrationRequest, namespaces: list[str]) -> dict[str, list[str]]:
+    """Target namespace -> the source namespaces copied into it (no metadata routing), in copy order."""
+    feeders: dict[str, list[str]] = {}
+    for namespace in namespaces:
+        feeders.setdefault(request.destination(namespace), []).append(namespace)
+    return feeders
+
+
+@dataclass
+class _SourcePage:
+    per_destination: dict[str, tuple[list[int], list[int]]]  # destination -> (buckets, digests)
+    fetched: int
+    filtered: int
+    unroutable: int
+
+
+IdDigests = dict[str, int]
+
+
+class BucketVerifier:
+    """Levels ``digest`` and ``full``."""
+
+    def __init__(
+        self,
+        request: MigrationRequest,
+        source: Store,
+        target: Store,
+        options: VerifyOptions,
+        namespaces: list[str],
+        stop: threading.Event,
+        result: VerifyResult,
+        on_difference: Callable[[Difference], None] | None,
+        progress: VerifyProgress | None,
+    ) -> None:
+        self.request = request
+        self.source = source
+        self.target = target
+        self.options = options
+        self.namespaces = namespaces
+        self.stop = stop
+        self.result = result
+        self.on_difference = on_difference
+        self.progress = progress
+        self.routing = request.namespace_from_metadata is not None
+        self.predicate = request.predicate()
+        self.buckets = options.buckets
+        self.ignore = options.ignore_metadata_keys
+        self.lock = threading.Lock()
+        self.expected: dict[str, BucketDigests] = {}
+        self.actual: dict[str, BucketDigests] = {}
+        self.contributors: dict[str, list[str]] = {}  # target namespace -> source namespaces feeding it
+        self.verdicts: dict[str, NamespaceVerification] = {}
+
+    def _fixed(self, namespace: str) -> str | None:
+        return None if self.routing else self.request.destination(namespace)
+
+    def _fetched(self, side: str, namespace: str, count: int) -> None:
+        with self.lock:
+            if side == "source":
+                self.result.source_records += count
+            else:
+                self.result.target_records += count
+        if self.progress is not None:
+            self.progress(side, namespace, count)
+
+    # -- digest pass -----------------------------------------------------------------------------------
+
+    def _expected_digests(self, scanner: Scanner, namespace: str) -> tuple[dict[str, BucketDigests], bool]:
+        buckets, ignore, predicate = self.buckets, self.ignore, self.predicate
+        fixed = self._fixed(namespace)
+        route = self.request.route(namespace)
+        sums: dict[str, BucketDigests] = {} if fixed is None else {fixed: BucketDigests(buckets)}
+
+        def handle(records: list[Record]) -> _SourcePage:
+            fetched = len(records)
+            if predicate is not None:
+                records = [r for r in records if predicate(r.metadata)]
+            if fixed is not None:
+                pair = (
+                    [bucket_of(r.id, buckets) for r in records],
+                    [record_digest(r, ignore) for r in records],
+                )
+                return _SourcePage({fixed: pair}, fetched, fetched - len(records), 0)
+            per_destination: dict[str, tuple[list[int], list[int]]] = {}
+            unroutable = 0
+            for record in records:
+                destination, _ = route(record)
+                if destination is None:
+                    unroutable += 1
+                    continue
+                entry = per_destination.get(destination)
+                if entry is None:
+                    entry = per_destination[destination] = ([], [])
+                entry[0].append(bucket_of(record.id, buckets))
+                entry[1].append(record_digest(record, ignore))
+            return _SourcePage(per_destination, fetched, fetched - len(records), unroutable)
+
+        def merge(page: _SourcePage) -> None:
+            for destination, (ids_buckets, digests) in page.per_destination.items():
+                acc = sums.get(destination)
+                if acc is None:
+                    acc = sums[destination] = BucketDigests(buckets)
+                acc.add_all(ids_buckets, digests)
+            with self.lock:
+                self.result.filtered_out += page.filtered
+                self.result.unroutable += page.unroutable
+            self._fetched("source", namespace, page.fetched)
+
+        outcome = scanner.scan(self.source, namespace, handle, merge)
+        return sums, outcome.complete
+
+    def _actual_digests(self, scanner: Scanner, namespace: str) -> tuple[BucketDigests, bool]:
+        buckets, ignore = self.buckets, self.ignore
+        sums = BucketDigests(buckets)
+
+        def handle(records: list[Record]) -> tuple[list[int], list[int]]:
+            return [bucket_of(r.id, buckets) for r in records], [record_digest(r, ignore) for r in records]
+
+        def merge(page: tuple[list[int], list[int]]) -> None:
+            sums.add_all(*page)
+            self._fetched("target", namespace, len(page[0]))
+
+        outcome = scanner.scan(self.target, namespace, handle, merge)
+        return sums, outcome.complete
+
+    def _target_namespaces(self, known: list[str]) -> list[str]:
+        found = set(known)
+        if self.request.fallback_namespace is not None and self.routing:
+            found.add(self.request.fallback_namespace)
+        if self.options.all_target_namespaces:
+            found.update(self.target.describe().namespace_counts)
+        return sorted(found)
+
+    def _digest_pass(self, group: ScanGroup, scanner: Scanner) -> bool:
+        """Both sides' bucket digests; False when a scan was stopped before the end of its listing."""
+        expected_jobs = {ns: group.start(self._expected_digests, scanner, ns) for ns in self.namespaces}
+        actual_jobs: dict[str, Future[tuple[BucketDigests, bool]]] = {}
+
+        def start_actual(destinations: list[str]) -> None:
+            for destination in destinations:
+                actual_jobs[destination] = group.start(self._actual_digests, scanner, destination)
+
+        if not self.routing:  # the target namespaces are known: scan both sides at once
+            start_actual(self._target_namespaces(list(fixed_feeders(self.request, self.namespaces))))
+        group.wait()
+        complete = True
+        for namespace in self.namespaces:
+            sums, done = expected_jobs[namespace].result()
+            complete = complete and done
+            for destination, acc in sums.items():
+                self.contributors.setdefault(destination, []).append(namespace)
+                mine = self.expected.get(destination)
+                if mine is None:
+                    self.expected[destination] = acc
+                else:
+                    mine.merge(acc)
+        if self.routing:  # the target namespaces are those the source's records route to
+            if not complete or self.stop.is_set():
+                return False
+            start_actual(self._target_namespaces(list(self.expected)))
+            group.wait()
+        for destination, job in actual_jobs.items():
+            sums_actual, done = job.result()
+            complete = complete and done
+            self.actual[destination] = sums_actual
+        return complete
+
+    def run(self) -> None:
+        options = self.options
+        with (
+            ThreadPoolExecutor(options.concurrency, thread_name_prefix="verify-scan") as drivers,
+            ThreadPoolExecutor(options.concurrency, thread_name_prefix="verify-fetch") as fetchers,
+        ):
+            scanner = Scanner(
+                fetchers,
+                in_flight=options.concurrency,
+                page_size=options.page_size,
+                fetch_size=options.fetch_size,
+                stop=self.stop,
+            )
+            group = ScanGroup(drivers, scanner)
+            complete = self._digest_pass(group, scanner)
+            for destination in sorted(self.expected.keys() | self.actual.keys()):
+                self.expected.setdefault(destination, BucketDigests(self.buckets))
+                self.actual.setdefault(destination, BucketDigests(self.buckets))
+                feeders = self.contributors.get(destination, [])
+                if not self.routing:
+                    feeders = [ns for ns in self.namespaces if self.request.destination(ns) == destination]
+                self.verdicts[destination] = NamespaceVerification(
+                    namespace=destination, source_namespaces=feeders
+                )
+            if not complete:
+                self.result.interrupted = True
+                self.result.notes.append("interrupted before both sides were scanned: nothing was judged")
+                for verdict in self.verdicts.values():
+                    verdict.judged = False
+            else:
+                wanted = self._wanted_buckets()
+                if wanted:
+                    IdPass(self, scanner, group).run(wanted)
+            for destination, verdict in self.verdicts.items():
+                expected, actual = self.expected[destination], self.actual[destination]
+                verdict.expected_digest = expected.total()
+                verdict.actual_digest = actual.total()
+                verdict.expected_count = verdict.expected_digest.count
+                verdict.actual_count = verdict.actual_digest.count
+                verdict.differing_buckets = expected.differing(actual)
+            self.result.namespaces = list(self.verdicts.values())
+
+    def _wanted_buckets(self) -> dict[str, set[int]]:
+        """Buckets to compare ID by ID, per target namespace."""
+        wanted: dict[str, set[int]] = {}
+        for destination in self.verdicts:
+            expected, actual = self.expected[destination], self.actual[destination]
+            if self.options.level == "full" and self.options.all_buckets:
+                chosen = {b for b in range(self.buckets) if expected.counts[b] or actual.counts[b]}
+            elif self.options.level == "full" or len(self.contributors.get(destination, [])) > 1:
+                chosen = set(expected.differing(actual))
+            else:
+                continue
+            if chosen:
+                wanted[destination] = chosen
+        return wanted
+
+
+class IdPass:
+    """ID-by-ID comparison of chosen buckets: exact missing, extra and different IDs, with differing parts."""
+
+    def __init__(self, owner: BucketVerifier, scanner: Scanner, group: ScanGroup) -> None:
+        self.owner = owner
+        self.scanner = scanner
+        self.group = group
+
+    def run(self, wanted: dict[str, set[int]]) -> None:
+        owner = self.owner
+        budget = max(1, owner.options.max_ids_in_memory)
+        rounds: list[dict[str, set[int]]] = [{}]
+        held = 0
+        for destination in sorted(wanted):
+            expected, actual = owner.expected[destination], owner.actual[destination]
+            for bucket in sorted(wanted[destination]):
+                size = expected.counts[bucket] + actual.counts[bucket]
+                if held and held + size > budget:
+                    rounds.append({})
+                    held = 0
+                rounds[-1].setdefault(destination, set()).add(bucket)
+                held += size
+        for chosen in rounds:
+            if owner.stop.is_set():
+                owner.result.interrupted = True
+                return
+            self._round(chosen)
+
+    def _expected_ids(self, namespace: str, wanted: dict[str, set[int]]) -> tuple[dict[str, IdDigests], bool]:
+        owner = self.owner
+        buckets, ignore, predicate = owner.buckets, owner.ignore, owner.predicate
+        fixed = owner._fixed(namespace)
+        route = owner.request.route(namespace)
+        keep = wanted[fixed] if fixed is not None else set().union(*wanted.values())
+        maps: dict[str, IdDigests] = {}
+
+        def handle(records: list[Record]) -> tuple[list[tuple[str, str, int]], int]:
+            found = []
+            for record in records:
+                if predicate is not None and not predicate(record.metadata):
+                    continue
+                destination = fixed if fixed is not None else route(record)[0]
+                if destination is None:
+                    continue
+                chosen = wanted.get(destination)
+                if chosen is not None and (fixed is not None or bucket_of(record.id, buckets) in chosen):
+                    found.append((destination, record.id, record_digest(record, ignore)))
+            return found, len(records)
+
+        def merge(page: tuple[list[tuple[str, str, int]], int]) -> None:
+            for destination, record_id, digest in page[0]:
+                known = maps.get(destination)
+                if known is None:
+                    known = maps[destination] = {}
+                known[record_id] = digest
+            owner._fetched("source", namespace, page[1])
+
+        outcome = self.scanner.scan(
+            owner.source, namespace, handle, merge, keep_id=lambda i: bucket_of(i, buckets) in keep
+        )
+        return maps, outcome.complete
+
+    def _actual_ids(self, namespace: str, chosen: set[int]) -> tuple[IdDigests, bool]:
+        owner = self.owner
+        buckets, ignore = owner.buckets, owner.ignore
+        found: IdDigests = {}
+
+        def handle(records: list[Record]) -> list[tuple[str, int]]:
+            return [(r.id, record_digest(r, ignore)) for r in records]
+
+        def merge(page: list[tuple[str, int]]) -> None:
+            found.update(page)
+            owner._fetched("target", namespace, len(page))
+
+        outcome = self.scanner.scan(
+            owner.target, namespace, handle, merge, keep_id=lambda i: bucket_of(i, buckets) in chosen
+        )
+        return found, outcome.complete
+
+    def _round(self, wanted: dict[str, set[int]]) -> None:
+        owner = self.owner
+        group = self.group
+        sources = [ns for ns in owner.namespaces if owner.routing or owner.request.destination(ns) in wanted]
+        expected_jobs = {ns: group.start(self._expected_ids, ns, wanted) for ns in sources}
+        actual_jobs = {dest: group.start(self._actual_ids, dest, wanted[dest]) for dest in wanted}
+        group.wait()
+        finished = [job.result()[1] for job in expected_jobs.values()]
+        finished += [job.result()[1] for job in actual_jobs.values()]
+        if not all(finished):
+            owner.result.interrupted = True
+            return
+        # In copy order, so that a later source namespace's record replaces an earlier one's (a merge).
+        expected: dict[str, dict[str, tuple[int, str]]] = {}
+        for namespace in sources:
+            for destination, found in expected_jobs[namespace].result()[0].items():
+                into = expected.setdefault(destination, {})
+                for record_id, digest in found.items():
+                    into[record_id] = (digest, namespace)
+        for destination in sorted(wanted):
+            self._compare(
+                destination,
+                wanted[destination],
+                expected.get(destination, {}),
+                actual_jobs[destination].result()[0],
+            )
+
+    def _compare(
+        self, destination: str, chosen: set[int], expected: dict[str, tuple[int, str]], actual: IdDigests
+    ) -> None:
+        owner = self.owner
+        buckets = owner.buckets
+        expected_sums, actual_sums = owner.expected[destination], owner.actual[destination]
+        for bucket in chosen:  # the exact figures of these buckets (a merge may have counted an ID twice)
+            expected_sums.counts[bucket] = expected_sums.totals[bucket] = 0
+            actual_sums.counts[bucket] = actual_sums.totals[bucket] = 0
+        expected_sums.add_all([bucket_of(i, buckets) for i in expected], [d for d, _ in expected.values()])
+        actual_sums.add_all([bucket_of(i, buckets) for i in actual], list(actual.values()))
+        verdict = owner.verdicts[destination]
+        for record_id in sorted(expected.keys() - actual.keys()):
+            self._emit(verdict, Difference(destination, record_id, "missing", (), expected[record_id][1]))
+        for record_id in sorted(actual.keys() - expected.keys()):
+            self._emit(verdict, Difference(destination, record_id, "extra"))
+        different = sorted(i for i in expected.keys() & actual.keys() if expected[i][0] != actual[i])
+        by_source: dict[str, list[str]] = {}
+        for record_id in different:
+            by_source.setdefault(expected[record_id][1], []).append(record_id)
+        named: list[Difference] = []
+        step = owner.options.fetch_size
+        for namespace, ids in by_source.items():
+            for start in range(0, len(ids), step):
+                if owner.stop.is_set():
+                    owner.result.interrupted = True
+                    break
+                chunk = ids[start : start + step]
+                theirs = {r.id: r for r in owner.source.fetch(namespace, chunk)}
+                ours = {r.id: r for r in owner.target.fetch(destination, chunk)}
+                for record_id in chunk:
+                    a, b = theirs.get(record_id), ours.get(record_id)
+                    parts = differing_parts(a, b, owner.ignore) if a is not None and b is not None else ()
+                    named.append(Difference(destination, record_id, "different", parts, namespace))
+        for difference in sorted(named, key=lambda d: d.id):
+            self._emit(verdict, difference)
+
+    def _emit(self, verdict: NamespaceVerification, difference: Difference) -> None:
+        verdict.add(difference, self.owner.options.keep_differences)
+        if self.owner.on_difference is not None:
+            self.owner.on_difference(difference)

@@ -1,0 +1,170 @@
+"""Repair what verify found: re-copy missing and different records from the source; delete extra ones only
+when asked. The caller verifies again afterwards."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UserError
+from ..records import Record
+from ..stores.base import Store, TracksFreshness
+from .migrate import MigrationRequest
+from .verify_diff import Difference
+from .verify_result import VerifyResult, selected_namespaces
+from .writes import DeadLetter, write_batches, write_or_isolate
+
+DELETE_BATCH = 1_000
+
+
+@dataclass
+class RepairSummary:
+    rewritten: int = 0  # records copied again from the source
+    deleted: int = 0  # extra records deleted from the target (delete_extra)
+    extra_left: int = 0  # extra records left in place (delete_extra not given)
+    source_gone: int = 0  # listed as missing/different, but no longer in the source
+    not_expected: int = 0  # the source record no longer passes the filter, or routes nowhere
+    dead_letters: list[DeadLetter] = field(default_factory=list)  # records the target refused
+    fresh: dict[str, bool | None] = field(default_factory=dict)  # target namespaces waited for
+    interrupted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rewritten": self.rewritten,
+            "deleted": self.deleted,
+            "extra_left": self.extra_left,
+            "source_gone": self.source_gone,
+            "not_expected": self.not_expected,
+            "dead_letters": [
+                {"id": record_id, "namespace": namespace, "reason": reason}
+                for record_id, namespace, reason in self.dead_letters
+            ],
+            "fresh": self.fresh,
+            "interrupted": self.interrupted,
+        }
+
+
+def wait_for_writes(target: Store, lsns: Mapping[str, int], timeout_seconds: float) -> dict[str, bool | None]:
+    """Per target namespace, whether reads now see writes up to its LSN: True, False (gave up after the
+    shared ``timeout_seconds``), or None (the store reports no LSNs)."""
+    if not isinstance(target, TracksFreshness):
+        return dict.fromkeys(lsns)
+    deadline = time.monotonic() + timeout_seconds
+    return {
+        namespace: target.wait_until_indexed(namespace, lsn, max(0.0, deadline - time.monotonic()))
+        for namespace, lsn in lsns.items()
+    }
+
+
+def repair(
+    differences: VerifyResult | Iterable[Difference],
+    request: MigrationRequest,
+    source: Store,
+    target: Store,
+    *,
+    delete_extra: bool = False,
+    stop: threading.Event | None = None,
+    fetch_size: int = 100,
+    freshness_timeout_seconds: float = 120.0,
+) -> RepairSummary:
+    """Re-copy missing and different records (fetched from the source, filtered and routed as the copy does,
+    written with the copy's batching and dead-letter isolation); delete extra ones only with ``delete_extra``.
+
+    ``differences`` is a :class:`VerifyResult` (whose lists must be complete) or any iterable of differences,
+    such as :func:`~pinecone_migrator.engine.verify_diff.read_diff` of a diff file.
+    """
+    if isinstance(differences, VerifyResult):
+        if differences.truncated:
+            raise UserError(
+                "This verify result lists only part of its differences (keep_differences); "
+                "repair from its diff file instead."
+            )
+        differences = differences.differences()
+    stop = stop or threading.Event()
+    namespaces = selected_namespaces(request, source.describe())
+    routing = request.namespace_from_metadata is not None
+    summary = RepairSummary()
+    recopy: dict[tuple[str, ...], list[Difference]] = {}  # candidate source namespaces -> differences
+    extra: dict[str, list[str]] = {}
+    for difference in differences:
+        if difference.kind == "extra":
+            extra.setdefault(difference.namespace, []).append(difference.id)
+            continue
+        if difference.source_namespace is not None:
+            candidates: tuple[str, ...] = (difference.source_namespace,)
+        elif routing:
+            candidates = tuple(namespaces)
+        else:
+            candidates = tuple(ns for ns in namespaces if request.destination(ns) == difference.namespace)
+        recopy.setdefault(candidates, []).append(difference)
+    written: set[str] = set()
+    for candidates, found in recopy.items():
+        for start in range(0, len(found), fetch_size):
+            if stop.is_set():
+                summary.interrupted = True
+                break
+            written |= _recopy(
+                request, source, target, candidates, found[start : start + fetch_size], summary
+            )
+    for namespace, ids in extra.items():
+        if not delete_extra:
+            summary.extra_left += len(ids)
+            continue
+        for start in range(0, len(ids), DELETE_BATCH):
+            if stop.is_set():
+                summary.interrupted = True
+                break
+            summary.deleted += target.delete(namespace, ids[start : start + DELETE_BATCH]).count
+            written.add(namespace)
+    if isinstance(target, TracksFreshness):
+        lsns = {ns: lsn for ns, lsn in target.written_lsns().items() if ns in written}
+        summary.fresh = wait_for_writes(target, lsns, freshness_timeout_seconds)
+    return summary
+
+
+def _recopy(
+    request: MigrationRequest,
+    source: Store,
+    target: Store,
+    candidates: tuple[str, ...],
+    differences: list[Difference],
+    summary: RepairSummary,
+) -> set[str]:
+    """Copy the records of ``differences`` again from the source; the target namespaces written.
+
+    Of the ``candidates`` holding an ID, the last whose record the filter keeps and routes to the
+    difference's namespace wins (as in a merge); failing that, the last one routed anywhere (the source
+    changed since verify: the record goes where a migration would now put it).
+    """
+    predicate = request.predicate()
+    wanted = {d.id: d.namespace for d in differences}
+    ids = list(wanted)
+    chosen: dict[str, tuple[Record, str | None, bool]] = {}  # id -> (record, destination, routed there)
+    for namespace in candidates:
+        route = request.route(namespace)
+        for record in source.fetch(namespace, ids):
+            passes = predicate is None or predicate(record.metadata)
+            destination = route(record)[0] if passes else None
+            there = destination == wanted.get(record.id)
+            known = chosen.get(record.id)
+            if known is None or there or (destination is not None and not known[2]):
+                chosen[record.id] = (record, destination, there)
+    summary.source_gone += len(ids) - len(chosen)
+    per_destination: dict[str, list[Record]] = {}
+    for record, destination, _ in chosen.values():
+        if destination is None:
+            summary.not_expected += 1
+        else:
+            per_destination.setdefault(destination, []).append(record)
+    options = request.options
+    for destination, records in per_destination.items():
+        for batch in write_batches(
+            records, options.max_request_records, options.max_request_bytes, target.request_size
+        ):
+            copied, refused = write_or_isolate(target, destination, batch)
+            summary.rewritten += copied
+            summary.dead_letters += refused
+    return set(per_destination)
