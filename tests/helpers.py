@@ -83,3 +83,18 @@ def all_ids(
         for page in index.list(namespace=namespace, prefix=prefix, limit=limit)
         for item in page.vectors
     ]
+
+
+def namespace_digest(store: Any, namespace: str) -> Any:
+    """The set digest of everything a store holds in one namespace (list, then fetch page by page)."""
+    from pinecone_migrator.records import SetDigest, record_digest
+
+    digest = SetDigest()
+    cursor = None
+    while True:
+        page = store.list_ids(namespace, cursor=cursor)
+        for record in store.fetch(namespace, page.ids):
+            digest.add(record_digest(record))
+        cursor = page.cursor
+        if cursor is None:
+            return digest

@@ -13,11 +13,10 @@ from pinecone_migrator.engine.copy import CopyOptions
 from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
 from pinecone_migrator.engine.pacing import AdaptiveLimit
 from pinecone_migrator.engine.progress import NullProgress
-from pinecone_migrator.records import SetDigest, record_digest
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.pinecone import PineconeStore, RetryPolicy
 
-from ..helpers import dense_index, random_records
+from ..helpers import dense_index, namespace_digest, random_records
 
 PATIENT = RetryPolicy(attempts=60, base_seconds=0.01, max_seconds=0.05, budget_seconds=60)
 
@@ -80,18 +79,6 @@ class Recorder(NullProgress):
 
     def concurrency_changed(self, old: int, new: int, reason: str) -> None:
         self.changes.append((old, new, reason))
-
-
-def namespace_digest(store: PineconeStore, namespace: str) -> SetDigest:
-    digest = SetDigest()
-    cursor = None
-    while True:
-        page = store.list_ids(namespace, cursor=cursor)
-        for record in store.fetch(namespace, page.ids):
-            digest.add(record_digest(record))
-        cursor = page.cursor
-        if cursor is None:
-            return digest
 
 
 def test_a_run_through_429s_slows_down_and_loses_nothing(server: BackgroundServer, tmp_path: Path) -> None:

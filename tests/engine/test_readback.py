@@ -10,23 +10,10 @@ from pinecone import Pinecone
 
 from pinecone_migrator.engine.copy import CopyOptions
 from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
-from pinecone_migrator.records import SetDigest, record_digest
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.pinecone import PineconeStore
 
-from ..helpers import dense_index, random_records
-
-
-def digest(store: PineconeStore, namespace: str) -> SetDigest:
-    result = SetDigest()
-    cursor = None
-    while True:
-        page = store.list_ids(namespace, cursor=cursor)
-        for record in store.fetch(namespace, page.ids):
-            result.add(record_digest(record))
-        cursor = page.cursor
-        if cursor is None:
-            return result
+from ..helpers import dense_index, namespace_digest, random_records
 
 
 def test_batches_are_read_back_after_the_target_shows_them(server: BackgroundServer, tmp_path: Path) -> None:
@@ -53,4 +40,4 @@ def test_batches_are_read_back_after_the_target_shows_them(server: BackgroundSer
     assert (summary.read_back, summary.resent) == (600, 0)  # nothing had to be sent twice
     assert summary.to_json()["verify"] == {"level": "batch", "read_back_equal": 600, "resent": 0}
     httpx.post(f"{server.url}/_admin/faults/reset")
-    assert digest(target, "ns") == digest(source, "ns")
+    assert namespace_digest(target, "ns") == namespace_digest(source, "ns")
