@@ -86,15 +86,7 @@ def all_ids(
 
 
 def namespace_digest(store: Any, namespace: str) -> Any:
-    """The set digest of everything a store holds in one namespace (list, then fetch page by page)."""
-    from pinecone_migrator.records import SetDigest, record_digest
+    """The set digest of everything a store holds in one namespace (the demo's own check)."""
+    from pinecone_migrator.demo import namespace_digest as scan
 
-    digest = SetDigest()
-    cursor = None
-    while True:
-        page = store.list_ids(namespace, cursor=cursor)
-        for record in store.fetch(namespace, page.ids):
-            digest.add(record_digest(record))
-        cursor = page.cursor
-        if cursor is None:
-            return digest
+    return scan(store, namespace)

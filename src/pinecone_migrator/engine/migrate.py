@@ -197,18 +197,10 @@ def check_merges(namespaces: list[str], request: MigrationRequest) -> None:
         )
 
 
-def select(request: MigrationRequest, source: PineconeStore) -> tuple[StoreDescription, list[str], Any]:
-    """Validate the request against the source: its description, the namespaces to copy, the filter."""
-    if not source.exists():
-        raise UserError(
-            f"The source index {request.source.index!r} does not exist at {request.source.label()}."
-        )
-    description = source.describe()
-    if not source.capabilities().can_list:
-        raise UserError(
-            f"The source index {request.source.index!r} is pod-based and cannot list its IDs; "
-            "pod-based sources are not supported yet."
-        )
+def selected_namespaces(request: MigrationRequest, description: StoreDescription) -> list[str]:
+    """The source namespaces a migration with this request copies, in its order (the later one wins a
+    merge). Refuses unknown namespaces, a map naming namespaces not copied, unallowed merges and an
+    invalid filter; shared by migrate and verify."""
     counts = description.namespace_counts
     namespaces = list(request.namespaces) or sorted(counts)
     missing = [ns for ns in namespaces if ns not in counts]
@@ -222,7 +214,23 @@ def select(request: MigrationRequest, source: PineconeStore) -> tuple[StoreDescr
             f"--namespace-map names {', '.join(map(repr, unknown_map))}, which is not being copied."
         )
     check_merges(namespaces, request)
-    return description, namespaces, request.predicate()
+    request.predicate()  # refuses an invalid filter before anything is read
+    return namespaces
+
+
+def select(request: MigrationRequest, source: PineconeStore) -> tuple[StoreDescription, list[str], Any]:
+    """Validate the request against the source: its description, the namespaces to copy, the filter."""
+    if not source.exists():
+        raise UserError(
+            f"The source index {request.source.index!r} does not exist at {request.source.label()}."
+        )
+    description = source.describe()
+    if not source.capabilities().can_list:
+        raise UserError(
+            f"The source index {request.source.index!r} is pod-based and cannot list its IDs; "
+            "pod-based sources are not supported yet."
+        )
+    return description, selected_namespaces(request, description), request.predicate()
 
 
 def plan_migration(

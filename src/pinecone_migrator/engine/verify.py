@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from ..stores.base import Store, StoreDescription
-from .migrate import MigrationRequest
+from .migrate import MigrationRequest, selected_namespaces
 from .verify_buckets import BucketVerifier, fixed_feeders
 from .verify_diff import Difference, JsonlDiffWriter, read_diff
 from .verify_repair import RepairSummary, repair, wait_for_writes
@@ -44,7 +44,6 @@ from .verify_result import (
     VerifyOptions,
     VerifyProgress,
     VerifyResult,
-    selected_namespaces,
 )
 from .verify_sample import verify_sample
 from .verify_scan import bucket_of

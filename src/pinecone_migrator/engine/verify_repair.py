@@ -12,9 +12,9 @@ from typing import Any
 from ..errors import UserError
 from ..records import Record
 from ..stores.base import Store, TracksFreshness
-from .migrate import MigrationRequest
+from .migrate import MigrationRequest, selected_namespaces
 from .verify_diff import Difference
-from .verify_result import VerifyResult, selected_namespaces
+from .verify_result import VerifyResult
 from .writes import DeadLetter, write_batches, write_or_isolate
 
 DELETE_BATCH = 1_000

@@ -8,8 +8,6 @@ from typing import Any, Literal
 
 from ..errors import UserError
 from ..records import SetDigest
-from ..stores.base import StoreDescription
-from .migrate import MigrationRequest, check_merges
 from .verify_diff import KINDS, Difference, Kind
 
 Level = Literal["count", "digest", "full", "sample"]
@@ -186,23 +184,3 @@ class VerifyResult:
             "unjudged": self.unjudged,
             "namespaces": [n.to_json() for n in self.namespaces],
         }
-
-
-def selected_namespaces(request: MigrationRequest, description: StoreDescription) -> list[str]:
-    """The source namespaces a migration with this request copies, in its order (the later one wins a
-    merge); the same checks as ``migrate.select`` apart from those needing more than the Store protocol."""
-    counts = description.namespace_counts
-    namespaces = list(request.namespaces) or sorted(counts)
-    missing = [ns for ns in namespaces if ns not in counts]
-    if missing:
-        raise UserError(
-            f"The source has no namespace {', '.join(map(repr, missing))}. It has: {sorted(counts)}."
-        )
-    unknown_map = [src for src, _ in request.namespace_map if src not in namespaces]
-    if unknown_map:
-        raise UserError(
-            f"--namespace-map names {', '.join(map(repr, unknown_map))}, which is not being copied."
-        )
-    check_merges(namespaces, request)
-    request.predicate()  # refuses an invalid filter before anything is read
-    return namespaces
