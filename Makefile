@@ -42,6 +42,8 @@ bench: $(BIN)/.installed
 	PYTHONPATH=. $(BIN)/python -u bench/shard_listing.py
 	$(BIN)/python -u bench/digest_speed.py
 	PYTHONPATH=. $(BIN)/python -u bench/many_namespaces.py
+	$(BIN)/python -u bench/rate_limited.py
+	$(BIN)/python -u bench/verify_speed.py
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve

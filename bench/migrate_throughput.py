@@ -198,13 +198,30 @@ def total_count(host: str, expected: int | None = None, wait: float = 10.0) -> t
 def run_migrate(
     source_url: str, target_url: str, source: str, target: str, work: Path, concurrency: int, timeout: float
 ) -> dict[str, Any]:
-    """Run the CLI as a child process; return its report plus wall time and peak RSS (MB)."""
-    report = work / f"{target}.report.json"
+    """Run the migrate CLI as a child process; return its report plus wall time and peak RSS (MB)."""
+    return run_cli(
+        "migrate", source_url, target_url, source, target, work, timeout, "--concurrency", str(concurrency)
+    )
+
+
+def run_cli(
+    verb: str,
+    source_url: str,
+    target_url: str,
+    source: str,
+    target: str,
+    work: Path,
+    timeout: float,
+    *extra: str,
+) -> dict[str, Any]:
+    """Run `pinecone-migrator <verb>` between two indexes as a child process; return its report plus wall
+    time and peak RSS (MB)."""
+    report = work / f"{target}.{verb}.report.json"
     command = [
         sys.executable,
         "-m",
         "pinecone_migrator",
-        "migrate",
+        verb,
         "--source-index",
         source,
         "--target-index",
@@ -219,19 +236,18 @@ def run_migrate(
         "BENCH_TARGET_KEY",
         "--state",
         str(work / f"{target}.state"),
-        "--concurrency",
-        str(concurrency),
         "--report",
         str(report),
         "--quiet",
+        *extra,
     ]
     env = {**os.environ, "BENCH_SOURCE_KEY": "bench", "BENCH_TARGET_KEY": "bench"}
-    log = work / f"{target}.log"
+    log = work / f"{target}.{verb}.log"
     with log.open("w+b") as output:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
-        polled_hwm_kb = 0
+        polled_hwm_kb = tree_kb = 0
         while True:
             # wait4 on this child alone gives its own ru_maxrss (RUSAGE_CHILDREN would be the max over all
             # children, servers and clients included); VmHWM polled meanwhile is only a cross-check.
@@ -246,19 +262,39 @@ def run_migrate(
                         polled_hwm_kb = max(polled_hwm_kb, int(line.split()[1]))
             except (OSError, ValueError):
                 pass
+            tree_kb = max(tree_kb, tree_rss_kb(process.pid))
             if time.monotonic() > deadline:
                 process.kill()
                 process.wait(timeout=30)
-                raise SystemExit(f"benchmark failed: migrate did not finish within {timeout:.0f} s")
+                raise SystemExit(f"benchmark failed: {verb} did not finish within {timeout:.0f} s")
             time.sleep(0.2)
         output.seek(0)
         text = output.read().decode(errors="replace")
     if process.returncode != 0 or not report.exists():
-        raise SystemExit(f"benchmark failed: migrate exited with {process.returncode}:\n{text[-4000:]}")
+        raise SystemExit(f"benchmark failed: {verb} exited with {process.returncode}:\n{text[-4000:]}")
     body: dict[str, Any] = orjson.loads(report.read_bytes())
     body["wall_seconds"] = seconds
     body["peak_rss_mb"] = max(usage.ru_maxrss, polled_hwm_kb) / 1024  # ru_maxrss is in KB on Linux
+    # With worker processes (verify), the whole tree's resident memory, sampled every 0.2 s.
+    body["peak_tree_rss_mb"] = max(tree_kb, usage.ru_maxrss, polled_hwm_kb) / 1024
     return body
+
+
+def tree_rss_kb(pid: int) -> int:
+    """Resident memory (KB) of a process and all its descendants, now."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
 
 
 def naive_loop(

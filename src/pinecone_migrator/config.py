@@ -52,7 +52,24 @@ OWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "max_request_bytes": int,
     "report": str,
     "quiet": bool,
+    "log_format": str,
+    "restart": bool,
+    "shards": (str, int),
+    "verify": str,
+    "yes": bool,
+    # verify's own options (a file can serve both commands; each reads the keys it has)
+    "level": str,
+    "sample_size": int,
+    "top_k": int,
+    "diff": str,
+    "ignore_metadata_keys": list,
+    "repair": bool,
+    "delete_extra": bool,
+    "freshness_timeout": (int, float),
 }
+
+# Keys whose option is spelled differently in the code.
+OPTION_NAMES = {"diff": "diff_path"}
 
 # The original script's keys, by lower-case name.
 SEED_KEYS = {
@@ -81,7 +98,6 @@ SEED_ONLY_KEYS = SEED_KEYS - set(OWN_KEYS)
 # Features of the original script that belong to other commands.
 ELSEWHERE = {
     "delta_mode": "continuous copying is the sync command (not built yet)",
-    "verify_mode": "verification is the verify command (not built yet)",
     "write_to_parquet": "Parquet export is the export command (not built yet)",
 }
 
@@ -130,7 +146,7 @@ def _from_own(raw: Mapping[str, Any], path: Path) -> LoadedConfig:
         if key == "filter":
             loaded.defaults["filter_json"] = value if isinstance(value, str) else orjson.dumps(value).decode()
         else:
-            loaded.defaults[key] = value
+            loaded.defaults[OPTION_NAMES.get(key, key)] = value
     return loaded
 
 
@@ -155,6 +171,8 @@ def _from_seed(raw: Mapping[str, Any], path: Path) -> LoadedConfig:
     for key, why in ELSEWHERE.items():
         if flag(key):
             raise UserError(f"The config file {path} sets {key!r}: {why}. Remove it to run the migration.")
+    if flag("verify_mode"):
+        loaded.defaults["verify"] = "digest"
     take("source_index", str, lambda v: loaded.defaults.update(source_index=v))
     take("target_index", str, lambda v: loaded.defaults.update(target_index=v))
     take("target_cloud", str, lambda v: loaded.defaults.update(target_cloud=v))

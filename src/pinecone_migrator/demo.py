@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from pinecone import Pinecone, ServerlessSpec
+from rich.console import Console
 
 from .engine.migrate import Endpoint, MigrationRequest, run_migration
 from .engine.progress import NullProgress
+from .engine.verify import VerifyOptions, verify
 from .records import SetDigest, record_digest
 from .server.context import ServerConfig
 from .server.runner import BackgroundServer
@@ -54,6 +56,8 @@ def demo_records(namespace: str, count: int, rng: random.Random) -> list[dict[st
 
 
 def run(out: Any = sys.stdout) -> None:
+    live = out is sys.stdout and sys.stdout.isatty()  # the live display is for a terminal
+
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
@@ -122,12 +126,12 @@ def run(out: Any = sys.stdout) -> None:
                 f"  {match.id:<16} score {match.score:8.3f}  "
                 f"year {metadata.get('year')}  tags {metadata.get('tags')}"
             )
-        migrate_and_check(server.url, say)
+        migrate_and_check(server.url, say, live)
         say("\nDone. Run `pinecone-migrator serve` to keep a server running for your own rehearsals.")
 
 
-def migrate_and_check(url: str, say: Any) -> None:
-    """Migrate demo-source to demo-target with the real engine, then compare every record by digest."""
+def migrate_and_check(url: str, say: Any, live: bool) -> None:
+    """Migrate demo-source to demo-target with the real engine, then compare every record on both sides."""
     with tempfile.TemporaryDirectory() as work:
         request = MigrationRequest(
             source=Endpoint("demo-source", url),
@@ -137,21 +141,26 @@ def migrate_and_check(url: str, say: Any) -> None:
         source = PineconeStore("demo-source", "demo-key", url)
         target = PineconeStore("demo-target", "demo-key", url)
         say("\nMigrating demo-source -> demo-target (created with the source's shape)...")
-        summary = run_migration(request, source, target, progress=DemoProgress(say))
+        if live:
+            from .cli.display import LiveProgress
+
+            with LiveProgress(Console()).shown() as display:
+                summary = run_migration(request, source, target, progress=display)
+        else:
+            summary = run_migration(request, source, target, progress=DemoProgress(say))
         for ns in summary.namespaces:
             expected = f"{ns.source_count:,}" if ns.source_count is not None else "?"
             say(f"  {ns.namespace:<14} copied {ns.copied:>6,} of {expected}, dead letters {ns.dead_letters}")
         rate = summary.copied / summary.elapsed_seconds if summary.elapsed_seconds else 0.0
         say(f"Migrated {summary.copied:,} records in {summary.elapsed_seconds:.1f} s ({rate:,.0f} records/s)")
 
-        say("\nRecord-by-record check (digest of every record on both sides):")
-        equal = True
-        for namespace in sorted(source.describe().namespace_counts):
-            left, right = namespace_digest(source, namespace), namespace_digest(target, namespace)
-            same = left == right
-            equal &= same
-            say(f"  {namespace:<14} {left.count:>6,} records  {'equal' if same else 'DIFFERENT'}")
-        say("Target equals source." if equal else "Target differs from source!")
+        say("\nRecord-by-record comparison (verify --level full, every ID bucket compared ID by ID):")
+        result = verify(request, source, target, VerifyOptions(level="full", all_buckets=True))
+        for checked in result.namespaces:
+            differences = {kind: n for kind, n in checked.counts.items() if n}
+            verdict = "equal" if checked.equal else f"DIFFERENT {differences}"
+            say(f"  {checked.namespace:<14} {checked.actual_count or 0:>6,} records  {verdict}")
+        say("Target equals source." if result.equal else "Target differs from source!")
 
 
 class DemoProgress(NullProgress):

@@ -5,6 +5,8 @@ Every message says what was wrong and what to do. No message ever contains an AP
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MigratorError(Exception):
     """Base of every error the library raises on purpose."""
@@ -30,8 +32,13 @@ class RemoteError(MigratorError):
     def __init__(self, operation: str, message: str, *, status: int | None = None, retryable: bool) -> None:
         super().__init__(f"{operation} failed: {message}")
         self.operation = operation
+        self.message = message
         self.status = status
         self.retryable = retryable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process, it must arrive in the parent whole (pickle calls __init__ with args).
+        return (_remote_error, (type(self), self.operation, self.message, self.status, self.retryable))
 
 
 class RecordsRejected(MigratorError):
@@ -47,3 +54,12 @@ class RecordsRejected(MigratorError):
         self.operation = operation
         self.reason = message
         self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.operation, self.reason, self.status))
+
+
+def _remote_error(
+    kind: type[RemoteError], operation: str, message: str, status: int | None, retryable: bool
+) -> RemoteError:
+    return kind(operation, message, status=status, retryable=retryable)

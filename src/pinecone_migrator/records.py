@@ -54,6 +54,7 @@ __all__ = [
     "approx_bytes",
     "canonical_encoding",
     "canonical_metadata",
+    "checked_record",
     "digest_of",
     "record_digest",
     "same_record",
@@ -246,6 +247,24 @@ class Record:
         if self.metadata:
             body["metadata"] = self.metadata
         return body
+
+
+_new_record = object.__new__
+_set_field = object.__setattr__
+
+
+def checked_record(record_id: str, values: npt.NDArray[np.float32] | None, metadata: Metadata) -> Record:
+    """A :class:`Record` from parts a decoder has already put in their normal form, without checking them
+    again: ``values`` a read-only 1-D float32 array, all finite, or ``None`` (never empty); ``metadata`` a
+    dict without null values. No sparse values. For decoding fetched pages, where the checks of
+    :class:`Record` cost as much as parsing the JSON; the result equals ``Record(record_id, values,
+    metadata=metadata)``."""
+    record: Record = _new_record(Record)
+    _set_field(record, "id", record_id)
+    _set_field(record, "values", values)
+    _set_field(record, "sparse", None)
+    _set_field(record, "metadata", metadata)
+    return record
 
 
 def approx_bytes(record: Record) -> int:

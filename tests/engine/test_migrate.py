@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,74 +19,9 @@ from pinecone import Pinecone
 
 from pinecone_migrator.server.runner import free_port
 
-from ..helpers import as_plain, dense_index, expected, random_records, sparse_index
+from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source, migrate
+from ..helpers import dense_index, expected, sparse_index
 from ..serverproc import ServerProcess
-
-SOURCE_KEY = "source-secret-key-123"
-TARGET_KEY = "target-secret-key-456"
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    with (
-        ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY) as source,
-        ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY) as target,
-    ):
-        yield source, target
-
-
-def migrate(
-    source: ServerProcess,
-    target: ServerProcess,
-    tmp_path: Path,
-    *args: str,
-    wait: bool = True,
-    verb: str = "migrate",
-) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "pinecone_migrator",
-        verb,
-        "--source-host",
-        source.url,
-        "--target-host",
-        target.url,
-        "--source-api-key-env",
-        "SRC_KEY",
-        "--target-api-key-env",
-        "DST_KEY",
-        "--state",
-        str(tmp_path / "ledger.sqlite"),
-        *args,
-    ]
-    env = {**os.environ, "SRC_KEY": SOURCE_KEY, "DST_KEY": TARGET_KEY}
-    if not wait:
-        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-
-
-def contents(pc: Pinecone, name: str) -> dict[str, dict[str, Any]]:
-    """Every record of every namespace, as plain comparable dicts."""
-    index = pc.index(host=pc.describe_index(name).host)
-    found: dict[str, dict[str, Any]] = {}
-    for namespace in index.describe_index_stats().namespaces:
-        ids = [item.id for page in index.list(namespace=namespace) for item in page.vectors]
-        for start in range(0, len(ids), 200):
-            vectors = index.fetch(ids=ids[start : start + 200], namespace=namespace).vectors
-            found.update({f"{namespace}/{k}": as_plain(v) for k, v in vectors.items()})
-    return found
-
-
-def load_source(pc: Pinecone, count: int = 300) -> dict[str, dict[str, Any]]:
-    index = dense_index(pc, "src", dimension=8, metric="dotproduct")
-    written: dict[str, dict[str, Any]] = {}
-    for n, namespace in enumerate(["__default__", "tenant-a", "tenant b/2"]):
-        records = random_records(count, 8, random.Random(n), sparse=True, prefix=f"d{n}#chunk ")
-        for start in range(0, count, 100):
-            index.upsert(vectors=records[start : start + 100], namespace=namespace)
-        written.update({f"{namespace}/{r['id']}": expected(r) for r in records})
-    return written
 
 
 def test_full_migration_copies_every_record_exactly(
@@ -225,7 +159,10 @@ def test_records_the_target_refuses_become_dead_letters(tmp_path: Path) -> None:
             timeout=60,
         )
         assert status.returncode == 0
-        assert "__default__: 30 copied / 31 at the start, 1 dead letters, done" in status.stdout
+        assert (
+            "__default__: 31 listed / 31 at the start, 30 copied, 0 skipped by filter, 1 dead letters, done"
+            in (status.stdout)
+        )
         assert "dead letter __default__/huge: " in status.stdout
 
 
@@ -494,17 +431,30 @@ def test_created_target_gets_read_nodes_and_protection(
     assert (capacity.dedicated.manual.shards, capacity.dedicated.manual.replicas) == (2, 3)
 
 
+def _wait_for_first_records(client: Pinecone, index: str, running: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and running.poll() is None:
+        try:
+            if client.Index(host=client.describe_index(index).host).describe_index_stats().total_vector_count:
+                return
+        except Exception:  # the target index may not exist yet
+            pass
+        time.sleep(0.1)
+
+
 def test_target_server_restart_mid_run_is_survived(tmp_path: Path) -> None:
     port = free_port()
     with ServerProcess(tmp_path / "s", "--api-key", SOURCE_KEY) as source:
         target = ServerProcess(tmp_path / "t", "--api-key", TARGET_KEY, port=port).start()
         try:
             written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=1000)
-            httpx.put(f"{source.url}/_admin/faults", json={"latency_ms": 20}, headers={"Api-Key": SOURCE_KEY})
+            # slow enough (~30 source requests x 200 ms) that the target can die while records are moving
+            slow = {"latency_ms": 200}
+            httpx.put(f"{source.url}/_admin/faults", json=slow, headers={"Api-Key": SOURCE_KEY})
             args = ("--source-index", "src", "--target-index", "dst", "--concurrency", "1")
             running = migrate(source, target, tmp_path, *args, wait=False)
             assert isinstance(running, subprocess.Popen)
-            time.sleep(1.5)
+            _wait_for_first_records(Pinecone(api_key=TARGET_KEY, host=target.url), "dst", running)
             assert running.poll() is None, "the migration ended before the target could be restarted"
             target.kill()  # the target dies mid-run ...
             time.sleep(1.0)
@@ -547,6 +497,7 @@ def test_original_script_config_json_is_mapped(
         "iterate_over_namespaces": False,
         "use_filter": True,
         "filter_to_use": {"year": {"$gte": 2000}},
+        "verify_mode": True,
     }
     (tmp_path / "config.json").write_bytes(orjson.dumps(seed))
     env = {k: v for k, v in os.environ.items() if k != "PINECONE_API_KEY"}
@@ -558,6 +509,7 @@ def test_original_script_config_json_is_mapped(
         and "holds an API key under 'api_key_dest'" in result.stderr
     )
     assert "batch_size is ignored" in result.stderr
+    assert "verify (digest): EQUAL" in result.stdout  # the script's verify_mode runs our verify
     assert SOURCE_KEY not in result.stderr + result.stdout and TARGET_KEY not in result.stderr + result.stdout
     want = {
         k.replace("tenant-a/", "tenant-a-copy/", 1): v

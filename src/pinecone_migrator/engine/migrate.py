@@ -1,8 +1,7 @@
 """Migrate one index to another: check or create the target, then copy every selected namespace.
 
-This is the first slice of issue 3: same-name namespace mapping (all namespaces or the ones named), target
-creation or compatibility check, a resumable ledger, dead letters. Routing, filters, dry-run planning and the
-progress display come next (see the README's status table).
+Namespaces are copied side by side unless records of several source namespaces can meet in one target
+namespace; progress goes to a :class:`ProgressListener`; everything is resumable through the ledger.
 """
 
 from __future__ import annotations
@@ -18,8 +17,14 @@ from typing import Any
 
 from ..errors import IncompatibleTarget, UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
-from ..stores.base import FetchesByMetadata, ReportsThrottling, StoreDescription, TracksFreshness
-from ..stores.pinecone import PineconeStore
+from ..stores.base import (
+    CreatesLike,
+    FetchesByMetadata,
+    ReportsThrottling,
+    Store,
+    StoreDescription,
+    TracksFreshness,
+)
 from .copy import CopyOptions, CopyRun, Route, RunTotals, fixed_route, metadata_route
 from .ledger import Ledger
 from .namespace_copy import copy_in_parallel, copy_namespace
@@ -151,7 +156,7 @@ class MigrationSummary:
         }
 
 
-def check_target(source: StoreDescription, target: PineconeStore, request: MigrationRequest) -> None:
+def check_target(source: StoreDescription, target: Store, request: MigrationRequest) -> None:
     """Refuse an incompatible existing target before anything is written; create a missing one."""
     if target.exists():
         differences = source.shape.differences(target.describe().shape)
@@ -166,6 +171,8 @@ def check_target(source: StoreDescription, target: PineconeStore, request: Migra
         raise UserError(
             f"The target index {request.target.index!r} does not exist and --no-create-target was given."
         )
+    if not isinstance(target, CreatesLike):
+        raise UserError(f"The target {request.target.label()!r} does not exist and cannot be created here.")
     target.create_like(
         source,
         cloud=request.target_cloud,
@@ -218,7 +225,7 @@ def selected_namespaces(request: MigrationRequest, description: StoreDescription
     return namespaces
 
 
-def select(request: MigrationRequest, source: PineconeStore) -> tuple[StoreDescription, list[str], Any]:
+def select(request: MigrationRequest, source: Store) -> tuple[StoreDescription, list[str], Any]:
     """Validate the request against the source: its description, the namespaces to copy, the filter."""
     if not source.exists():
         raise UserError(
@@ -233,20 +240,9 @@ def select(request: MigrationRequest, source: PineconeStore) -> tuple[StoreDescr
     return description, selected_namespaces(request, description), request.predicate()
 
 
-def plan_migration(
-    request: MigrationRequest, source: PineconeStore, target: PineconeStore
-) -> tuple[Plan, str]:
+def plan_migration(request: MigrationRequest, source: Store, target: Store) -> tuple[Plan, str]:
     """What a migration would do, and the target's state; writes nothing anywhere."""
     description, namespaces, _ = select(request, source)
-    if target.exists():
-        differences = description.shape.differences(target.describe().shape)
-        target_state = (
-            "exists, incompatible: " + "; ".join(differences) if differences else "exists, compatible"
-        )
-    else:
-        target_state = (
-            "missing: would be created" if request.create_target else "missing (--no-create-target)"
-        )
     plans = [
         plan_namespace(
             source,
@@ -260,7 +256,17 @@ def plan_migration(
         )
         for namespace in namespaces
     ]
-    return Plan(namespaces=plans, page_size=request.options.page_size), target_state
+    return Plan(namespaces=plans, page_size=request.options.page_size), target_state(
+        description, target, request
+    )
+
+
+def target_state(description: StoreDescription, target: Store, request: MigrationRequest) -> str:
+    """The target as a migration would find it, in words."""
+    if target.exists():
+        differences = description.shape.differences(target.describe().shape)
+        return "exists, incompatible: " + "; ".join(differences) if differences else "exists, compatible"
+    return "missing: would be created" if request.create_target else "missing (--no-create-target)"
 
 
 def _namespace_width(request: MigrationRequest, namespaces: list[str]) -> int:
@@ -284,8 +290,8 @@ def _copy_one(run: CopyRun, ledger: Ledger, namespace: str, route: Route) -> boo
 
 def run_migration(
     request: MigrationRequest,
-    source: PineconeStore,
-    target: PineconeStore,
+    source: Store,
+    target: Store,
     stop: threading.Event | None = None,
     progress: ProgressListener | None = None,
 ) -> MigrationSummary:
@@ -314,6 +320,10 @@ def run_migration(
         resumed = ledger.bind(fingerprint, restart=request.restart)
         for namespace in namespaces:
             ledger.ensure_unit(namespace, total_hint=counts.get(namespace))
+        earlier = {unit.namespace: unit.listed for unit in ledger.namespaces()}
+        listener.run_started(
+            {ns: counts.get(ns) for ns in namespaces}, {ns: earlier.get(ns, 0) for ns in namespaces}
+        )
         with ThreadPoolExecutor(max_workers=request.options.concurrency, thread_name_prefix="copy") as pool:
             run = CopyRun(
                 totals=totals,
@@ -361,4 +371,12 @@ def run_migration(
     )
 
 
-__all__ = ["Endpoint", "MigrationRequest", "MigrationSummary", "plan_migration", "run_migration"]
+__all__ = [
+    "Endpoint",
+    "MigrationRequest",
+    "MigrationSummary",
+    "plan_migration",
+    "run_migration",
+    "select",
+    "target_state",
+]

@@ -69,14 +69,19 @@ class Plan:
 
     @property
     def estimated_seconds(self) -> float:
-        """Lower bound under Pinecone's published limits; namespaces are copied one after another."""
+        """Lower bound under Pinecone's published limits: list and fetch are limited per index, upserts per
+        namespace (namespaces are copied side by side, so the slowest one bounds the writes)."""
         reads = max(self.list_requests / LIST_PER_SECOND, self.fetch_requests / FETCH_PER_SECOND)
-        writes = sum(
+        writes = (
             max(
-                n.upsert_requests / UPSERT_PER_SECOND,
-                n.records * n.request_bytes_per_record / UPSERT_BYTES_PER_SECOND,
+                max(
+                    n.upsert_requests / UPSERT_PER_SECOND,
+                    n.records * n.request_bytes_per_record / UPSERT_BYTES_PER_SECOND,
+                )
+                for n in self.namespaces
             )
-            for n in self.namespaces
+            if self.namespaces
+            else 0.0
         )
         return max(reads, writes)
 

@@ -5,10 +5,15 @@ The engine calls these from its worker threads; a listener must be thread-safe a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 
 class ProgressListener(Protocol):
+    def run_started(self, totals: Mapping[str, int | None], already_listed: Mapping[str, int]) -> None:
+        """Every namespace the run will copy, with the source's (possibly lagging) count and what an
+        earlier run of the same ledger listed already."""
+
     def namespace_started(self, namespace: str, total: int | None, already_listed: int) -> None:
         """Copying of ``namespace`` begins; ``total`` is the source's (possibly lagging) count, and
         ``already_listed`` what an earlier run of the same ledger got through."""
@@ -25,6 +30,9 @@ class ProgressListener(Protocol):
 
 class NullProgress:
     """Listens to nothing (quiet mode, library use)."""
+
+    def run_started(self, totals: Mapping[str, int | None], already_listed: Mapping[str, int]) -> None:
+        pass
 
     def namespace_started(self, namespace: str, total: int | None, already_listed: int) -> None:
         pass

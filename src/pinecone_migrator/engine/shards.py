@@ -11,11 +11,39 @@ and lists the whole namespace once more if the shards came up short (see :func:`
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..stores.base import Store
 
 ALPHABET = "".join(chr(code) for code in range(1, 128))
+
+# Automatic sharding pays off when listing waits on the network; against a server next door the extra
+# lister threads only compete for the interpreter (measured: 16 % slower with 0 ms, 2.8x faster with 20 ms).
+SLOW_LIST_SECONDS = 0.005
+
+
+def shards_wanted(
+    store: Store,
+    namespace: str,
+    records: int | None,
+    requested: int | None,
+    concurrency: int,
+    min_records: int,
+) -> int:
+    """How many ID-prefix shards to look for in a namespace; 0 = list it whole.
+
+    ``requested``: None decides automatically (a namespace of at least ``min_records`` whose list round trip
+    is slow gets ``concurrency`` shards), 1 never shards, N looks for N."""
+    if requested == 1:
+        return 0
+    if requested is not None:
+        return requested
+    if (records or 0) < min_records or concurrency < 2:
+        return 0
+    started = time.monotonic()
+    store.list_ids(namespace, limit=1)
+    return concurrency if time.monotonic() - started >= SLOW_LIST_SECONDS else 0
 
 
 def discover_prefixes(

@@ -47,6 +47,7 @@ from .verify_result import (
 )
 from .verify_sample import verify_sample
 from .verify_scan import bucket_of
+from .verify_state import VerifyCheckpoints, verify_fingerprint
 
 __all__ = [
     "LEVELS",
@@ -55,6 +56,7 @@ __all__ = [
     "Level",
     "NamespaceVerification",
     "RepairSummary",
+    "VerifyCheckpoints",
     "VerifyOptions",
     "VerifyProgress",
     "VerifyResult",
@@ -62,6 +64,7 @@ __all__ = [
     "read_diff",
     "repair",
     "verify",
+    "verify_fingerprint",
     "wait_for_writes",
 ]
 
@@ -78,13 +81,16 @@ def verify(
     on_difference: Callable[[Difference], None] | None = None,
     target_lsns: Mapping[str, int] | None = None,
     progress: VerifyProgress | None = None,
+    checkpoints: VerifyCheckpoints | None = None,
 ) -> VerifyResult:
     """Compare what ``request`` should have produced in ``target`` with what is there.
 
     ``on_difference`` is called once per differing ID as it is found (e.g. a :class:`JsonlDiffWriter`);
     ``target_lsns`` (per target namespace, e.g. from the migration's ledger) makes verify first wait until
     the target shows those writes, up to ``options.freshness_timeout_seconds``; ``stop`` is honoured between
-    pages (the result is then ``interrupted`` and not equal).
+    pages (the result is then ``interrupted`` and not equal). ``checkpoints`` (levels ``digest`` and
+    ``full``) saves the digest scans' progress and continues what an interrupted verify saved; see
+    :mod:`pinecone_migrator.engine.verify_state`. Its fingerprint must come from :func:`verify_fingerprint`.
     """
     options = options or VerifyOptions()
     stop = stop or threading.Event()
@@ -106,8 +112,8 @@ def verify(
         verify_sample(request, source, target, namespaces, options, result, stop, on_difference)
     else:
         BucketVerifier(
-            request, source, target, options, namespaces, stop, result, on_difference, progress
-        ).run()
+            request, source, target, options, namespaces, stop, result, on_difference, progress, checkpoints
+        ).run(description.namespace_counts)
     result.interrupted = result.interrupted or stop.is_set()
     result.elapsed_seconds = time.monotonic() - started
     return result

@@ -1,19 +1,28 @@
 """Levels ``digest`` and ``full`` of verify: bucket digests of both sides, then (where needed) an ID-by-ID
-comparison of the buckets that differ. See :mod:`pinecone_migrator.engine.verify` for the levels."""
+comparison of the buckets that differ. See :mod:`pinecone_migrator.engine.verify` for the levels.
+
+With :class:`~pinecone_migrator.engine.verify_state.VerifyCheckpoints`, the digest pass saves each scan's
+progress and takes up what an earlier, interrupted verify saved; the ID pass (level ``full``) always runs
+from the start. Saved scans are deleted once a verdict is reached."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import orjson
+
 from ..records import Record, record_digest
-from ..stores.base import Store
+from ..stores.base import Store, TracksFreshness
 from .migrate import MigrationRequest
+from .shards import discover_prefixes, shards_wanted
 from .verify_diff import Difference, differing_parts
 from .verify_result import NamespaceVerification, VerifyOptions, VerifyProgress, VerifyResult
-from .verify_scan import BucketDigests, ScanGroup, Scanner, bucket_of
+from .verify_scan import BucketDigests, ScanCheckpoint, ScanGroup, Scanner, ScanStart, bucket_of
+from .verify_state import ScanState, VerifyCheckpoints, verify_fingerprint
+from .verify_workers import ScanSetup, ScanWorkers, worker_count
 
 
 def fixed_feeders(request: MigrationRequest, namespaces: list[str]) -> dict[str, list[str]]:
@@ -33,6 +42,10 @@ class _SourcePage:
 
 
 IdDigests = dict[str, int]
+# Runs one scan: (side, namespace, ID prefix) -> (digests per target namespace, whether it reached the end).
+Scan = Callable[[str, str, str], tuple[dict[str, BucketDigests], bool]]
+
+STARTED_OVER_NOTE = "verify progress in the ledger was for different settings: started over"
 
 
 class BucketVerifier:
@@ -49,7 +62,13 @@ class BucketVerifier:
         result: VerifyResult,
         on_difference: Callable[[Difference], None] | None,
         progress: VerifyProgress | None,
+        checkpoints: VerifyCheckpoints | None = None,
     ) -> None:
+        if checkpoints is not None:
+            _check_fingerprint(checkpoints, verify_fingerprint(request, options))
+        self.checkpoints = checkpoints
+        self.reused = 0  # saved scans taken as they were (complete)
+        self.continued = 0  # saved scans continued from their cursor
         self.request = request
         self.source = source
         self.target = target
@@ -68,6 +87,7 @@ class BucketVerifier:
         self.actual: dict[str, BucketDigests] = {}
         self.contributors: dict[str, list[str]] = {}  # target namespace -> source namespaces feeding it
         self.verdicts: dict[str, NamespaceVerification] = {}
+        self.lsns: dict[tuple[str, str], int | None] = {}  # (side, namespace) -> indexed LSN at the start
 
     def _fixed(self, namespace: str) -> str | None:
         return None if self.routing else self.request.destination(namespace)
@@ -83,11 +103,17 @@ class BucketVerifier:
 
     # -- digest pass -----------------------------------------------------------------------------------
 
-    def _expected_digests(self, scanner: Scanner, namespace: str) -> tuple[dict[str, BucketDigests], bool]:
+    def _expected_digests(
+        self, scanner: Scanner, namespace: str, prefix: str = ""
+    ) -> tuple[dict[str, BucketDigests], bool]:
         buckets, ignore, predicate = self.buckets, self.ignore, self.predicate
         fixed = self._fixed(namespace)
         route = self.request.route(namespace)
-        sums: dict[str, BucketDigests] = {} if fixed is None else {fixed: BucketDigests(buckets)}
+        empty = {} if fixed is None else {fixed: BucketDigests(buckets)}
+        state = self._resume("source", namespace, empty, prefix)
+        sums = state.digests
+        if state.complete:
+            return sums, True
 
         def handle(records: list[Record]) -> _SourcePage:
             fetched = len(records)
@@ -119,27 +145,123 @@ class BucketVerifier:
                 if acc is None:
                     acc = sums[destination] = BucketDigests(buckets)
                 acc.add_all(ids_buckets, digests)
+            state.fetched += page.fetched
+            state.filtered += page.filtered
+            state.unroutable += page.unroutable
             with self.lock:
                 self.result.filtered_out += page.filtered
                 self.result.unroutable += page.unroutable
             self._fetched("source", namespace, page.fetched)
 
-        outcome = scanner.scan(self.source, namespace, handle, merge)
+        outcome = scanner.scan(
+            self.source,
+            namespace,
+            handle,
+            merge,
+            prefix=prefix,
+            start=ScanStart(state.cursor, state.listed),
+            on_checkpoint=self._saver("source", namespace, state, prefix),
+        )
         return sums, outcome.complete
 
-    def _actual_digests(self, scanner: Scanner, namespace: str) -> tuple[BucketDigests, bool]:
+    def _actual_digests(
+        self, scanner: Scanner, namespace: str, prefix: str = ""
+    ) -> tuple[BucketDigests, bool]:
         buckets, ignore = self.buckets, self.ignore
-        sums = BucketDigests(buckets)
+        state = self._resume("target", namespace, {namespace: BucketDigests(buckets)}, prefix)
+        sums = state.digests[namespace]
+        if state.complete:
+            return sums, True
 
         def handle(records: list[Record]) -> tuple[list[int], list[int]]:
             return [bucket_of(r.id, buckets) for r in records], [record_digest(r, ignore) for r in records]
 
         def merge(page: tuple[list[int], list[int]]) -> None:
             sums.add_all(*page)
+            state.fetched += len(page[0])
             self._fetched("target", namespace, len(page[0]))
 
-        outcome = scanner.scan(self.target, namespace, handle, merge)
+        outcome = scanner.scan(
+            self.target,
+            namespace,
+            handle,
+            merge,
+            prefix=prefix,
+            start=ScanStart(state.cursor, state.listed),
+            on_checkpoint=self._saver("target", namespace, state, prefix),
+        )
         return sums, outcome.complete
+
+    def scan_side(
+        self, scanner: Scanner, side: str, namespace: str, prefix: str = ""
+    ) -> tuple[dict[str, BucketDigests], bool]:
+        """One scan: the expected digests of a source namespace (per target namespace), or a target
+        namespace's own; and whether its listing reached the end."""
+        if side == "source":
+            return self._expected_digests(scanner, namespace, prefix)
+        digests, complete = self._actual_digests(scanner, namespace, prefix)
+        return {namespace: digests}, complete
+
+    def _remote_scan(
+        self, workers: ScanWorkers, side: str, namespace: str, prefix: str
+    ) -> tuple[dict[str, BucketDigests], bool]:
+        """One scan in a worker process, its counters and notes taken into this verify's result."""
+        output = workers.scan(side, namespace, prefix)
+        with self.lock:
+            self.result.filtered_out += output.filtered
+            self.result.unroutable += output.unroutable
+            self.result.notes.extend(output.notes)
+            self.reused += output.reused
+            self.continued += output.continued
+        return output.digests, output.complete
+
+    def _resume(
+        self, side: str, namespace: str, empty: dict[str, BucketDigests], prefix: str = ""
+    ) -> ScanState:
+        """A scan's saved progress (its counters taken into the result), or a fresh start with ``empty``
+        digests. Saved progress is dropped when the store has indexed writes since it was saved."""
+        if self.checkpoints is None:  # nothing is saved: no LSN to compare with
+            return ScanState(cursor=None, listed=0, fetched=0, complete=False, digests=empty)
+        lsn = self._lsn(side, namespace)
+        fresh = ScanState(cursor=None, listed=0, fetched=0, complete=False, digests=empty, lsn=lsn)
+        state = self.checkpoints.load(side, namespace, self.buckets, prefix)
+        if state is None or (state.cursor is None and not state.complete and not state.listed):
+            return fresh  # nothing saved, or a shard on record that was never scanned
+        if state.lsn != lsn:
+            with self.lock:
+                self.result.notes.append(
+                    f"the {side} namespace {namespace!r} was written to since the interrupted verify "
+                    "saved its progress: scanned again"
+                )
+            return fresh
+        with self.lock:
+            self.result.filtered_out += state.filtered
+            self.result.unroutable += state.unroutable
+            if state.complete:
+                self.reused += 1
+            else:
+                self.continued += 1
+        return state
+
+    def _lsn(self, side: str, namespace: str) -> int | None:
+        """The store's indexed LSN of a namespace as this verify began (asked once, whatever its shards)."""
+        with self.lock:
+            if (side, namespace) in self.lsns:
+                return self.lsns[side, namespace]
+        lsn = _indexed_lsn(self.source if side == "source" else self.target, namespace)
+        with self.lock:
+            return self.lsns.setdefault((side, namespace), lsn)
+
+    def _saver(self, side: str, namespace: str, state: ScanState, prefix: str = "") -> ScanCheckpoint | None:
+        checkpoints = self.checkpoints
+        if checkpoints is None:
+            return None
+
+        def save(cursor: str | None, listed: int, complete: bool) -> None:
+            state.cursor, state.listed, state.complete = cursor, listed, complete
+            checkpoints.save(side, namespace, state, prefix)
+
+        return save
 
     def _target_namespaces(self, known: list[str]) -> list[str]:
         found = set(known)
@@ -149,22 +271,79 @@ class BucketVerifier:
             found.update(self.target.describe().namespace_counts)
         return sorted(found)
 
-    def _digest_pass(self, group: ScanGroup, scanner: Scanner) -> bool:
+    def _shards(self, side: str, namespace: str, records: int | None) -> list[str]:
+        """The ID prefixes a namespace's scan is split into ([""]: one scan), kept with the saved progress so
+        that a resumed verify splits it the same way."""
+        options, checkpoints = self.options, self.checkpoints
+        if checkpoints is not None:
+            saved = checkpoints.saved_shards(side, namespace)
+            if saved:
+                return saved
+        store = self.source if side == "source" else self.target
+        wanted = shards_wanted(
+            store, namespace, records, options.shards, options.concurrency, options.shard_min_records
+        )
+        prefixes = discover_prefixes(store, namespace, wanted, stop=self.stop) if wanted > 1 else []
+        if not prefixes:
+            return [""]
+        if checkpoints is not None:  # every shard is on record before any is scanned
+            lsn = self._lsn(side, namespace)
+            for prefix in prefixes:
+                checkpoints.save(side, namespace, ScanState(None, 0, 0, False, lsn=lsn), prefix)
+        return prefixes
+
+    def _digest_pass(self, group: ScanGroup, scanner: Scanner, source_counts: Mapping[str, int]) -> bool:
         """Both sides' bucket digests; False when a scan was stopped before the end of its listing."""
-        expected_jobs = {ns: group.start(self._expected_digests, scanner, ns) for ns in self.namespaces}
-        actual_jobs: dict[str, Future[tuple[BucketDigests, bool]]] = {}
+        records = sum(source_counts.get(ns, 0) for ns in self.namespaces)
+        processes = worker_count(self.options, records, self.source, self.target)
+        if not processes:
+            return self._scans(
+                group, source_counts, lambda side, ns, prefix: self.scan_side(scanner, side, ns, prefix)
+            )
+        checkpoints_at = None
+        if self.checkpoints is not None:
+            checkpoints_at = (self.checkpoints.path, self.checkpoints.fingerprint)
+        setup = ScanSetup(
+            self.request, self.source, self.target, self.options, self.namespaces, checkpoints_at
+        )
+        workers = ScanWorkers(processes, setup, self.stop, self._fetched)
+        try:
+            return self._scans(
+                group, source_counts, lambda side, ns, prefix: self._remote_scan(workers, side, ns, prefix)
+            )
+        finally:
+            workers.close()
+
+    def _scans(self, group: ScanGroup, source_counts: Mapping[str, int], scan: Scan) -> bool:
+        """Every scan of both sides, run by ``scan`` side by side, their digests merged per namespace."""
+        expected_jobs = {
+            ns: [
+                group.start(scan, "source", ns, prefix)
+                for prefix in self._shards("source", ns, source_counts.get(ns))
+            ]
+            for ns in self.namespaces
+        }
+        actual_jobs: dict[str, list[Future[tuple[dict[str, BucketDigests], bool]]]] = {}
 
         def start_actual(destinations: list[str]) -> None:
+            target_counts = self.target.describe().namespace_counts
             for destination in destinations:
-                actual_jobs[destination] = group.start(self._actual_digests, scanner, destination)
+                actual_jobs[destination] = [
+                    group.start(scan, "target", destination, prefix)
+                    for prefix in self._shards("target", destination, target_counts.get(destination))
+                ]
 
         if not self.routing:  # the target namespaces are known: scan both sides at once
             start_actual(self._target_namespaces(list(fixed_feeders(self.request, self.namespaces))))
         group.wait()
         complete = True
         for namespace in self.namespaces:
-            sums, done = expected_jobs[namespace].result()
-            complete = complete and done
+            sums: dict[str, BucketDigests] = {}
+            for job in expected_jobs[namespace]:
+                shard_sums, done = job.result()
+                complete = complete and done
+                for destination, acc in shard_sums.items():
+                    sums.setdefault(destination, BucketDigests(self.buckets)).merge(acc)
             for destination, acc in sums.items():
                 self.contributors.setdefault(destination, []).append(namespace)
                 mine = self.expected.get(destination)
@@ -177,13 +356,17 @@ class BucketVerifier:
                 return False
             start_actual(self._target_namespaces(list(self.expected)))
             group.wait()
-        for destination, job in actual_jobs.items():
-            sums_actual, done = job.result()
-            complete = complete and done
-            self.actual[destination] = sums_actual
+        for destination, jobs in actual_jobs.items():
+            total = BucketDigests(self.buckets)
+            for job in jobs:
+                shard_sums, done = job.result()
+                complete = complete and done
+                total.merge(shard_sums[destination])
+            self.actual[destination] = total
         return complete
 
-    def run(self) -> None:
+    def run(self, source_counts: Mapping[str, int]) -> None:
+        """``source_counts``: the source's records per namespace, as verify described it."""
         options = self.options
         with (
             ThreadPoolExecutor(options.concurrency, thread_name_prefix="verify-scan") as drivers,
@@ -191,13 +374,17 @@ class BucketVerifier:
         ):
             scanner = Scanner(
                 fetchers,
-                in_flight=options.concurrency,
+                in_flight=options.batches_in_flight,
                 page_size=options.page_size,
                 fetch_size=options.fetch_size,
                 stop=self.stop,
             )
             group = ScanGroup(drivers, scanner)
-            complete = self._digest_pass(group, scanner)
+            if self.checkpoints is not None and self.checkpoints.started_over:
+                self.result.notes.append(STARTED_OVER_NOTE)
+            complete = self._digest_pass(group, scanner, source_counts)
+            if self.reused or self.continued:
+                self.result.notes.append(f"resumed: {self.reused} scans reused, {self.continued} continued")
             for destination in sorted(self.expected.keys() | self.actual.keys()):
                 self.expected.setdefault(destination, BucketDigests(self.buckets))
                 self.actual.setdefault(destination, BucketDigests(self.buckets))
@@ -224,6 +411,8 @@ class BucketVerifier:
                 verdict.actual_count = verdict.actual_digest.count
                 verdict.differing_buckets = expected.differing(actual)
             self.result.namespaces = list(self.verdicts.values())
+        if self.checkpoints is not None and not self.result.interrupted and not self.stop.is_set():
+            self.checkpoints.clear()  # a verdict: the next verify reads both sides afresh
 
     def _wanted_buckets(self) -> dict[str, set[int]]:
         """Buckets to compare ID by ID, per target namespace."""
@@ -239,6 +428,21 @@ class BucketVerifier:
             if chosen:
                 wanted[destination] = chosen
         return wanted
+
+
+def _indexed_lsn(store: Store, namespace: str) -> int | None:
+    return store.indexed_lsn(namespace) if isinstance(store, TracksFreshness) else None
+
+
+def _check_fingerprint(checkpoints: VerifyCheckpoints, wanted: dict[str, object]) -> None:
+    """Saved digests are only comparable under the same selection and digest settings."""
+    saved = orjson.loads(orjson.dumps(checkpoints.fingerprint, option=orjson.OPT_SORT_KEYS))
+    for key, value in orjson.loads(orjson.dumps(wanted, option=orjson.OPT_SORT_KEYS)).items():
+        if saved.get(key) != value:
+            raise ValueError(
+                f"The verify checkpoints were opened for other settings ({key}); "
+                "build their fingerprint with verify_fingerprint(request, options)."
+            )
 
 
 class IdPass:

@@ -26,12 +26,24 @@ class VerifyOptions:
     all_buckets: bool = False  # level "full": compare every bucket ID by ID, not only those that differ
     concurrency: int = 4  # namespace scans side by side, and fetches in flight per scan
     page_size: int = 100  # IDs per list call
-    fetch_size: int = 100  # IDs per fetch call
+    fetch_size: int = 300  # IDs per fetch (3 list pages): fewer requests under the 100 fetches/s limit
     keep_differences: int | None = None  # per namespace and kind, how many the result lists (None: all)
     max_ids_in_memory: int = 1_000_000  # level "full": ID maps held at once; beyond, several rounds
     all_target_namespaces: bool = False  # also scan target namespaces nothing should land in
     freshness_timeout_seconds: float = 120.0
     seed: int | None = None  # level "sample": repeatable draws
+    # ID-prefix shards scanned side by side per namespace: None = automatic (large namespaces on a slow
+    # link), 1 = never, N = look for N.
+    shards: int | None = None
+    shard_min_records: int = 50_000
+    # Worker processes for the digest scans: None = automatic (from 50,000 records, up to 4 or the CPUs),
+    # 0 or 1 = threads in this process only.
+    processes: int | None = None
+
+    @property
+    def batches_in_flight(self) -> int:
+        """Fetches in flight per scan: as many records in memory as ``concurrency`` list pages would be."""
+        return max(1, -(-self.concurrency * self.page_size // self.fetch_size))
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:

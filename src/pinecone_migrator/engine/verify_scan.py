@@ -3,7 +3,8 @@
 A scan lists IDs page by page in one thread (its *driver*) and hands batches of IDs to a shared pool that
 fetches them and reduces the records to small results (digests) at once, so the records of at most a few
 pages are ever in memory. Results are merged in the driver thread, in page order, so a scan's accumulators
-need no lock.
+need no lock. Batches are whole list pages, so once a batch is merged, every ID listed before the cursor that
+followed it is merged: a scan can be checkpointed there and continued from that cursor later.
 
 Buckets: every record ID falls in one of B buckets by a 64-bit hash of the ID alone (not its contents), so
 the same ID lands in the same bucket on both sides; per (target namespace, bucket) both sides keep a count
@@ -13,6 +14,7 @@ and a sum of record digests (a :class:`~pinecone_migrator.records.SetDigest` spl
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,6 +82,18 @@ class ScanOutcome:
     listed: int  # IDs listed, before any ID filter
 
 
+@dataclass(frozen=True)
+class ScanStart:
+    """Where a scan continues: the cursor after the last merged batch and the IDs listed before it."""
+
+    cursor: str | None
+    listed: int
+
+
+# (cursor up to which every ID is merged, IDs listed before it, whether the listing reached its end)
+ScanCheckpoint = Callable[[str | None, int, bool], None]
+
+
 class Halted(Exception):
     """Another scan failed: this one stops at once (the failure itself is raised by its own scan)."""
 
@@ -95,6 +109,7 @@ class Scanner:
         page_size: int,
         fetch_size: int,
         stop: threading.Event,
+        checkpoint_seconds: float = 2.0,
     ) -> None:
         self.pool = fetch_pool
         self.in_flight = max(1, in_flight)
@@ -102,6 +117,7 @@ class Scanner:
         self.fetch_size = max(1, fetch_size)
         self.stop = stop
         self.halt = threading.Event()  # set when any scan fails
+        self.checkpoint_seconds = checkpoint_seconds
 
     def stopping(self) -> bool:
         return self.stop.is_set() or self.halt.is_set()
@@ -113,13 +129,23 @@ class Scanner:
         handle: Callable[[list[Record]], T],
         merge: Callable[[T], None],
         keep_id: Callable[[str], bool] | None = None,
+        *,
+        prefix: str = "",
+        start: ScanStart | None = None,
+        on_checkpoint: ScanCheckpoint | None = None,
     ) -> ScanOutcome:
         """List ``namespace`` to its end (or until stopped), fetch the IDs ``keep_id`` keeps, ``handle`` each
-        fetched batch in the pool and ``merge`` its result here, in listing order."""
-        pending: deque[Future[T]] = deque()
+        fetched batch in the pool and ``merge`` its result here, in listing order.
+
+        ``prefix`` limits the scan to the IDs starting with it (one shard). ``start`` continues an earlier
+        scan whose results are merged already. ``on_checkpoint(cursor, listed, complete)`` is called after
+        merges (at most every :attr:`checkpoint_seconds`, and once at the end unless the scan failed or
+        merged nothing) with the cursor up to which every ID is merged."""
+        pending: deque[tuple[Future[T], str | None, int]] = deque()  # with the cursor and count after it
         batch: list[str] = []
-        cursor: str | None = None
-        listed = 0
+        cursor, listed = (start.cursor, start.listed) if start is not None else (None, 0)
+        merged = started = (cursor, listed)
+        last_checkpoint = time.monotonic()
         complete = False
 
         def work(ids: list[str]) -> T:
@@ -127,14 +153,25 @@ class Scanner:
                 raise Halted
             return handle(store.fetch(namespace, ids))
 
+        def merge_oldest() -> None:
+            nonlocal merged, last_checkpoint
+            future, after, count = pending.popleft()
+            merge(future.result())
+            merged = (after, count)
+            due = time.monotonic() - last_checkpoint >= self.checkpoint_seconds
+            if on_checkpoint is not None and due and after is not None:  # the end is saved as complete
+                on_checkpoint(after, count, False)
+                last_checkpoint = time.monotonic()
+
         def submit(ids: list[str]) -> None:
             while len(pending) >= self.in_flight:
-                merge(pending.popleft().result())
-            pending.append(self.pool.submit(work, ids))
+                merge_oldest()
+            # A batch holds whole list pages: once merged, everything before ``cursor`` is.
+            pending.append((self.pool.submit(work, ids), cursor, listed))
 
         try:
             while not self.stopping():
-                page = store.list_ids(namespace, cursor=cursor, limit=self.page_size)
+                page = store.list_ids(namespace, prefix=prefix, cursor=cursor, limit=self.page_size)
                 listed += len(page.ids)
                 batch.extend(page.ids if keep_id is None else filter(keep_id, page.ids))
                 cursor = page.cursor
@@ -145,10 +182,14 @@ class Scanner:
                     complete = True
                     break
             while pending:
-                merge(pending.popleft().result())
+                merge_oldest()
+            if on_checkpoint is not None and complete:  # all listed is merged, whatever halted others since
+                on_checkpoint(None, listed, True)
+            elif on_checkpoint is not None and merged != started:
+                on_checkpoint(*merged, False)
         except BaseException:
             self.halt.set()
-            for future in pending:
+            for future, _, _ in pending:
                 future.cancel()
             raise
         return ScanOutcome(complete=complete and not self.halt.is_set(), listed=listed)

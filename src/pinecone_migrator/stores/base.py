@@ -79,6 +79,10 @@ class WriteAck:
 
 @runtime_checkable
 class Store(Protocol):
+    def exists(self) -> bool:
+        """Whether the index (or directory) is there at all; the first call of a run, so it fails fast."""
+        ...
+
     def describe(self) -> StoreDescription: ...
 
     def capabilities(self) -> Capabilities: ...
@@ -96,6 +100,22 @@ class Store(Protocol):
     def write(self, namespace: str, records: Sequence[Record]) -> WriteAck: ...
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck: ...
+
+
+@runtime_checkable
+class CreatesLike(Protocol):
+    """Optional ability: a missing target can be made in the source's shape (dimension, metric, vector type,
+    tags), ready for writes when this returns."""
+
+    def create_like(
+        self,
+        source: StoreDescription,
+        *,
+        cloud: str | None = None,
+        region: str | None = None,
+        deletion_protection: bool = False,
+        read_capacity: dict[str, Any] | None = None,
+    ) -> None: ...
 
 
 @runtime_checkable
@@ -120,6 +140,9 @@ class TracksFreshness(Protocol):
     until what was just written is visible (Pinecone is eventually consistent)."""
 
     def written_lsns(self) -> dict[str, int]: ...
+
+    def indexed_lsn(self, namespace: str) -> int | None:
+        """The highest write sequence number reads of ``namespace`` see now (None: not told)."""
 
     def wait_until_indexed(self, namespace: str, until_lsn: int, timeout_seconds: float) -> bool | None: ...
 

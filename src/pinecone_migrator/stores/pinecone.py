@@ -70,6 +70,7 @@ class PineconeStore:
         from pinecone import Pinecone
 
         self.index_name = index_name
+        self._control_host = control_host
         self._client = (
             Pinecone(api_key=api_key, host=control_host) if control_host else Pinecone(api_key=api_key)
         )
@@ -84,6 +85,12 @@ class PineconeStore:
         self._encoded: dict[int, tuple[Record, bytes]] = {}
         self._written_lsn: dict[str, int] = {}
         self._lsn_lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """What another process (a verify's scan worker) needs to open the same index: its name, key, host
+        and retry policy; no connection or cached state travels. The key only crosses the pipe to our own
+        child process."""
+        return (PineconeStore, (self.index_name, self._api_key, self._control_host, self._retry))
 
     # -- calls with retries --------------------------------------------------------------------------------
 

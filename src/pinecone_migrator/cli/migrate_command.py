@@ -1,0 +1,262 @@
+"""`migrate`, `plan` and `status`."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import orjson
+from rich.console import Console
+
+from .app import cli
+from .common import (
+    EXIT_DEAD_LETTERS,
+    EXIT_DECLINED,
+    EXIT_DIFFERENT,
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    FC,
+    apply_options,
+    fail,
+    interactive,
+    user_errors,
+)
+from .display import LiveProgress, LogProgress, emit_summary, install_stop_handlers, setup_logging
+from .options import SHARDS_OPTION, build_request, keys, selection_options
+
+if TYPE_CHECKING:
+    from ..engine.migrate import MigrationRequest, MigrationSummary
+    from ..engine.verify import VerifyResult
+    from ..stores.pinecone import PineconeStore
+
+
+WRITE_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option("--restart", is_flag=True, help="Forget the ledger's progress and start over."),
+    click.option("--no-create-target", is_flag=True, help="Refuse to create a missing target."),
+    click.option("--target-cloud", default=None, help="For a created target (default: the source's)."),
+    click.option("--target-region", default=None, help="For a created target (default: the source's)."),
+    click.option(
+        "--target-read-nodes",
+        type=click.Choice(["b1", "t1"]),
+        default=None,
+        help="Create the target with dedicated read nodes of this type.",
+    ),
+    click.option("--target-shards", type=click.IntRange(1), default=1, show_default=True),
+    click.option("--target-replicas", type=click.IntRange(1), default=1, show_default=True),
+    click.option("--target-deletion-protection", is_flag=True),
+    click.option(
+        "--max-request-bytes", type=click.IntRange(10_000, 2_000_000), default=1_950_000, show_default=True
+    ),
+    SHARDS_OPTION,
+    click.option(
+        "--verify",
+        type=click.Choice(["off", "batch", "digest", "full"]),
+        default="off",
+        show_default=True,
+        help="batch: read every written batch back and re-send differences; digest/full: run verify at the "
+        "end (its result is in the summary and the report).",
+    ),
+    click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (only asked on a terminal)."),
+]
+
+
+def write_options(function: FC) -> FC:
+    return apply_options(function, WRITE_OPTIONS)
+
+
+def _request(options: dict[str, Any]) -> MigrationRequest:
+    from ..engine.copy import CopyOptions
+
+    read_nodes = options["target_read_nodes"]
+    return build_request(
+        options,
+        restart=options["restart"],
+        create_target=not options["no_create_target"],
+        target_cloud=options["target_cloud"],
+        target_region=options["target_region"],
+        target_deletion_protection=options["target_deletion_protection"],
+        target_read_capacity=None
+        if read_nodes is None
+        else {
+            "mode": "Dedicated",
+            "dedicated": {
+                "node_type": read_nodes,
+                "scaling": "Manual",
+                "manual": {"shards": options["target_shards"], "replicas": options["target_replicas"]},
+            },
+        },
+        options=CopyOptions(
+            concurrency=options["concurrency"],
+            max_request_bytes=options["max_request_bytes"],
+            shards=options["shards"],
+            read_back=options["verify"] == "batch",
+        ),
+    )
+
+
+@cli.command()
+@selection_options
+@write_options
+@click.option("--dry-run", is_flag=True, help="Plan only: show what would move and how long it should take.")
+def migrate(**options: Any) -> None:
+    """Copy every record of an index (or the namespaces named) to another index, resumably.
+
+    Exit codes: 0 clean, 1 declined at the prompt, 2 bad input, 3 incomplete (run again to resume),
+    4 finished with dead letters, 5 --verify found differences, 130 interrupted (run again to resume).
+    """
+    from ..engine.migrate import run_migration
+    from ..stores.pinecone import PineconeStore
+
+    request = _request(options)
+    source_key, target_key = keys(options)
+    if options["dry_run"]:
+        _print_plan(request, source_key, target_key, options["report"])
+        return
+    live = interactive() and options["log_format"] == "text" and not options["quiet"]
+    console = Console(stderr=True) if live else None
+    setup_logging(options["log_format"], options["quiet"], console)
+    with user_errors():
+        source = PineconeStore(request.source.index, source_key, request.source.host)
+        target = PineconeStore(request.target.index, target_key, request.target.host)
+        if interactive() and not options["yes"]:
+            _confirm(request, source, target)
+        stop = threading.Event()
+        install_stop_handlers(stop, console)
+        if console is not None:
+            with LiveProgress(console).shown() as display:
+                summary = run_migration(request, source, target, stop, progress=display)
+        else:
+            summary = run_migration(request, source, target, stop, progress=LogProgress())
+        verification = None
+        if options["verify"] in ("digest", "full") and summary.complete and not summary.interrupted:
+            from .verify_command import run_verify
+
+            verification = run_verify(request, source, target, options["verify"], stop, console, {})
+    _finish(summary, verification, options)
+
+
+def _confirm(request: MigrationRequest, source: PineconeStore, target: PineconeStore) -> None:
+    from ..engine.migrate import select, target_state
+
+    description, namespaces, _ = select(request, source)
+    records = sum(description.namespace_counts.get(ns, 0) for ns in namespaces)
+    state = target_state(description, target, request)
+    question = (
+        f"Copy {records:,} records in {len(namespaces)} namespace(s) from {request.source.label()} to "
+        f"{request.target.label()} (target {state})?"
+    )
+    if not click.confirm(question, default=False, err=True):
+        click.echo("Cancelled: nothing was written.", err=True)
+        sys.exit(EXIT_DECLINED)
+
+
+def _finish(summary: MigrationSummary, verification: VerifyResult | None, options: dict[str, Any]) -> None:
+    body = summary.to_json()
+    if verification is not None:
+        body["verify"] = verification.to_json()
+    if options["report"] is not None:
+        options["report"].write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    lines = []
+    for ns in summary.namespaces:
+        expected = "?" if ns.source_count is None else f"{ns.source_count:,}"
+        lines.append(
+            f"{ns.namespace}: copied {ns.copied:,} of {expected}, skipped by filter {ns.skipped:,}, "
+            f"dead letters {ns.dead_letters}, {'done' if ns.done else 'not finished'}"
+        )
+    rate = summary.copied / summary.elapsed_seconds if summary.elapsed_seconds else 0.0
+    lines.append(
+        f"total: {summary.copied:,} records in {summary.elapsed_seconds:.1f} s ({rate:,.0f} records/s)"
+    )
+    if summary.read_back is not None:
+        lines.append(f"verify batch: {summary.read_back:,} records read back equal, {summary.resent} re-sent")
+    if verification is not None:
+        from .verify_command import verdict_lines
+
+        lines.extend(verdict_lines(verification))
+    if summary.interrupted:
+        lines.append("Interrupted: run the same command again to resume.")
+    emit_summary(options["log_format"], lines, body)
+    if summary.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    if not summary.complete:
+        sys.exit(EXIT_INCOMPLETE)
+    if verification is not None and not verification.equal:
+        sys.exit(EXIT_INTERRUPTED if verification.interrupted else EXIT_DIFFERENT)
+    if summary.dead_letters:
+        sys.exit(EXIT_DEAD_LETTERS)
+
+
+@cli.command()
+@selection_options
+@write_options
+@click.pass_context
+def plan(context: click.Context, /, **options: Any) -> None:
+    """The same as `migrate --dry-run`: what would move, how big it is, how long it should take."""
+    context.invoke(migrate, **options, dry_run=True)
+
+
+def _print_plan(request: MigrationRequest, source_key: str, target_key: str, report: Path | None) -> None:
+    from ..engine.migrate import plan_migration
+    from ..stores.pinecone import PineconeStore
+
+    with user_errors():
+        source = PineconeStore(request.source.index, source_key, request.source.host)
+        target = PineconeStore(request.target.index, target_key, request.target.host)
+        found, target_state = plan_migration(request, source, target)
+    body = {"dry_run": True, "target": target_state, **found.to_json()}
+    if report is not None:
+        report.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    route = f"{request.source.label()} -> {request.target.label()}"
+    click.echo(f"Plan (nothing written): {route} (target {target_state})")
+    for ns in found.namespaces:
+        click.echo(
+            f"  {ns.source} -> {ns.target}: {ns.records:,} records, ~{ns.index_bytes / 1e6:,.1f} MB "
+            f"(sampled {ns.sampled}), {ns.upsert_requests:,} upserts"
+        )
+    click.echo(
+        f"Total: {found.records:,} records, ~{found.index_bytes / 1e9:,.3f} GB; a dedicated-read-nodes index "
+        f"needs {found.dedicated_shards} shard(s); requests: {found.list_requests:,} list, "
+        f"{found.fetch_requests:,} fetch, {found.upsert_requests:,} upsert; at least "
+        f"{found.estimated_seconds:,.0f} s under Pinecone's published rate limits."
+    )
+
+
+@cli.command()
+@click.option("--state", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
+def status(state: Path) -> None:
+    """Progress of a migration ledger: per namespace, done / total, dead letters, last error."""
+    from ..engine.ledger import Ledger
+    from ..errors import MigratorError
+
+    try:
+        ledger = Ledger(state)
+    except MigratorError as error:
+        fail(error)
+    with ledger:
+        namespaces = ledger.namespaces()
+        dead = ledger.dead_letters()
+    if not namespaces:
+        click.echo("The ledger holds no progress yet.")
+    for ns in namespaces:
+        total = "?" if ns.total_hint is None else f"{ns.total_hint:,}"
+        line = (
+            f"{ns.namespace}: {ns.listed:,} listed / {total} at the start, {ns.copied:,} copied, "
+            f"{ns.skipped:,} skipped by filter, {ns.dead} dead letters, "
+            f"{'done' if ns.done else 'in progress'}"
+        )
+        if ns.last_error:
+            line += f", last error: {ns.last_error}"
+        click.echo(line)
+    for namespace, record_id, _, reason in dead[:20]:
+        click.echo(f"dead letter {namespace}/{record_id}: {reason}")
+    if len(dead) > 20:
+        click.echo(f"... and {len(dead) - 20} more (table dead_letters in {state})")
+    from ..engine.verify_state import saved_progress
+
+    for side, namespace, complete, listed in saved_progress(state):
+        progress = "scanned" if complete else f"{listed:,} IDs scanned so far"
+        click.echo(f"interrupted verify, {side} {namespace}: {progress} (the same verify command resumes)")

@@ -1,0 +1,174 @@
+"""Options shared by migrate, plan and verify, and the request they describe.
+
+Every option is also a key of a JSON config file (``--config``); flags win over the environment
+(``PINECONE_MIGRATOR_<COMMAND>_<OPTION>``), which wins over the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .common import FC, api_key, apply_options, filter_option, namespace_name, namespace_pair
+
+if TYPE_CHECKING:
+    from ..engine.migrate import MigrationRequest
+
+
+def _load_config_file(context: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """Eager: a config file supplies defaults before the other options are read (flags and env still win)."""
+    from ..config import load_config, looks_like_ours
+    from ..errors import MigratorError
+
+    path = value
+    if path is None:
+        default = Path("config.json")
+        if not default.is_file():
+            return
+        if not looks_like_ours(default):
+            click.echo("note: ignoring ./config.json: it holds no pinecone-migrator settings.", err=True)
+            return
+        path = default
+    try:
+        loaded = load_config(path)
+    except MigratorError as error:
+        raise click.UsageError(str(error)) from None
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    context.default_map = {**(context.default_map or {}), **loaded.defaults}
+    context.meta["config_secrets"] = loaded.secrets
+
+
+def _shards(context: click.Context, param: click.Parameter, value: str) -> int | None:
+    """auto → None (the engine decides), off → 1, N → N."""
+    if value == "auto":
+        return None
+    if value == "off":
+        return 1
+    if value.isdigit() and 1 <= int(value) <= 256:
+        return int(value)
+    raise click.BadParameter("use auto, off, or a number of shards from 1 to 256.")
+
+
+SHARDS_OPTION = click.option(
+    "--shards",
+    default="auto",
+    show_default=True,
+    callback=_shards,
+    help="Split each namespace into this many ID-prefix shards listed in parallel: auto (namespaces of "
+    "50,000 records or more on a slow link), off, or N.",
+)
+
+# Which records and namespaces, from where to where: what migrate copies and verify compares.
+SELECTION_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option(
+        "--config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        is_eager=True,
+        expose_value=False,
+        callback=_load_config_file,
+        help="JSON file of settings (default: ./config.json if present; the original script's keys work).",
+    ),
+    click.option("--source-index", required=True, help="Index to copy from."),
+    click.option("--target-index", required=True, help="Index to copy to (created when missing)."),
+    click.option(
+        "--source-host", default=None, help="Control-plane URL of the source (default: Pinecone's cloud)."
+    ),
+    click.option(
+        "--target-host", default=None, help="Control-plane URL of the target (default: the source's)."
+    ),
+    click.option("--source-api-key-env", default="PINECONE_API_KEY", show_default=True, metavar="VAR"),
+    click.option("--target-api-key-env", default=None, metavar="VAR", help="Default: the source's variable."),
+    click.option(
+        "--namespace",
+        "namespaces",
+        multiple=True,
+        help="Only this namespace (repeatable; __default__ is the default one).",
+    ),
+    click.option("--target-namespace", default=None, help="Every selected namespace goes into this one."),
+    click.option(
+        "--namespace-map", "namespace_map", multiple=True, metavar="SRC=DST", help="Rename (repeatable)."
+    ),
+    click.option(
+        "--allow-merge", is_flag=True, help="Allow several source namespaces into one target namespace."
+    ),
+    click.option(
+        "--namespace-from-metadata",
+        default=None,
+        metavar="FIELD",
+        help="Route each record to the namespace named by this metadata field (one namespace per tenant).",
+    ),
+    click.option(
+        "--fallback-namespace",
+        default=None,
+        help="With --namespace-from-metadata: where records without a usable field go (else: dead letters).",
+    ),
+    click.option(
+        "--filter", "filter_json", default=None, metavar="JSON", help="Only records matching this filter."
+    ),
+    click.option(
+        "--state", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Ledger file."
+    ),
+    click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True),
+    click.option(
+        "--report",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write a JSON summary.",
+    ),
+    click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="json: log lines and the final summary as JSON objects (one per line).",
+    ),
+    click.option("--quiet", is_flag=True, help="Only warnings, errors and the summary."),
+]
+
+
+def selection_options(function: FC) -> FC:
+    return apply_options(function, SELECTION_OPTIONS)
+
+
+def keys(options: dict[str, Any]) -> tuple[str, str]:
+    """The source's and the target's API keys (from the environment, or a seed config file)."""
+    source_variable = options["source_api_key_env"]
+    source_key = api_key(source_variable, "source")
+    return source_key, api_key(options["target_api_key_env"] or source_variable, "target")
+
+
+def build_request(options: dict[str, Any], /, **extra: Any) -> MigrationRequest:
+    """The migration the options describe; ``extra`` fills the fields only migrate has (target creation)."""
+    from ..engine.migrate import Endpoint, MigrationRequest
+
+    mapping = tuple(namespace_pair(item) for item in options["namespace_map"])
+    target_namespace = options["target_namespace"]
+    from_metadata = options["namespace_from_metadata"]
+    fallback = options["fallback_namespace"]
+    if target_namespace is not None and mapping:
+        raise click.UsageError("--target-namespace and --namespace-map exclude each other: choose one.")
+    if from_metadata is not None and (target_namespace is not None or mapping):
+        raise click.UsageError(
+            "--namespace-from-metadata decides every target namespace itself: "
+            "it excludes --target-namespace and --namespace-map."
+        )
+    if fallback is not None and from_metadata is None:
+        raise click.UsageError("--fallback-namespace only applies with --namespace-from-metadata.")
+    source_host = options["source_host"]
+    return MigrationRequest(
+        source=Endpoint(options["source_index"], source_host),
+        target=Endpoint(options["target_index"], options["target_host"] or source_host),
+        namespaces=tuple(namespace_name(ns) for ns in options["namespaces"]),
+        namespace_map=mapping,
+        target_namespace=None if target_namespace is None else namespace_name(target_namespace),
+        allow_merge=options["allow_merge"],
+        filter=filter_option(options["filter_json"]),
+        namespace_from_metadata=from_metadata,
+        fallback_namespace=None if fallback is None else namespace_name(fallback),
+        state_path=options["state"],
+        **extra,
+    )

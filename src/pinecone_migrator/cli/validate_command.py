@@ -1,0 +1,53 @@
+"""`validate`: check a Parquet tree against Pinecone's bulk-import rules before uploading it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from .app import cli
+from .common import EXIT_DIFFERENT
+
+SHOWN = 50  # problems on screen; the report has them all (up to 1,000 per rule)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--dimension", type=click.IntRange(1, 20_000), default=None, help="The target index's dimension."
+)
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JSON.")
+def validate(directory: Path, dimension: int | None, report: Path | None) -> None:
+    """Check an import DIRECTORY (one folder per namespace, Parquet files in them) against every documented
+    rule of Pinecone's bulk import, and list every problem with its file and row.
+
+    Exit codes: 0 valid, 2 bad input, 5 problems found. Local directories only for now.
+    """
+    from ..parquet_layout import validate_tree
+
+    result = validate_tree(directory, dimension)
+    if report is not None:
+        report.write_bytes(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
+    namespaces = len(result.namespaces)
+    summary = (
+        f"{directory}: {result.files:,} files, {result.records:,} records in {namespaces:,} namespace(s), "
+        f"dimension {result.dimension if result.dimension is not None else '-'}"
+    )
+    if result.valid:
+        click.echo(f"{summary}: valid for Pinecone's bulk import.")
+        return
+    total = sum(result.counts.values())
+    click.echo(
+        f"{summary}: {total:,} problem(s) — " + ", ".join(f"{r} {n:,}" for r, n in result.counts.items())
+    )
+    for problem in result.problems[:SHOWN]:
+        click.echo(f"  {problem.where()}: [{problem.rule}] {problem.message}")
+    if total > SHOWN:
+        click.echo(
+            f"  ... {total - SHOWN:,} more"
+            + (f" (all in {report})" if report else " (--report PATH lists them)")
+        )
+    sys.exit(EXIT_DIFFERENT)

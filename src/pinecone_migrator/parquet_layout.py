@@ -1,0 +1,370 @@
+"""Pinecone's bulk-import Parquet layout, and a check of a tree of files against every documented rule.
+
+The layout: under an import directory, one folder per namespace (``__default__`` for the default one), and
+in each folder Parquet files with the columns ``id`` STRING, ``values`` LIST<FLOAT32> (dense and hybrid
+indexes), ``sparse_values`` STRUCT<indices: LIST<UINT32>, values: LIST<FLOAT32>> (sparse indexes; optional
+in hybrid ones), ``metadata`` STRING (JSON; NULL where a record has none) — and no other column. An import
+takes at most 10,000 namespaces and 100,000 files of at most 10 GB each. Pinecone refuses a whole import for
+one broken file, so :func:`validate_tree` reads everything (in batches, so memory stays bounded) and reports
+every problem with its file and row before anything is uploaded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import xxhash
+
+MAX_NAMESPACES = 10_000
+MAX_FILES = 100_000
+MAX_FILE_BYTES = 10 * 1024**3
+MAX_ID_LENGTH = 512
+MAX_METADATA_BYTES = 40 * 1024
+MAX_SPARSE_VALUES = 2_048
+DEFAULT_NAMESPACE_FOLDER = "__default__"
+COLUMNS = ("id", "values", "sparse_values", "metadata")
+BATCH_ROWS = 10_000
+MAX_PROBLEMS_PER_RULE = 1_000  # per rule, the first ones are listed; the counts stay exact
+
+SPARSE_TYPE = pa.struct([("indices", pa.list_(pa.uint32())), ("values", pa.list_(pa.float32()))])
+
+
+def bulk_import_schema(dense: bool, sparse: bool) -> pa.Schema:
+    """The exact schema of a file for an index with dense values, sparse values, or both."""
+    fields = [pa.field("id", pa.string(), nullable=False)]
+    if dense:
+        fields.append(pa.field("values", pa.list_(pa.float32())))
+    if sparse:
+        fields.append(pa.field("sparse_values", SPARSE_TYPE))
+    fields.append(pa.field("metadata", pa.string()))
+    return pa.schema(fields)
+
+
+@dataclass(frozen=True)
+class Problem:
+    rule: str  # a short name, e.g. "values-type", "duplicate-id"
+    message: str
+    file: str | None = None  # relative to the checked directory
+    row: int | None = None  # 0-based, within the file
+
+    def where(self) -> str:
+        if self.file is None:
+            return "(tree)"
+        return self.file if self.row is None else f"{self.file} row {self.row}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "file": self.file, "row": self.row, "message": self.message}
+
+
+@dataclass
+class Validation:
+    root: str
+    namespaces: dict[str, int] = field(default_factory=dict)  # folder -> records
+    files: int = 0
+    dimension: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # rule -> problems found (exact)
+
+    @property
+    def valid(self) -> bool:
+        return not self.counts
+
+    @property
+    def records(self) -> int:
+        return sum(self.namespaces.values())
+
+    def add(self, problem: Problem) -> None:
+        seen = self.counts.get(problem.rule, 0)
+        self.counts[problem.rule] = seen + 1
+        if seen < MAX_PROBLEMS_PER_RULE:
+            self.problems.append(problem)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": self.root,
+            "valid": self.valid,
+            "files": self.files,
+            "records": self.records,
+            "namespaces": self.namespaces,
+            "dimension": self.dimension,
+            "problem_counts": self.counts,
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+
+def namespace_of(folder: str) -> str:
+    """The namespace a folder imports into ("" for ``__default__``)."""
+    return "" if folder == DEFAULT_NAMESPACE_FOLDER else folder
+
+
+def validate_tree(root: Path, dimension: int | None = None) -> Validation:
+    """Check an import directory against Pinecone's bulk-import rules; ``dimension`` is the target index's,
+    when known (otherwise every file must agree with the first)."""
+    result = Validation(root=str(root), dimension=dimension)
+    folders: dict[str, list[Path]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root)
+        if path.suffix != ".parquet":
+            continue  # other files (our manifest.json, a README) are not read by an import
+        if len(relative.parts) != 2:
+            result.add(
+                Problem(
+                    "layout",
+                    "a Parquet file must sit directly in a namespace folder: <dir>/<namespace>/x.parquet",
+                    str(relative),
+                )
+            )
+            continue
+        folders.setdefault(relative.parts[0], []).append(path)
+    for folder in folders:
+        problem = _namespace_problem(folder)
+        if problem:
+            result.add(Problem("namespace-name", f"folder {folder!r}: {problem}", folder))
+    file_count = sum(len(files) for files in folders.values())
+    if file_count == 0:
+        result.add(Problem("layout", "no Parquet file in a namespace folder: nothing would be imported"))
+    if len(folders) > MAX_NAMESPACES:
+        result.add(
+            Problem("limits", f"{len(folders):,} namespaces; one import takes at most {MAX_NAMESPACES:,}")
+        )
+    if file_count > MAX_FILES:
+        result.add(Problem("limits", f"{file_count:,} files; one import takes at most {MAX_FILES:,}"))
+    for folder, files in sorted(folders.items()):
+        _NamespaceCheck(root, folder, result).run(files)
+    return result
+
+
+def _namespace_problem(folder: str) -> str | None:
+    if not folder.isascii():
+        return "namespace names are ASCII"
+    if len(folder) > MAX_ID_LENGTH:
+        return f"namespace names are at most {MAX_ID_LENGTH} characters"
+    return None
+
+
+class _NamespaceCheck:
+    """The files of one namespace folder, row by row in batches; duplicate IDs are found across its files."""
+
+    def __init__(self, root: Path, folder: str, result: Validation) -> None:
+        self.root = root
+        self.folder = folder
+        self.result = result
+        self.hashes: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
+        self.records = 0
+
+    def run(self, files: list[Path]) -> None:
+        for path in files:
+            self.result.files += 1
+            self._file(path)
+        self.result.namespaces[self.folder] = self.records
+        self._duplicates(files)
+
+    def _name(self, path: Path) -> str:
+        return str(path.relative_to(self.root))
+
+    def _file(self, path: Path) -> None:
+        name = self._name(path)
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            self.result.add(
+                Problem("limits", f"{size / 1024**3:,.1f} GB; a file may hold at most 10 GB", name)
+            )
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as error:
+            self.result.add(Problem("unreadable", f"not a readable Parquet file: {error}", name))
+            return
+        if not self._schema(parquet.schema_arrow, name):
+            return
+        row = 0
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            self._batch(batch, name, row)
+            row += batch.num_rows
+        self.records += row
+
+    def _schema(self, schema: pa.Schema, name: str) -> bool:
+        """Column names and types; False when rows cannot be checked meaningfully."""
+        names = schema.names
+        extra = [n for n in names if n not in COLUMNS]
+        if extra:
+            self.result.add(
+                Problem("extra-column", f"columns {extra} are not allowed (only {list(COLUMNS)})", name)
+            )
+        if "id" not in names:
+            self.result.add(Problem("missing-column", "the id column is required", name))
+        if "values" not in names and "sparse_values" not in names:
+            self.result.add(Problem("missing-column", "a values or a sparse_values column is required", name))
+        expected = {
+            "id": (pa.string(), pa.large_string()),
+            "values": (pa.list_(pa.float32()), pa.large_list(pa.float32())),
+            "sparse_values": (SPARSE_TYPE,),
+            "metadata": (pa.string(), pa.large_string()),
+        }
+        usable = "id" in names
+        for column, types in expected.items():
+            if column not in names:
+                continue
+            actual = schema.field(column).type
+            if not any(actual.equals(t) for t in types):
+                hint = ""
+                if column == "values" and pa.types.is_list(actual) and pa.types.is_float64(actual.value_type):
+                    hint = " (float64: cast the values to float32)"
+                self.result.add(
+                    Problem(
+                        f"{column.replace('_', '-')}-type",
+                        f"{column} is {actual}, must be {types[0]}{hint}",
+                        name,
+                    )
+                )
+                usable = False
+        return usable
+
+    def _batch(self, batch: pa.RecordBatch, name: str, first_row: int) -> None:
+        ids = batch.column("id").to_pylist()
+        self.hashes.append(
+            np.fromiter((xxhash.xxh3_64_intdigest(i.encode()) if i else 0 for i in ids), np.uint64, len(ids))
+        )
+        for offset, record_id in enumerate(ids):
+            problem = _id_problem(record_id)
+            if problem:
+                self.result.add(Problem("id", problem, name, first_row + offset))
+        names = batch.schema.names
+        if "values" in names:
+            self._values(batch.column("values"), name, first_row)
+        if "sparse_values" in names:
+            for offset, sparse in enumerate(batch.column("sparse_values").to_pylist()):
+                problem = _sparse_problem(sparse)
+                if problem:
+                    self.result.add(Problem("sparse-values", problem, name, first_row + offset))
+        if "metadata" in names:
+            for offset, text in enumerate(batch.column("metadata").to_pylist()):
+                problem = _metadata_problem(text)
+                if problem:
+                    self.result.add(Problem("metadata", problem, name, first_row + offset))
+
+    def _values(self, column: pa.Array, name: str, first_row: int) -> None:
+        """Dense values, vectorised: present in every row, one dimension throughout, finite."""
+        lengths = np.asarray(pc.fill_null(pc.list_value_length(column), 0))
+        for row in np.flatnonzero(lengths == 0):
+            self.result.add(
+                Problem(
+                    "values",
+                    "values are missing (a dense index needs them in every row)",
+                    name,
+                    first_row + int(row),
+                )
+            )
+        present = lengths[lengths > 0]
+        if self.result.dimension is None and present.size:
+            self.result.dimension = int(present[0])
+        for row in np.flatnonzero((lengths > 0) & (lengths != self.result.dimension)):
+            self.result.add(
+                Problem(
+                    "dimension",
+                    f"{int(lengths[row])} values; expected {self.result.dimension}",
+                    name,
+                    first_row + int(row),
+                )
+            )
+        flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)  # a null value reads as NaN
+        parents = np.asarray(pc.list_parent_indices(column))
+        for row in np.unique(parents[~np.isfinite(flat)]):
+            self.result.add(
+                Problem(
+                    "values",
+                    "values must be finite numbers (no null, NaN or infinity)",
+                    name,
+                    first_row + int(row),
+                )
+            )
+
+    def _duplicates(self, files: list[Path]) -> None:
+        if not self.hashes:
+            return
+        hashes = np.concatenate(self.hashes)
+        self.hashes = []
+        unique, counts = np.unique(hashes, return_counts=True)
+        suspects = set(unique[counts > 1].tolist())
+        if not suspects:
+            return
+        # A 64-bit hash can collide: the rows whose hash repeats are read again and their IDs compared.
+        first_seen: dict[str, str] = {}
+        for path in files:
+            name = self._name(path)
+            for row, record_id in _ids_with_hash(path, suspects):
+                if record_id in first_seen:
+                    self.result.add(
+                        Problem(
+                            "duplicate-id",
+                            f"ID {record_id!r} appears again (first at {first_seen[record_id]})",
+                            name,
+                            row,
+                        )
+                    )
+                else:
+                    first_seen[record_id] = f"{name} row {row}"
+
+
+def _ids_with_hash(path: Path, hashes: set[int]) -> Iterator[tuple[int, str]]:
+    row = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=["id"]):
+        for record_id in batch.column("id").to_pylist():
+            if record_id and xxhash.xxh3_64_intdigest(record_id.encode()) in hashes:
+                yield row, record_id
+            row += 1
+
+
+def _id_problem(record_id: str | None) -> str | None:
+    if not record_id:
+        return "the ID is missing or empty"
+    if len(record_id) > MAX_ID_LENGTH:
+        return f"the ID has {len(record_id)} characters; at most {MAX_ID_LENGTH}"
+    if not record_id.isascii():
+        return "the ID must be ASCII"
+    return None
+
+
+def _sparse_problem(sparse: dict[str, Any] | None) -> str | None:
+    if sparse is None:
+        return None  # a hybrid row without sparse values
+    indices, values = sparse.get("indices") or [], sparse.get("values") or []
+    if len(indices) != len(values):
+        return f"{len(indices)} sparse indices but {len(values)} sparse values"
+    if len(indices) > MAX_SPARSE_VALUES:
+        return f"{len(indices)} sparse values; at most {MAX_SPARSE_VALUES}"
+    if any(b <= a for a, b in itertools.pairwise(indices)):
+        return "sparse indices must be sorted and unique"
+    if not all(v is not None and math.isfinite(v) for v in values):
+        return "sparse values must be finite numbers"
+    return None
+
+
+def _metadata_problem(text: str | None) -> str | None:
+    if text is None:
+        return None
+    size = len(text.encode())
+    if size > MAX_METADATA_BYTES:
+        return f"metadata is {size:,} bytes; at most {MAX_METADATA_BYTES:,} (40 KB)"
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        return f"metadata is not valid JSON: {error}"
+    if not isinstance(value, dict):
+        return "metadata must be a JSON object"
+    for key, item in value.items():
+        if isinstance(item, list):
+            if not all(isinstance(element, str) for element in item):
+                return f"metadata {key!r}: a list may only hold strings"
+        elif item is not None and not isinstance(item, (str, int, float, bool)):
+            return f"metadata {key!r}: {type(item).__name__} values are not allowed (no nested objects)"
+    return None
