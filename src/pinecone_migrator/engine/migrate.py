@@ -20,6 +20,7 @@ from ..filters import FilterError, MetadataPredicate, compile_filter
 from ..stores.base import (
     CreatesLike,
     FetchesByMetadata,
+    Finishes,
     ReportsThrottling,
     Store,
     StoreDescription,
@@ -355,6 +356,8 @@ def run_migration(
             )
             for u in ledger.namespaces()
         ]
+        if isinstance(target, Finishes) and not stop.is_set() and all(s.done for s in summaries):
+            target.finish()
     finally:
         if isinstance(target, TracksFreshness):
             ledger.record_written_lsns(target.written_lsns())

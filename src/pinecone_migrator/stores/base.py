@@ -119,6 +119,14 @@ class CreatesLike(Protocol):
 
 
 @runtime_checkable
+class Finishes(Protocol):
+    """Optional ability: a target that must be told when every namespace has been copied (a file export
+    writes its last files and its manifest then)."""
+
+    def finish(self) -> None: ...
+
+
+@runtime_checkable
 class ReportsThrottling(Protocol):
     """Optional ability: the store tells the engine each time it was asked to slow down (HTTP 429)."""
 

@@ -1,0 +1,197 @@
+"""Writing an export as a store: export = migrate to it.
+
+Acknowledged records are staged durably (:mod:`.staging`); every ``rows_per_file`` waiting records of a
+namespace become one data file, written locally, then published complete. :meth:`FileTarget.finish` (called
+once every namespace is copied) writes the last, shorter files, removes stale copies of rewritten IDs, and
+writes the manifest with each namespace's files, count and set digest. Until then the manifest says the
+export is incomplete, and an import refuses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ...records import Record, approx_bytes
+from ..base import Capabilities, IdPage, StoreDescription, WriteAck
+from .formats import StagedRow, write_rows
+from .layout import FORMATS, MANIFEST, Manifest, NamespaceEntry, folder_of, read_manifest, write_manifest
+from .location import Location
+from .source import FileSource
+from .staging import Claim, Staging
+
+log = logging.getLogger("pinecone_migrator.files")
+
+DEFAULT_ROWS_PER_FILE = 10_000
+
+
+class FileTarget:
+    def __init__(
+        self,
+        url: str,
+        file_format: str,
+        staging_path: Path,
+        *,
+        rows_per_file: int = DEFAULT_ROWS_PER_FILE,
+        restart: bool = False,
+    ) -> None:
+        if file_format not in FORMATS:
+            raise ValueError(f"unknown file format {file_format!r}")
+        self.url = url
+        self.file_format = file_format
+        self.rows_per_file = rows_per_file
+        self.location = Location(url)
+        identity = {"target": url, "format": file_format, "rows_per_file": rows_per_file}
+        if restart:
+            discard_export(staging_path, self.location)
+        self.staging = Staging(staging_path, identity)
+        self._emitting = threading.Lock()
+        self._dense = True
+        self._recover()
+
+    def _recover(self) -> None:
+        """Claims of a run that died: published files are committed, unpublished ones claimed again."""
+        for namespace, name in self.staging.pending():
+            if self.location.exists(f"{folder_of(namespace)}/{name}"):
+                self.staging.commit(namespace, name)
+            else:
+                self.staging.release(namespace, name)
+
+    def close(self) -> None:
+        self.staging.close()
+
+    def exists(self) -> bool:
+        return self.location.exists(MANIFEST)
+
+    def describe(self) -> StoreDescription:
+        manifest = read_manifest(self.location)
+        if manifest is None:
+            raise FileNotFoundError(self.location.path(MANIFEST))
+        self._dense = manifest.description.shape.dimension is not None
+        return manifest.description
+
+    def create_like(
+        self,
+        source: StoreDescription,
+        *,
+        cloud: str | None = None,
+        region: str | None = None,
+        deletion_protection: bool = False,
+        read_capacity: dict[str, Any] | None = None,
+    ) -> None:
+        """An export starts with a manifest that says it is incomplete and describes the source."""
+        self._dense = source.shape.dimension is not None
+        write_manifest(self.location, Manifest(self.file_format, source))
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(max_write_records=1_000, max_write_bytes=32_000_000, max_list_page=1_000)
+
+    def request_size(self, record: Record) -> int:
+        return approx_bytes(record) + 64
+
+    def write(self, namespace: str, records: Sequence[Record]) -> WriteAck:
+        self.staging.stage(namespace, records)
+        # One file at a time: the thread that finds a full file's worth waiting writes it (back-pressure
+        # for the copy), the others go on staging.
+        if self._emitting.acquire(blocking=False):
+            try:
+                while self.staging.waiting(namespace) >= self.rows_per_file:
+                    claim = self.staging.claim(namespace, self.rows_per_file)
+                    if claim is None:
+                        break
+                    self._publish(claim)
+            finally:
+                self._emitting.release()
+        return WriteAck(len(records))
+
+    def _publish(self, claim: Claim) -> None:
+        try:
+            self._write_file(claim.namespace, claim.name, claim.rows)
+        except BaseException:
+            self.staging.release(claim.namespace, claim.name)
+            raise
+        self.staging.commit(claim.namespace, claim.name)
+
+    def _write_file(self, namespace: str, name: str, rows: Sequence[StagedRow]) -> None:
+        with tempfile.TemporaryDirectory(dir=self.staging.path.parent, prefix=".export-") as scratch:
+            local = Path(scratch) / name
+            write_rows(rows, local, self.file_format, dense=self._dense)
+            self.location.publish(local, f"{folder_of(namespace)}/{name}")
+
+    def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
+        raise NotImplementedError("deleting records from an export is not supported")
+
+    def list_ids(
+        self, namespace: str, *, prefix: str = "", cursor: str | None = None, limit: int = 100
+    ) -> IdPage:
+        return self.reader().list_ids(namespace, prefix=prefix, cursor=cursor, limit=limit)
+
+    def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
+        return self.reader().fetch(namespace, ids)
+
+    def reader(self) -> FileSource:
+        """The export as it stands, for reading back (complete after :meth:`finish`)."""
+        return FileSource(self.url)
+
+    def finish(self) -> None:
+        """Write what still waits, drop stale copies, and mark the export complete in its manifest."""
+        with self._emitting:
+            for namespace in self.staging.namespaces_waiting():
+                while (claim := self.staging.claim(namespace, self.rows_per_file)) is not None:
+                    self._publish(claim)
+            for namespace, name in self.staging.stale_files():
+                self._drop_stale(namespace, name)
+        manifest = read_manifest(self.location)
+        if manifest is None:
+            raise FileNotFoundError(self.location.path(MANIFEST))
+        manifest.namespaces = {
+            namespace: NamespaceEntry(
+                folder=folder_of(namespace),
+                files=totals.files,
+                records=totals.digest.count,
+                digest=totals.digest,
+            )
+            for namespace, totals in self.staging.totals().items()
+        }
+        manifest.description = StoreDescription(
+            **{
+                **vars(manifest.description),
+                "namespace_counts": {ns: e.records for ns, e in manifest.namespaces.items()},
+            }
+        )
+        manifest.complete = True
+        write_manifest(self.location, manifest)
+
+    def _drop_stale(self, namespace: str, name: str) -> None:
+        """Rewrite one file without the rows whose current copy is in a later file."""
+        keep = self.staging.held_by(namespace, name)
+        path = f"{folder_of(namespace)}/{name}"
+        reader = FileSource(self.url)
+        reader.folders = {namespace: (folder_of(namespace), [name])}
+        decoded = reader._decoded(namespace, name)
+        rows = [StagedRow.of(decoded.record(r)) for r, i in enumerate(decoded.ids) if i in keep]
+        if rows:
+            self._write_file(namespace, name, rows)
+        else:
+            self.location.remove(path)
+        self.staging.rewritten(namespace, name, len(rows))
+        log.info("rewrote %s without %d stale rows", path, len(decoded.ids) - len(rows))
+
+
+def discard_export(staging_path: Path, location: Location) -> None:
+    """Forget an earlier export to this place (``--restart``): its files and its staging table."""
+    if not staging_path.exists():
+        return
+    staging = Staging(staging_path, {"format": "?"}, restart=False, forget=True)
+    try:
+        for namespace, name in staging.known_files():
+            location.remove(f"{folder_of(namespace)}/{name}")
+    finally:
+        staging.close()
+    location.remove(MANIFEST)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{staging_path}{suffix}").unlink(missing_ok=True)
