@@ -31,7 +31,7 @@ from .options import SHARDS_OPTION, build_request, keys, selection_options
 if TYPE_CHECKING:
     from ..engine.migrate import MigrationRequest, MigrationSummary
     from ..engine.verify import VerifyResult
-    from ..stores.pinecone import PineconeStore
+    from ..stores.base import Store
 
 
 WRITE_OPTIONS: list[Callable[[Any], Any]] = [
@@ -108,7 +108,6 @@ def migrate(**options: Any) -> None:
     Exit codes: 0 clean, 1 declined at the prompt, 2 bad input, 3 incomplete (run again to resume),
     4 finished with dead letters, 5 --verify found differences, 130 interrupted (run again to resume).
     """
-    from ..engine.migrate import run_migration
     from ..stores.pinecone import PineconeStore
 
     request = _request(options)
@@ -116,12 +115,29 @@ def migrate(**options: Any) -> None:
     if options["dry_run"]:
         _print_plan(request, source_key, target_key, options["report"])
         return
+    with user_errors():
+        source = PineconeStore(request.source.index, source_key, request.source.host)
+        target = PineconeStore(request.target.index, target_key, request.target.host)
+    run_copy(request, source, target, options)
+
+
+def run_copy(
+    request: MigrationRequest,
+    source: Store,
+    target: Store,
+    options: dict[str, Any],
+    verify_target: Callable[[], Store] | None = None,
+) -> None:
+    """Confirm (on a terminal), copy with a live display or log lines, verify when asked, summarise, exit.
+
+    Shared by migrate, export and import; ``verify_target`` gives the store verify reads the target
+    through, when it is not ``target`` itself (an export is read back from its files)."""
+    from ..engine.migrate import run_migration
+
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
     console = Console(stderr=True) if live else None
     setup_logging(options["log_format"], options["quiet"], console)
     with user_errors():
-        source = PineconeStore(request.source.index, source_key, request.source.host)
-        target = PineconeStore(request.target.index, target_key, request.target.host)
         if interactive() and not options["yes"]:
             _confirm(request, source, target)
         stop = threading.Event()
@@ -135,11 +151,12 @@ def migrate(**options: Any) -> None:
         if options["verify"] in ("digest", "full") and summary.complete and not summary.interrupted:
             from .verify_command import run_verify
 
-            verification = run_verify(request, source, target, options["verify"], stop, console, {})
+            checked = target if verify_target is None else verify_target()
+            verification = run_verify(request, source, checked, options["verify"], stop, console, {})
     _finish(summary, verification, options)
 
 
-def _confirm(request: MigrationRequest, source: PineconeStore, target: PineconeStore) -> None:
+def _confirm(request: MigrationRequest, source: Store, target: Store) -> None:
     from ..engine.migrate import select, target_state
 
     description, namespaces, _ = select(request, source)

@@ -15,7 +15,7 @@ import click
 from .common import FC, api_key, apply_options, filter_option, namespace_name, namespace_pair
 
 if TYPE_CHECKING:
-    from ..engine.migrate import MigrationRequest
+    from ..engine.migrate import Endpoint, MigrationRequest
 
 
 def _load_config_file(context: click.Context, param: click.Parameter, value: Path | None) -> None:
@@ -62,26 +62,30 @@ SHARDS_OPTION = click.option(
     "50,000 records or more on a slow link), off, or N.",
 )
 
-# Which records and namespaces, from where to where: what migrate copies and verify compares.
-SELECTION_OPTIONS: list[Callable[[Any], Any]] = [
-    click.option(
-        "--config",
-        type=click.Path(dir_okay=False, path_type=Path),
-        is_eager=True,
-        expose_value=False,
-        callback=_load_config_file,
-        help="JSON file of settings (default: ./config.json if present; the original script's keys work).",
-    ),
+CONFIG_OPTION = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    is_eager=True,
+    expose_value=False,
+    callback=_load_config_file,
+    help="JSON file of settings (default: ./config.json if present; the original script's keys work).",
+)
+SOURCE_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--source-index", required=True, help="Index to copy from."),
-    click.option("--target-index", required=True, help="Index to copy to (created when missing)."),
     click.option(
         "--source-host", default=None, help="Control-plane URL of the source (default: Pinecone's cloud)."
     ),
+    click.option("--source-api-key-env", default="PINECONE_API_KEY", show_default=True, metavar="VAR"),
+]
+TARGET_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option("--target-index", required=True, help="Index to copy to (created when missing)."),
     click.option(
         "--target-host", default=None, help="Control-plane URL of the target (default: the source's)."
     ),
-    click.option("--source-api-key-env", default="PINECONE_API_KEY", show_default=True, metavar="VAR"),
     click.option("--target-api-key-env", default=None, metavar="VAR", help="Default: the source's variable."),
+]
+# Which records and namespaces go where: what migrate copies, verify compares, export writes.
+ROUTING_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--namespace",
         "namespaces",
@@ -109,6 +113,8 @@ SELECTION_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--filter", "filter_json", default=None, metavar="JSON", help="Only records matching this filter."
     ),
+]
+RUN_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--state", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Ledger file."
     ),
@@ -128,6 +134,13 @@ SELECTION_OPTIONS: list[Callable[[Any], Any]] = [
     ),
     click.option("--quiet", is_flag=True, help="Only warnings, errors and the summary."),
 ]
+SELECTION_OPTIONS: list[Callable[[Any], Any]] = [
+    CONFIG_OPTION,
+    *SOURCE_INDEX_OPTIONS,
+    *TARGET_INDEX_OPTIONS,
+    *ROUTING_OPTIONS,
+    *RUN_OPTIONS,
+]
 
 
 def selection_options(function: FC) -> FC:
@@ -141,8 +154,11 @@ def keys(options: dict[str, Any]) -> tuple[str, str]:
     return source_key, api_key(options["target_api_key_env"] or source_variable, "target")
 
 
-def build_request(options: dict[str, Any], /, **extra: Any) -> MigrationRequest:
-    """The migration the options describe; ``extra`` fills the fields only migrate has (target creation)."""
+def build_request(
+    options: dict[str, Any], /, source: Endpoint | None = None, target: Endpoint | None = None, **extra: Any
+) -> MigrationRequest:
+    """The migration the options describe; ``source``/``target`` stand in for index options (an export's
+    or an import's files); ``extra`` fills the fields only some commands have (target creation)."""
     from ..engine.migrate import Endpoint, MigrationRequest
 
     mapping = tuple(namespace_pair(item) for item in options["namespace_map"])
@@ -158,10 +174,13 @@ def build_request(options: dict[str, Any], /, **extra: Any) -> MigrationRequest:
         )
     if fallback is not None and from_metadata is None:
         raise click.UsageError("--fallback-namespace only applies with --namespace-from-metadata.")
-    source_host = options["source_host"]
+    if source is None:
+        source = Endpoint(options["source_index"], options["source_host"])
+    if target is None:
+        target = Endpoint(options["target_index"], options.get("target_host") or source.host)
     return MigrationRequest(
-        source=Endpoint(options["source_index"], source_host),
-        target=Endpoint(options["target_index"], options["target_host"] or source_host),
+        source=source,
+        target=target,
         namespaces=tuple(namespace_name(ns) for ns in options["namespaces"]),
         namespace_map=mapping,
         target_namespace=None if target_namespace is None else namespace_name(target_namespace),

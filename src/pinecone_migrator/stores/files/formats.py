@@ -9,6 +9,7 @@ values are written in their shortest exact form, so reading them back gives the 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -168,17 +169,16 @@ def _offsets_and_flat(column: Any) -> tuple[Any, Any, Any]:
 
 
 def read_jsonl(handle: IO[Any], where: str, compressed: bool) -> DecodedFile:
-    stream = gzip.open(handle, "rb") if compressed else handle
     records: list[Record] = []
     try:
-        for number, line in enumerate(stream):
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-                records.append(Record.from_json(obj))
-            except (InvalidRecord, orjson.JSONDecodeError) as error:
-                raise UserError(f"{where}, line {number + 1}: {error}") from None
+        with gzip.open(handle, "rb") if compressed else contextlib.nullcontext(handle) as stream:
+            for number, line in enumerate(stream):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(Record.from_json(orjson.loads(line)))
+                except (InvalidRecord, orjson.JSONDecodeError) as error:
+                    raise UserError(f"{where}, line {number + 1}: {error}") from None
     except (OSError, EOFError) as error:
         raise UserError(f"{where}: cannot be read ({error}).") from None
     return DecodedFile([record.id for record in records], records.__getitem__)

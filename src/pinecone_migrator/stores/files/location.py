@@ -9,6 +9,7 @@ and renamed.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import uuid
 from pathlib import Path
@@ -107,7 +108,5 @@ class Location:
         return int(self.fs.size(self.path(name)))
 
     def remove(self, name: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.path(name))
-        except FileNotFoundError:
-            pass

@@ -86,16 +86,15 @@ class Staging:
             return
         wanted = orjson.dumps(identity, option=orjson.OPT_SORT_KEYS).decode()
         saved = self._meta("identity")
-        if saved is not None and saved != wanted:
-            if not restart:
-                raise UserError(
-                    f"The staging file {path} belongs to another export ({saved}); pass --restart to start "
-                    "this one over, or another --state."
-                )
+        if saved is not None and saved != wanted and not restart:
+            raise UserError(
+                f"The staging file {path} belongs to another export ({saved}); pass --restart to start "
+                "this one over, or another --state."
+            )
         if restart or saved is None:
             with self._transaction():
                 for table in ("meta", "staged", "written", "files", "stale"):
-                    self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                    self._db.execute(f"DELETE FROM {table}")
                 self._db.execute("INSERT INTO meta VALUES ('identity', ?)", (wanted,))
                 self._db.execute("INSERT INTO meta VALUES ('run_token', ?)", (uuid.uuid4().hex[:8],))
         self.run_token = self._meta("run_token") or uuid.uuid4().hex[:8]
@@ -132,7 +131,7 @@ class Staging:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                query = f"SELECT id, digest FROM written WHERE namespace = ? AND id IN ({marks})"  # noqa: S608
+                query = f"SELECT id, digest FROM written WHERE namespace = ? AND id IN ({marks})"
                 in_files.update(self._db.execute(query, (namespace, *chunk)).fetchall())
             for record, digest in rows:
                 if in_files.get(record.id) == digest:
@@ -147,7 +146,15 @@ class Staging:
                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, id) WHERE file IS NULL DO UPDATE "
                     "SET vals = excluded.vals, sidx = excluded.sidx, svals = excluded.svals, "
                     "meta = excluded.meta, digest = excluded.digest",
-                    (namespace, row.id, row.values, row.sparse_indices, row.sparse_values, row.metadata, digest),
+                    (
+                        namespace,
+                        row.id,
+                        row.values,
+                        row.sparse_indices,
+                        row.sparse_values,
+                        row.metadata,
+                        digest,
+                    ),
                 )
 
     def waiting(self, namespace: str) -> int:
@@ -159,7 +166,10 @@ class Staging:
 
     def namespaces_waiting(self) -> list[str]:
         with self._lock:
-            return [str(r[0]) for r in self._db.execute("SELECT DISTINCT namespace FROM staged WHERE file IS NULL")]
+            return [
+                str(r[0])
+                for r in self._db.execute("SELECT DISTINCT namespace FROM staged WHERE file IS NULL")
+            ]
 
     def claim(self, namespace: str, limit: int) -> Claim | None:
         """The oldest waiting rows (at most ``limit``), now assigned to a new file name."""
@@ -175,14 +185,16 @@ class Staging:
                 return None
             self._db.executemany("UPDATE staged SET file = ? WHERE rowid = ?", [(name, r[0]) for r in picked])
             self._db.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, 'pending')", (namespace, name, int(row[0]), len(picked))
+                "INSERT INTO files VALUES (?, ?, ?, ?, 'pending')",
+                (namespace, name, int(row[0]), len(picked)),
             )
         return Claim(namespace, name, [StagedRow(r[1], r[2], r[3], r[4], r[5]) for r in picked])
 
     def pending(self) -> list[tuple[str, str]]:
         with self._lock:
             return [
-                (str(n), str(f)) for n, f in self._db.execute("SELECT namespace, name FROM files WHERE state = 'pending'")
+                (str(n), str(f))
+                for n, f in self._db.execute("SELECT namespace, name FROM files WHERE state = 'pending'")
             ]
 
     def commit(self, namespace: str, name: str) -> None:
@@ -219,7 +231,9 @@ class Staging:
 
     def stale_files(self) -> list[tuple[str, str]]:
         with self._lock:
-            return [(str(n), str(f)) for n, f in self._db.execute("SELECT DISTINCT namespace, file FROM stale")]
+            return [
+                (str(n), str(f)) for n, f in self._db.execute("SELECT DISTINCT namespace, file FROM stale")
+            ]
 
     def held_by(self, namespace: str, name: str) -> set[str]:
         """IDs whose current copy is in this file."""

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ...errors import UserError
 from ...records import Record, approx_bytes
 from ..base import Capabilities, IdPage, StoreDescription, WriteAck
 from .formats import StagedRow, write_rows
@@ -183,15 +184,22 @@ class FileTarget:
 
 
 def discard_export(staging_path: Path, location: Location) -> None:
-    """Forget an earlier export to this place (``--restart``): its files and its staging table."""
-    if not staging_path.exists():
-        return
-    staging = Staging(staging_path, {"format": "?"}, restart=False, forget=True)
+    """Forget an earlier export to this place (``--restart``): its files, its manifest, its staging table."""
+    doomed: set[str] = set()
     try:
-        for namespace, name in staging.known_files():
-            location.remove(f"{folder_of(namespace)}/{name}")
-    finally:
-        staging.close()
+        manifest = read_manifest(location)
+    except UserError:
+        manifest = None
+    if manifest is not None:
+        doomed.update(f"{e.folder}/{name}" for e in manifest.namespaces.values() for name in e.files)
+    if staging_path.exists():
+        staging = Staging(staging_path, {"format": "?"}, forget=True)
+        try:
+            doomed.update(f"{folder_of(namespace)}/{name}" for namespace, name in staging.known_files())
+        finally:
+            staging.close()
+    for name in sorted(doomed):
+        location.remove(name)
     location.remove(MANIFEST)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{staging_path}{suffix}").unlink(missing_ok=True)

@@ -1,0 +1,174 @@
+"""`export` and `import`: an index to files (Parquet or JSON Lines, local or in object storage) and back.
+
+Both are migrations with a file store on one side, so they share migrate's ledger, resume, progress,
+retries and verification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .app import cli
+from .common import FC, api_key, apply_options, user_errors
+from .migrate_command import WRITE_OPTIONS, _request, run_copy
+from .options import (
+    CONFIG_OPTION,
+    ROUTING_OPTIONS,
+    RUN_OPTIONS,
+    SHARDS_OPTION,
+    SOURCE_INDEX_OPTIONS,
+    TARGET_INDEX_OPTIONS,
+    build_request,
+)
+
+if TYPE_CHECKING:
+    from ..engine.migrate import MigrationRequest
+
+EXPORT_OPTIONS: list[Callable[[Any], Any]] = [
+    CONFIG_OPTION,
+    *SOURCE_INDEX_OPTIONS,
+    click.option(
+        "--to", "to", required=True, metavar="PATH_OR_URI", help="A local folder, or s3://, gs://, az://."
+    ),
+    click.option(
+        "--format",
+        "file_format",
+        type=click.Choice(["parquet", "jsonl"]),
+        default="parquet",
+        show_default=True,
+        help="parquet: Pinecone's bulk-import layout; jsonl: gzip-compressed JSON Lines.",
+    ),
+    click.option("--rows-per-file", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True),
+    *ROUTING_OPTIONS,
+    *RUN_OPTIONS,
+    click.option(
+        "--restart", is_flag=True, help="Start over: remove this export's files and forget its progress."
+    ),
+    SHARDS_OPTION,
+    click.option(
+        "--verify",
+        type=click.Choice(["off", "digest", "full"]),
+        default="off",
+        show_default=True,
+        help="Read the written files back at the end and compare them with the index.",
+    ),
+    click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (only asked on a terminal)."),
+]
+
+
+def export_options(function: FC) -> FC:
+    return apply_options(function, EXPORT_OPTIONS)
+
+
+def staging_path(request: MigrationRequest) -> Path:
+    ledger = request.ledger_path()
+    return ledger.with_name(ledger.name.removesuffix(".sqlite") + ".staging.sqlite")
+
+
+@cli.command()
+@export_options
+def export(**options: Any) -> None:
+    """Write every record of an index (or the namespaces named) to files, resumably.
+
+    Parquet files follow Pinecone's bulk-import layout (<to>/<namespace>/part-*.parquet); a manifest.json
+    describes the index and each namespace's files, count and digest. Exit codes as for migrate.
+    """
+    from ..engine.copy import CopyOptions
+    from ..engine.migrate import Endpoint
+    from ..stores.files import FileSource, FileTarget
+    from ..stores.pinecone import PineconeStore
+
+    request = build_request(
+        options,
+        target=Endpoint(options["to"], None),
+        restart=options["restart"],
+        options=CopyOptions(
+            concurrency=options["concurrency"], shards=options["shards"], max_request_bytes=32_000_000
+        ),
+    )
+    key = api_key(options["source_api_key_env"], "source")
+    with user_errors():
+        staging = staging_path(request)
+        refuse_foreign_contents(options["to"], staging, options["restart"])
+        source = PineconeStore(request.source.index, key, request.source.host)
+        target = FileTarget(
+            options["to"],
+            options["file_format"],
+            staging,
+            rows_per_file=options["rows_per_file"],
+            restart=options["restart"],
+        )
+    try:
+        run_copy(request, source, target, options, verify_target=lambda: FileSource(options["to"]))
+    finally:
+        target.close()
+
+
+def refuse_foreign_contents(url: str, staging: Path, restart: bool) -> None:
+    """An export never mixes its files with files it did not write (which an import would read too)."""
+    from ..errors import UserError
+    from ..stores.files.layout import MANIFEST
+    from ..stores.files.location import Location
+
+    if restart or staging.exists():
+        return
+    location = Location(url)
+    if location.exists(MANIFEST):
+        raise UserError(
+            f"{url} already holds an export (manifest.json) that this ledger did not write. Choose another "
+            "--to, pass --restart to replace that export, or pass the --state of the run that wrote it."
+        )
+    if location.files():
+        raise UserError(f"{url} is not empty: export into a new or empty folder or prefix.")
+
+
+IMPORT_OPTIONS: list[Callable[[Any], Any]] = [
+    CONFIG_OPTION,
+    click.option(
+        "--from",
+        "from_",
+        required=True,
+        metavar="PATH_OR_URI",
+        help="An export, or any tree in Pinecone's bulk-import layout: a local folder, s3://, gs://, az://.",
+    ),
+    click.option(
+        "--metric",
+        type=click.Choice(["cosine", "euclidean", "dotproduct"]),
+        default=None,
+        help="For files without a manifest.json, when the target must be created.",
+    ),
+    *TARGET_INDEX_OPTIONS,
+    *ROUTING_OPTIONS,
+    *RUN_OPTIONS,
+    *WRITE_OPTIONS,
+]
+
+
+def import_options(function: FC) -> FC:
+    return apply_options(function, IMPORT_OPTIONS)
+
+
+@cli.command("import")
+@import_options
+def import_(**options: Any) -> None:
+    """Upsert every record of an export (or a bulk-import tree) into an index, resumably.
+
+    The target is created like the exported index (its manifest.json) when missing. Exit codes as for
+    migrate.
+    """
+    from ..stores.files import FileSource
+    from ..stores.pinecone import PineconeStore
+
+    request = _request({**options, "source_index": options["from_"], "source_host": None})
+    key = api_key(options["target_api_key_env"] or "PINECONE_API_KEY", "target")
+    with user_errors():
+        target = PineconeStore(request.target.index, key, request.target.host)
+        metric = options["metric"]
+        source = FileSource(options["from_"], metric)
+        if metric is None and source.manifest is None and target.exists():
+            source = FileSource(options["from_"], target.describe().shape.metric)
+    run_copy(request, source, target, options)
