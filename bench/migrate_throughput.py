@@ -241,8 +241,13 @@ def run_cli(
         "--quiet",
         *extra,
     ]
+    return measure_command(command, report, work / f"{target}.{verb}.log", verb, timeout)
+
+
+def measure_command(command: list[str], report: Path, log: Path, verb: str, timeout: float) -> dict[str, Any]:
+    """Run one CLI command (keys in BENCH_SOURCE_KEY / BENCH_TARGET_KEY); return its JSON report plus wall
+    time and peak RSS (MB) of the process and of its whole tree."""
     env = {**os.environ, "BENCH_SOURCE_KEY": "bench", "BENCH_TARGET_KEY": "bench"}
-    log = work / f"{target}.{verb}.log"
     with log.open("w+b") as output:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -61,13 +61,14 @@ def _list_array(chunks: Sequence[bytes | None], dtype: str, arrow_type: pa.DataT
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=arrow_type), mask=mask)
 
 
-def write_parquet(rows: Sequence[StagedRow], path: Path, dense: bool) -> None:
-    sparse = any(row.sparse_indices is not None for row in rows)
-    schema = bulk_import_schema(dense=dense, sparse=sparse)
+ROW_GROUP_ROWS = 1_000  # rows per Parquet row group and per chunk read from staging: bounds memory
+
+
+def _parquet_table(rows: Sequence[StagedRow], schema: pa.Schema) -> pa.Table:
     columns: dict[str, pa.Array] = {"id": pa.array([row.id for row in rows], type=pa.string())}
-    if dense:
+    if "values" in schema.names:
         columns["values"] = _list_array([row.values for row in rows], "<f4", pa.float32())
-    if sparse:
+    if "sparse_values" in schema.names:
         indices = _list_array([row.sparse_indices for row in rows], "<u4", pa.uint32())
         values = _list_array([row.sparse_values for row in rows], "<f4", pa.float32())
         mask = pa.array([row.sparse_indices is None for row in rows])
@@ -77,51 +78,83 @@ def write_parquet(rows: Sequence[StagedRow], path: Path, dense: bool) -> None:
     columns["metadata"] = pa.array(
         [None if row.metadata is None else row.metadata.decode() for row in rows], type=pa.string()
     )
-    table = pa.Table.from_pydict(columns, schema=schema)
-    pq.write_table(table, path, compression="snappy")
+    return pa.Table.from_pydict(columns, schema=schema)
 
 
-def write_jsonl(rows: Sequence[StagedRow], path: Path) -> None:
+def write_parquet(chunks: Iterable[Sequence[StagedRow]], path: Path, dense: bool, sparse: bool) -> None:
+    """``sparse``: whether any row has sparse values (the column is left out of a file without any)."""
+    schema = bulk_import_schema(dense=dense, sparse=sparse)
+    with pq.ParquetWriter(path, schema, compression="snappy") as writer:
+        for rows in chunks:
+            writer.write_table(_parquet_table(rows, schema), row_group_size=ROW_GROUP_ROWS)
+
+
+def write_jsonl(chunks: Iterable[Sequence[StagedRow]], path: Path) -> None:
     with gzip.open(path, "wb", compresslevel=JSONL_GZIP_LEVEL) as out:
-        for row in rows:
-            line = {
-                "id": row.id,
-                "values": None if row.values is None else np.frombuffer(row.values, dtype="<f4"),
-                "sparse_values": None
-                if row.sparse_indices is None or row.sparse_values is None
-                else {
-                    "indices": np.frombuffer(row.sparse_indices, dtype="<u4"),
-                    "values": np.frombuffer(row.sparse_values, dtype="<f4"),
-                },
-                "metadata": None if row.metadata is None else orjson.Fragment(row.metadata),
-            }
-            out.write(orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE))
+        for rows in chunks:
+            out.write(b"".join(_jsonl_line(row) for row in rows))
 
 
-def write_rows(rows: Sequence[StagedRow], path: Path, file_format: str, dense: bool) -> None:
+def _jsonl_line(row: StagedRow) -> bytes:
+    line = {
+        "id": row.id,
+        "values": None if row.values is None else np.frombuffer(row.values, dtype="<f4"),
+        "sparse_values": None
+        if row.sparse_indices is None or row.sparse_values is None
+        else {
+            "indices": np.frombuffer(row.sparse_indices, dtype="<u4"),
+            "values": np.frombuffer(row.sparse_values, dtype="<f4"),
+        },
+        "metadata": None if row.metadata is None else orjson.Fragment(row.metadata),
+    }
+    return orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
+
+
+def write_rows(
+    chunks: Iterable[Sequence[StagedRow]], path: Path, file_format: str, dense: bool, sparse: bool
+) -> None:
     if file_format == "parquet":
-        write_parquet(rows, path, dense)
+        write_parquet(chunks, path, dense, sparse)
     else:
-        write_jsonl(rows, path)
+        write_jsonl(chunks, path)
 
 
-class DecodedFile:
-    """One data file, read whole (a file holds at most ``--rows-per-file`` records): its IDs in order and
-    each record on demand."""
+class DecodedChunk:
+    """Consecutive rows of one data file (a Parquet row group, or a whole JSON Lines file): their IDs in
+    order, and each record on demand."""
 
-    def __init__(self, ids: list[str], build: Any) -> None:
+    def __init__(self, first_row: int, ids: list[str], build: Any) -> None:
+        self.first_row = first_row
         self.ids = ids
         self._build = build
         self.positions = {record_id: row for row, record_id in enumerate(ids)}
 
     def record(self, row: int) -> Record:
+        """The record at ``row`` of this chunk (0-based within the chunk)."""
         record: Record = self._build(row)
         return record
 
 
-def read_parquet(handle: IO[Any], where: str) -> DecodedFile:
+def parquet_row_groups(handle: IO[Any], where: str) -> list[int]:
+    """The number of rows of each row group of a Parquet file."""
     try:
-        table = pq.read_table(handle)
+        metadata = pq.ParquetFile(handle).metadata
+    except (pa.ArrowInvalid, OSError) as error:
+        raise UserError(f"{where}: not a readable Parquet file ({error}).") from None
+    return [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+
+
+def parquet_schema_names(handle: IO[Any], where: str) -> list[str]:
+    try:
+        names: list[str] = pq.ParquetFile(handle).schema_arrow.names
+    except (pa.ArrowInvalid, OSError) as error:
+        raise UserError(f"{where}: not a readable Parquet file ({error}).") from None
+    return names
+
+
+def read_parquet(handle: IO[Any], where: str, group: int, first_row: int) -> DecodedChunk:
+    try:
+        table = pq.ParquetFile(handle).read_row_group(group)
     except (pa.ArrowInvalid, OSError) as error:
         raise UserError(f"{where}: not a readable Parquet file ({error}).") from None
     names = set(table.column_names)
@@ -154,9 +187,9 @@ def read_parquet(handle: IO[Any], where: str) -> DecodedFile:
         try:
             return Record(ids[row], dense, sparse_values, orjson.loads(text) if text else {})
         except (InvalidRecord, orjson.JSONDecodeError) as error:
-            raise UserError(f"{where}, row {row}: {error}") from None
+            raise UserError(f"{where}, row {first_row + row}: {error}") from None
 
-    return DecodedFile(ids, build)
+    return DecodedChunk(first_row, ids, build)
 
 
 def _offsets_and_flat(column: Any) -> tuple[Any, Any, Any]:
@@ -168,7 +201,7 @@ def _offsets_and_flat(column: Any) -> tuple[Any, Any, Any]:
     return offsets, flat, valid
 
 
-def read_jsonl(handle: IO[Any], where: str, compressed: bool) -> DecodedFile:
+def read_jsonl(handle: IO[Any], where: str, compressed: bool) -> DecodedChunk:
     records: list[Record] = []
     try:
         with gzip.open(handle, "rb") if compressed else contextlib.nullcontext(handle) as stream:
@@ -181,4 +214,4 @@ def read_jsonl(handle: IO[Any], where: str, compressed: bool) -> DecodedFile:
                     raise UserError(f"{where}, line {number + 1}: {error}") from None
     except (OSError, EOFError) as error:
         raise UserError(f"{where}: cannot be read ({error}).") from None
-    return DecodedFile([record.id for record in records], records.__getitem__)
+    return DecodedChunk(0, [record.id for record in records], records.__getitem__)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -55,16 +58,24 @@ class Location:
     def exists(self, name: str = "") -> bool:
         return bool(self.fs.exists(self.path(name)))
 
-    def publish(self, local_file: Path, name: str) -> None:
-        """Make ``local_file`` visible as ``name``, complete or not at all."""
-        final = self.path(name)
+    @contextmanager
+    def writing(self, name: str, scratch: Path) -> Iterator[Path]:
+        """A local path to write ``name`` to; on a clean exit it becomes visible, complete. A local file is
+        written beside its final name and renamed; an object is written in ``scratch``, then uploaded."""
         if self.is_local:
-            Path(final).parent.mkdir(parents=True, exist_ok=True)
-            temporary = posixpath.join(posixpath.dirname(final), f".{uuid.uuid4().hex}.partial")
-            self.fs.put_file(str(local_file), temporary)
-            self.fs.mv(temporary, final)
+            final = Path(self.path(name))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temporary = final.parent / f".{uuid.uuid4().hex}.partial"
+            try:
+                yield temporary
+                temporary.replace(final)
+            finally:
+                temporary.unlink(missing_ok=True)
         else:
-            self.fs.put_file(str(local_file), final)
+            with tempfile.TemporaryDirectory(dir=scratch, prefix=".upload-") as folder:
+                local = Path(folder) / posixpath.basename(name)
+                yield local
+                self.fs.put_file(str(local), self.path(name))
 
     def write_bytes(self, name: str, data: bytes) -> None:
         """Write a small file (a manifest) as a whole."""

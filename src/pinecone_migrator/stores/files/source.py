@@ -13,16 +13,15 @@ from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from ...errors import UserError
 from ...records import Record, approx_bytes
 from ..base import Capabilities, IdPage, IndexShape, StoreDescription, WriteAck
-from .formats import DecodedFile, read_jsonl, read_parquet
+from .formats import DecodedChunk, parquet_row_groups, parquet_schema_names, read_jsonl, read_parquet
 from .layout import Manifest, format_of, read_manifest
 from .location import Location
 
-CACHED_FILES = 6
+# Decoded rows kept for fetches that follow a listing: ~60 MB at dimension 768, whatever the file size.
+CACHED_ROWS = 20_000
 
 
 class FileSource:
@@ -30,7 +29,9 @@ class FileSource:
         self.url = url
         self.metric = metric  # for a tree without a manifest, which cannot say
         self.location = Location(url)
-        self._cache: OrderedDict[tuple[str, str], DecodedFile] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, int], DecodedChunk] = OrderedDict()
+        self._cached_rows = 0
+        self._rows: dict[tuple[str, str], list[int]] = {}
         self._lock = threading.Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -73,53 +74,80 @@ class FileSource:
 
     def _inferred_shape(self) -> IndexShape:
         for namespace, (_, files) in self.folders.items():
-            if files:
-                first = self._decoded(namespace, files[0])
-                if first.ids:
-                    record = first.record(0)
-                    dense = record.values is not None
-                    metric = self.metric or ("dotproduct" if not dense else None)
-                    if metric is None:
-                        raise UserError(
-                            f"{self.url} has no manifest.json, so its metric is unknown: pass --metric "
-                            "(cosine, euclidean or dotproduct), or import into an existing index."
-                        )
-                    return IndexShape("dense" if dense else "sparse", metric, record.dimension or None)
+            for name in files:
+                first = self._chunk(namespace, name, 0)
+                if first is None or not first.ids:
+                    continue
+                record = first.record(0)
+                dense = record.values is not None
+                metric = self.metric or ("dotproduct" if not dense else None)
+                if metric is None:
+                    raise UserError(
+                        f"{self.url} has no manifest.json, so its metric is unknown: pass --metric "
+                        "(cosine, euclidean or dotproduct), or import into an existing index."
+                    )
+                return IndexShape("dense" if dense else "sparse", metric, record.dimension or None)
         raise UserError(f"{self.url} holds no records in a namespace folder (<root>/<namespace>/<file>).")
 
     def _count(self, namespace: str) -> int:
-        folder, files = self.folders[namespace]
-        total = 0
-        for name in files:
-            if name.endswith(".parquet"):
-                with self.location.open(f"{folder}/{name}") as handle:
-                    total += pq.ParquetFile(handle).metadata.num_rows
-            else:
-                total += len(self._decoded(namespace, name).ids)
-        return total
+        return sum(sum(self._chunk_rows(namespace, name)) for name in self.folders[namespace][1])
 
     def capabilities(self) -> Capabilities:
         return Capabilities(max_list_page=1_000, max_fetch_ids=10_000, max_write_records=0)
 
-    def _decoded(self, namespace: str, name: str) -> DecodedFile:
+    def _chunk_rows(self, namespace: str, name: str) -> list[int]:
+        """Rows per chunk of a file: Parquet row groups, or one chunk for a JSON Lines file."""
         key = (namespace, name)
+        with self._lock:
+            known = self._rows.get(key)
+        if known is None:
+            if format_of(name) == "parquet":
+                path = f"{self.folders[namespace][0]}/{name}"
+                with self.location.open(path) as handle:
+                    known = parquet_row_groups(handle, self.location.path(path))
+            else:
+                chunk = self._chunk(namespace, name, 0)
+                known = [0 if chunk is None else len(chunk.ids)]
+            with self._lock:
+                self._rows[key] = known
+        return known
+
+    def _chunk(self, namespace: str, name: str, number: int) -> DecodedChunk | None:
+        """Chunk ``number`` of a file, decoded (from the cache when it was read lately)."""
+        key = (namespace, name, number)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-            folder = self.folders[namespace][0]
-            where = self.location.path(f"{folder}/{name}")
-            file_format = format_of(name)
-            with self.location.open(f"{folder}/{name}") as handle:
-                if file_format == "parquet":
-                    decoded = read_parquet(handle, where)
-                else:
-                    decoded = read_jsonl(handle, where, compressed=name.endswith(".gz"))
+        path = f"{self.folders[namespace][0]}/{name}"
+        where = self.location.path(path)
+        with self.location.open(path) as handle:
+            if format_of(name) == "parquet":
+                groups = self._chunk_rows(namespace, name)
+                if number >= len(groups):
+                    return None
+                decoded = read_parquet(handle, where, number, sum(groups[:number]))
+            elif number > 0:
+                return None
+            else:
+                decoded = read_jsonl(handle, where, compressed=name.endswith(".gz"))
+        with self._lock:
             self._cache[key] = decoded
-            while len(self._cache) > CACHED_FILES:
-                self._cache.popitem(last=False)
-            return decoded
+            self._cached_rows += len(decoded.ids)
+            while self._cached_rows > CACHED_ROWS and len(self._cache) > 1:
+                _, dropped = self._cache.popitem(last=False)
+                self._cached_rows -= len(dropped.ids)
+        return decoded
+
+    def _chunk_at(self, namespace: str, name: str, row: int) -> DecodedChunk | None:
+        """The chunk of a file that holds ``row`` (None past the end)."""
+        first = 0
+        for number, rows in enumerate(self._chunk_rows(namespace, name)):
+            if row < first + rows:
+                return self._chunk(namespace, name, number)
+            first += rows
+        return None
 
     def list_ids(
         self, namespace: str, *, prefix: str = "", cursor: str | None = None, limit: int = 100
@@ -130,15 +158,16 @@ class FileSource:
         file_number, row = (int(part) for part in cursor.split(":")) if cursor else (0, 0)
         ids: list[str] = []
         while file_number < len(files):
-            decoded = self._decoded(namespace, files[file_number])
-            while row < len(decoded.ids):
+            chunk = self._chunk_at(namespace, files[file_number], row)
+            if chunk is None:
+                file_number, row = file_number + 1, 0
+                continue
+            for record_id in chunk.ids[row - chunk.first_row :]:
                 if len(ids) == limit:
                     return IdPage(ids, f"{file_number}:{row}")
-                record_id = decoded.ids[row]
                 row += 1
                 if record_id.startswith(prefix):
                     ids.append(record_id)
-            file_number, row = file_number + 1, 0
         return IdPage(ids, None)
 
     def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
@@ -147,19 +176,31 @@ class FileSource:
         wanted = set(ids)
         found: dict[str, Record] = {}
         with self._lock:
-            recent = [decoded for key, decoded in reversed(self._cache.items()) if key[0] == namespace]
-        for decoded in itertools.chain(recent, self._every_file(namespace)):
-            for record_id in wanted & decoded.positions.keys():
-                found[record_id] = decoded.record(decoded.positions[record_id])
+            recent = [chunk for key, chunk in reversed(self._cache.items()) if key[0] == namespace]
+        for chunk in itertools.chain(recent, self.chunks(namespace)):
+            for record_id in wanted & chunk.positions.keys():
+                found[record_id] = chunk.record(chunk.positions[record_id])
             wanted -= found.keys()
             if not wanted:
                 break
         return [found[i] for i in ids if i in found]
 
-    def _every_file(self, namespace: str) -> Iterator[DecodedFile]:
-        """The slow path, for IDs not in a file read lately: every file of the namespace in turn."""
+    def has_sparse_values(self, namespace: str, name: str) -> bool:
+        """Whether a data file has sparse values (a Parquet file: whether it has the column)."""
+        path = f"{self.folders[namespace][0]}/{name}"
+        if format_of(name) == "parquet":
+            with self.location.open(path) as handle:
+                return "sparse_values" in parquet_schema_names(handle, self.location.path(path))
+        chunk = self._chunk(namespace, name, 0)
+        return chunk is not None and any(chunk.record(r).sparse is not None for r in range(len(chunk.ids)))
+
+    def chunks(self, namespace: str) -> Iterator[DecodedChunk]:
+        """Every chunk of the namespace in turn (the slow path of fetch, for IDs not read lately)."""
         for name in self.folders[namespace][1]:
-            yield self._decoded(namespace, name)
+            for number in range(len(self._chunk_rows(namespace, name))):
+                chunk = self._chunk(namespace, name, number)
+                if chunk is not None:
+                    yield chunk
 
     def request_size(self, record: Record) -> int:
         return approx_bytes(record)

@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS stale (
 class Claim:
     namespace: str
     name: str  # the file name inside the namespace's folder
-    rows: list[StagedRow]
+    rows: int
+    sparse: bool  # whether any of its rows has sparse values
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ class Staging:
             row = self._db.execute("SELECT coalesce(max(sequence), 0) + 1 FROM files").fetchone()
             name = data_file_name(int(row[0]), self.run_token, self.file_format)
             picked = self._db.execute(
-                "SELECT rowid, id, vals, sidx, svals, meta FROM staged WHERE namespace = ? AND file IS NULL "
+                "SELECT rowid, sidx IS NOT NULL FROM staged WHERE namespace = ? AND file IS NULL "
                 "ORDER BY rowid LIMIT ?",
                 (namespace, limit),
             ).fetchall()
@@ -188,7 +189,22 @@ class Staging:
                 "INSERT INTO files VALUES (?, ?, ?, ?, 'pending')",
                 (namespace, name, int(row[0]), len(picked)),
             )
-        return Claim(namespace, name, [StagedRow(r[1], r[2], r[3], r[4], r[5]) for r in picked])
+        return Claim(namespace, name, len(picked), any(r[1] for r in picked))
+
+    def claimed_rows(self, claim: Claim, chunk: int) -> Iterator[list[StagedRow]]:
+        """The rows of a claim in their staging order, ``chunk`` at a time (memory stays bounded)."""
+        after = -1
+        while True:
+            with self._lock:
+                picked = self._db.execute(
+                    "SELECT rowid, id, vals, sidx, svals, meta FROM staged WHERE namespace = ? AND file = ? "
+                    "AND rowid > ? ORDER BY rowid LIMIT ?",
+                    (claim.namespace, claim.name, after, chunk),
+                ).fetchall()
+            if not picked:
+                return
+            after = picked[-1][0]
+            yield [StagedRow(r[1], r[2], r[3], r[4], r[5]) for r in picked]
 
     def pending(self) -> list[tuple[str, str]]:
         with self._lock:

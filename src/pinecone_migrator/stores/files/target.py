@@ -10,16 +10,16 @@ export is incomplete, and an import refuses it.
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ...errors import UserError
 from ...records import Record, approx_bytes
 from ..base import Capabilities, IdPage, StoreDescription, WriteAck
-from .formats import StagedRow, write_rows
+from .formats import ROW_GROUP_ROWS, StagedRow, write_rows
 from .layout import FORMATS, MANIFEST, Manifest, NamespaceEntry, folder_of, read_manifest, write_manifest
 from .location import Location
 from .source import FileSource
@@ -28,6 +28,7 @@ from .staging import Claim, Staging
 log = logging.getLogger("pinecone_migrator.files")
 
 DEFAULT_ROWS_PER_FILE = 10_000
+FINISH_WRITERS = 4
 
 
 class FileTarget:
@@ -109,19 +110,24 @@ class FileTarget:
                 self._emitting.release()
         return WriteAck(len(records))
 
+    def _publish_waiting(self, namespace: str) -> None:
+        while (claim := self.staging.claim(namespace, self.rows_per_file)) is not None:
+            self._publish(claim)
+
     def _publish(self, claim: Claim) -> None:
         try:
-            self._write_file(claim.namespace, claim.name, claim.rows)
+            chunks = self.staging.claimed_rows(claim, ROW_GROUP_ROWS)
+            self._write_file(claim.namespace, claim.name, chunks, claim.sparse)
         except BaseException:
             self.staging.release(claim.namespace, claim.name)
             raise
         self.staging.commit(claim.namespace, claim.name)
 
-    def _write_file(self, namespace: str, name: str, rows: Sequence[StagedRow]) -> None:
-        with tempfile.TemporaryDirectory(dir=self.staging.path.parent, prefix=".export-") as scratch:
-            local = Path(scratch) / name
-            write_rows(rows, local, self.file_format, dense=self._dense)
-            self.location.publish(local, f"{folder_of(namespace)}/{name}")
+    def _write_file(
+        self, namespace: str, name: str, chunks: Iterable[Sequence[StagedRow]], sparse: bool
+    ) -> None:
+        with self.location.writing(f"{folder_of(namespace)}/{name}", self.staging.path.parent) as local:
+            write_rows(chunks, local, self.file_format, dense=self._dense, sparse=sparse)
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
         raise NotImplementedError("deleting records from an export is not supported")
@@ -141,9 +147,9 @@ class FileTarget:
     def finish(self) -> None:
         """Write what still waits, drop stale copies, and mark the export complete in its manifest."""
         with self._emitting:
-            for namespace in self.staging.namespaces_waiting():
-                while (claim := self.staging.claim(namespace, self.rows_per_file)) is not None:
-                    self._publish(claim)
+            # The last files of every namespace are written side by side (pyarrow and gzip release the GIL).
+            with ThreadPoolExecutor(max_workers=FINISH_WRITERS, thread_name_prefix="finish") as pool:
+                list(pool.map(self._publish_waiting, self.staging.namespaces_waiting()))
             for namespace, name in self.staging.stale_files():
                 self._drop_stale(namespace, name)
         manifest = read_manifest(self.location)
@@ -173,14 +179,17 @@ class FileTarget:
         path = f"{folder_of(namespace)}/{name}"
         reader = FileSource(self.url)
         reader.folders = {namespace: (folder_of(namespace), [name])}
-        decoded = reader._decoded(namespace, name)
-        rows = [StagedRow.of(decoded.record(r)) for r, i in enumerate(decoded.ids) if i in keep]
-        if rows:
-            self._write_file(namespace, name, rows)
+        if keep:
+            sparse = reader.has_sparse_values(namespace, name)
+            chunks = (
+                [StagedRow.of(chunk.record(row)) for row, i in enumerate(chunk.ids) if i in keep]
+                for chunk in reader.chunks(namespace)
+            )
+            self._write_file(namespace, name, chunks, sparse)
         else:
             self.location.remove(path)
-        self.staging.rewritten(namespace, name, len(rows))
-        log.info("rewrote %s without %d stale rows", path, len(decoded.ids) - len(rows))
+        self.staging.rewritten(namespace, name, len(keep))
+        log.info("rewrote %s without its stale rows (%d left)", path, len(keep))
 
 
 def discard_export(staging_path: Path, location: Location) -> None:
