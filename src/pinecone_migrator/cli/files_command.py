@@ -14,7 +14,7 @@ import click
 
 from .app import cli
 from .common import FC, api_key, apply_options, user_errors
-from .migrate_command import WRITE_OPTIONS, _request, run_copy
+from .migrate_command import WRITE_OPTIONS, YES_OPTION, _request, run_copy, verify_option
 from .options import (
     CONFIG_OPTION,
     ROUTING_OPTIONS,
@@ -27,36 +27,46 @@ from .options import (
 
 if TYPE_CHECKING:
     from ..engine.migrate import MigrationRequest
+    from ..engine.verify import VerifyResult
+    from ..stores.files import FileSource
+    from ..stores.pinecone import PineconeStore
 
-EXPORT_OPTIONS: list[Callable[[Any], Any]] = [
-    CONFIG_OPTION,
-    *SOURCE_INDEX_OPTIONS,
-    click.option(
-        "--to", "to", required=True, metavar="PATH_OR_URI", help="A local folder, or s3://, gs://, az://."
-    ),
-    click.option(
-        "--format",
-        "file_format",
-        type=click.Choice(["parquet", "jsonl"]),
-        default="parquet",
-        show_default=True,
-        help="parquet: Pinecone's bulk-import layout; jsonl: gzip-compressed JSON Lines.",
-    ),
-    click.option("--rows-per-file", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True),
-    *ROUTING_OPTIONS,
-    *RUN_OPTIONS,
+TO_OPTION = click.option(
+    "--to", "to", required=True, metavar="PATH_OR_URI", help="A local folder, or s3://, gs://, az://."
+)
+ROWS_PER_FILE_OPTION = click.option(
+    "--rows-per-file", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True
+)
+EXPORT_RUN_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--restart", is_flag=True, help="Start over: remove this export's files and forget its progress."
     ),
     SHARDS_OPTION,
-    click.option(
-        "--verify",
-        type=click.Choice(["off", "digest", "full"]),
-        default="off",
+    verify_option(batch=False),
+    YES_OPTION,
+]
+
+
+def format_option(default: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--format",
+        "file_format",
+        type=click.Choice(["parquet", "jsonl"]),
+        default=default,
         show_default=True,
-        help="Read the written files back at the end and compare them with the index.",
-    ),
-    click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (only asked on a terminal)."),
+        help="parquet: Pinecone's bulk-import layout; jsonl: gzip-compressed JSON Lines.",
+    )
+
+
+EXPORT_OPTIONS: list[Callable[[Any], Any]] = [
+    CONFIG_OPTION,
+    *SOURCE_INDEX_OPTIONS,
+    TO_OPTION,
+    format_option("parquet"),
+    ROWS_PER_FILE_OPTION,
+    *ROUTING_OPTIONS,
+    *RUN_OPTIONS,
+    *EXPORT_RUN_OPTIONS,
 ]
 
 
@@ -77,6 +87,10 @@ def export(**options: Any) -> None:
     Parquet files follow Pinecone's bulk-import layout (<to>/<namespace>/part-*.parquet); a manifest.json
     describes the index and each namespace's files, count and digest. Exit codes as for migrate.
     """
+    run_export(options)
+
+
+def run_export(options: dict[str, Any]) -> None:
     from ..engine.copy import CopyOptions
     from ..engine.migrate import Endpoint
     from ..stores.files import FileSource, FileTarget
@@ -126,15 +140,16 @@ def refuse_foreign_contents(url: str, staging: Path, restart: bool) -> None:
         raise UserError(f"{url} is not empty: export into a new or empty folder or prefix.")
 
 
+FROM_OPTION = click.option(
+    "--from",
+    "from_",
+    required=True,
+    metavar="PATH_OR_URI",
+    help="An export, or any tree in Pinecone's bulk-import layout: a local folder, s3://, gs://, az://.",
+)
 IMPORT_OPTIONS: list[Callable[[Any], Any]] = [
     CONFIG_OPTION,
-    click.option(
-        "--from",
-        "from_",
-        required=True,
-        metavar="PATH_OR_URI",
-        help="An export, or any tree in Pinecone's bulk-import layout: a local folder, s3://, gs://, az://.",
-    ),
+    FROM_OPTION,
     click.option(
         "--metric",
         type=click.Choice(["cosine", "euclidean", "dotproduct"]),
@@ -160,6 +175,15 @@ def import_(**options: Any) -> None:
     The target is created like the exported index (its manifest.json) when missing. Exit codes as for
     migrate.
     """
+    run_import(options)
+
+
+def run_import(
+    options: dict[str, Any],
+    before: Callable[[MigrationRequest, PineconeStore, FileSource], None] | None = None,
+    check: Callable[[VerifyResult], list[str]] | None = None,
+) -> None:
+    """``before`` may refuse the run once the stores are known; ``check`` adds problems to a verification."""
     from ..stores.files import FileSource
     from ..stores.pinecone import PineconeStore
 
@@ -167,8 +191,10 @@ def import_(**options: Any) -> None:
     key = api_key(options["target_api_key_env"] or "PINECONE_API_KEY", "target")
     with user_errors():
         target = PineconeStore(request.target.index, key, request.target.host)
-        metric = options["metric"]
+        metric = options.get("metric")
         source = FileSource(options["from_"], metric)
         if metric is None and source.manifest is None and target.exists():
             source = FileSource(options["from_"], target.describe().shape.metric)
-    run_copy(request, source, target, options)
+        if before is not None:
+            before(request, target, source)
+    run_copy(request, source, target, options, check=check)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..stores.base import Store
 
 
-WRITE_OPTIONS: list[Callable[[Any], Any]] = [
+TARGET_CREATION_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--restart", is_flag=True, help="Forget the ledger's progress and start over."),
     click.option("--no-create-target", is_flag=True, help="Refuse to create a missing target."),
     click.option("--target-cloud", default=None, help="For a created target (default: the source's)."),
@@ -52,16 +52,24 @@ WRITE_OPTIONS: list[Callable[[Any], Any]] = [
         "--max-request-bytes", type=click.IntRange(10_000, 2_000_000), default=1_950_000, show_default=True
     ),
     SHARDS_OPTION,
-    click.option(
-        "--verify",
-        type=click.Choice(["off", "batch", "digest", "full"]),
-        default="off",
-        show_default=True,
-        help="batch: read every written batch back and re-send differences; digest/full: run verify at the "
-        "end (its result is in the summary and the report).",
-    ),
-    click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (only asked on a terminal)."),
 ]
+YES_OPTION = click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask for confirmation (only asked on a terminal)."
+)
+
+
+def verify_option(default: str = "off", batch: bool = True) -> Callable[[Any], Any]:
+    return click.option(
+        "--verify",
+        type=click.Choice(["off", "batch", "digest", "full"] if batch else ["off", "digest", "full"]),
+        default=default,
+        show_default=True,
+        help=("batch: read every written batch back and re-send differences; " if batch else "")
+        + "digest/full: run verify at the end (its result is in the summary and the report).",
+    )
+
+
+WRITE_OPTIONS = [*TARGET_CREATION_OPTIONS, verify_option(), YES_OPTION]
 
 
 def write_options(function: FC) -> FC:
@@ -127,11 +135,13 @@ def run_copy(
     target: Store,
     options: dict[str, Any],
     verify_target: Callable[[], Store] | None = None,
+    check: Callable[[VerifyResult], list[str]] | None = None,
 ) -> None:
     """Confirm (on a terminal), copy with a live display or log lines, verify when asked, summarise, exit.
 
-    Shared by migrate, export and import; ``verify_target`` gives the store verify reads the target
-    through, when it is not ``target`` itself (an export is read back from its files)."""
+    Shared by migrate, export, import and restore; ``verify_target`` gives the store verify reads the
+    target through, when it is not ``target`` itself (an export is read back from its files); ``check``
+    returns further problems found in a verification (restore compares digests with the manifest)."""
     from ..engine.migrate import run_migration
 
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
@@ -153,7 +163,8 @@ def run_copy(
 
             checked = target if verify_target is None else verify_target()
             verification = run_verify(request, source, checked, options["verify"], stop, console, {})
-    _finish(summary, verification, options)
+    problems = [] if verification is None or check is None else check(verification)
+    _finish(summary, verification, options, problems)
 
 
 def _confirm(request: MigrationRequest, source: Store, target: Store) -> None:
@@ -171,10 +182,17 @@ def _confirm(request: MigrationRequest, source: Store, target: Store) -> None:
         sys.exit(EXIT_DECLINED)
 
 
-def _finish(summary: MigrationSummary, verification: VerifyResult | None, options: dict[str, Any]) -> None:
+def _finish(
+    summary: MigrationSummary,
+    verification: VerifyResult | None,
+    options: dict[str, Any],
+    problems: list[str] | None = None,
+) -> None:
     body = summary.to_json()
     if verification is not None:
         body["verify"] = verification.to_json()
+    if problems:
+        body["problems"] = problems
     if options["report"] is not None:
         options["report"].write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
     lines = []
@@ -194,6 +212,7 @@ def _finish(summary: MigrationSummary, verification: VerifyResult | None, option
         from .verify_command import verdict_lines
 
         lines.extend(verdict_lines(verification))
+    lines.extend(f"problem: {problem}" for problem in problems or [])
     if summary.interrupted:
         lines.append("Interrupted: run the same command again to resume.")
     emit_summary(options["log_format"], lines, body)
@@ -203,6 +222,8 @@ def _finish(summary: MigrationSummary, verification: VerifyResult | None, option
         sys.exit(EXIT_INCOMPLETE)
     if verification is not None and not verification.equal:
         sys.exit(EXIT_INTERRUPTED if verification.interrupted else EXIT_DIFFERENT)
+    if problems:
+        sys.exit(EXIT_DIFFERENT)
     if summary.dead_letters:
         sys.exit(EXIT_DEAD_LETTERS)
 

@@ -1,0 +1,122 @@
+"""`backup` and `restore`: every namespace of an index to a self-contained folder and back, verified."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..errors import UserError
+from .app import cli
+from .common import FC, apply_options, fail, user_errors
+from .files_command import (
+    EXPORT_RUN_OPTIONS,
+    FROM_OPTION,
+    ROWS_PER_FILE_OPTION,
+    TO_OPTION,
+    format_option,
+    run_export,
+    run_import,
+)
+from .migrate_command import TARGET_CREATION_OPTIONS, YES_OPTION, verify_option
+from .options import CONFIG_OPTION, RUN_OPTIONS, SOURCE_INDEX_OPTIONS, TARGET_INDEX_OPTIONS
+
+if TYPE_CHECKING:
+    from ..engine.migrate import MigrationRequest
+    from ..engine.verify import VerifyResult
+    from ..stores.files import FileSource
+    from ..stores.pinecone import PineconeStore
+
+# A backup is an export of everything: no namespace selection, renaming, routing or filter.
+EVERYTHING = {
+    "namespaces": (),
+    "namespace_map": (),
+    "target_namespace": None,
+    "allow_merge": False,
+    "namespace_from_metadata": None,
+    "fallback_namespace": None,
+    "filter_json": None,
+}
+BACKUP_OPTIONS: list[Callable[[Any], Any]] = [
+    CONFIG_OPTION,
+    *SOURCE_INDEX_OPTIONS,
+    TO_OPTION,
+    format_option("jsonl"),
+    ROWS_PER_FILE_OPTION,
+    *RUN_OPTIONS,
+    *EXPORT_RUN_OPTIONS,
+]
+RESTORE_OPTIONS: list[Callable[[Any], Any]] = [
+    CONFIG_OPTION,
+    FROM_OPTION,
+    *TARGET_INDEX_OPTIONS,
+    *RUN_OPTIONS,
+    *TARGET_CREATION_OPTIONS,
+    verify_option("digest", batch=False),
+    YES_OPTION,
+]
+
+
+def backup_options(function: FC) -> FC:
+    return apply_options(function, BACKUP_OPTIONS)
+
+
+def restore_options(function: FC) -> FC:
+    return apply_options(function, RESTORE_OPTIONS)
+
+
+@cli.command()
+@backup_options
+def backup(**options: Any) -> None:
+    """Back up every namespace of an index to a folder you own (JSON Lines by default; --format parquet).
+
+    The folder holds the records and a manifest.json (the index's description, per namespace its files,
+    count and digest); `restore` recreates the index from it. Exit codes as for migrate.
+    """
+    run_export({**options, **EVERYTHING})
+
+
+@cli.command()
+@restore_options
+def restore(**options: Any) -> None:
+    """Restore a backup into a new or empty index, then prove it equal to the backup's manifest.
+
+    Verification is on (--verify digest) by default: the restored index and the backup's files are read
+    and compared, and the files' digests must equal those the manifest recorded at backup time. Exit codes
+    as for migrate; 5 when the restored index or the backup's files differ from the manifest.
+    """
+    from ..stores.files import FileSource
+
+    with user_errors():
+        manifest = FileSource(options["from_"]).manifest
+    if manifest is None:
+        fail(UserError(f"{options['from_']} has no manifest.json: it is not a backup (use import)."))
+    if options["verify"] == "off":
+        click.echo("warning: --verify off: the restore will not be checked against the backup.", err=True)
+
+    def against_manifest(result: VerifyResult) -> list[str]:
+        """Namespaces whose files no longer hold what the manifest recorded at backup time."""
+        problems = []
+        for namespace in result.namespaces:
+            entry = manifest.namespaces.get(namespace.namespace)
+            if entry is not None and namespace.expected_digest not in (None, entry.digest):
+                problems.append(
+                    f"namespace {namespace.namespace!r}: the backup's files do not hold what its manifest "
+                    "recorded when it was written (files changed or damaged since)"
+                )
+        return problems
+
+    run_import({**options, **EVERYTHING}, before=_refuse_non_empty, check=against_manifest)
+
+
+def _refuse_non_empty(request: MigrationRequest, target: PineconeStore, source: FileSource) -> None:
+    if request.ledger_path().exists() and not request.restart:
+        return  # resuming this restore
+    if target.exists():
+        held = sum(target.describe().namespace_counts.values())
+        if held:
+            raise UserError(
+                f"The index {request.target.index!r} already holds {held:,} records; restore writes into a "
+                "new or empty index. Choose another --target-index, or use import to add to this one."
+            )

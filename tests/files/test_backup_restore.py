@@ -1,0 +1,82 @@
+"""`backup` and `restore`: every namespace out to a folder and back into a new index, proven equal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from pinecone import Pinecone
+
+from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source
+from ..helpers import dense_index
+from ..serverproc import ServerProcess
+from .clirun import export_command, import_command, run
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    with (
+        ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY) as source,
+        ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY) as target,
+    ):
+        yield source, target
+
+
+def _backup(source: ServerProcess, tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    argv, env = export_command(source, tmp_path, *args)
+    return [*argv[:3], "backup", *argv[4:]], env
+
+
+def _restore(target: ServerProcess, tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    argv, env = import_command(target, tmp_path, *args)
+    return [*argv[:3], "restore", *argv[4:]], env
+
+
+def test_backup_then_restore_into_a_new_index_is_verified_equal(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=80)
+    folder = tmp_path / "backup"
+    made = run(_backup(source, tmp_path, "--source-index", "src", "--to", str(folder)))
+    assert made.returncode == 0, made.stderr
+    assert sorted(p.suffixes[-2:] for p in folder.rglob("part-*")) == [[".jsonl", ".gz"]] * 3
+    restored = run(_restore(target, tmp_path, "--from", str(folder), "--target-index", "back"))
+    assert restored.returncode == 0, restored.stderr
+    assert "EQUAL" in restored.stdout + restored.stderr
+    assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "back") == written
+
+
+def test_restore_refuses_an_index_that_holds_records(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=20)
+    folder = tmp_path / "backup"
+    assert run(_backup(source, tmp_path, "--source-index", "src", "--to", str(folder))).returncode == 0
+    busy = dense_index(
+        Pinecone(api_key=TARGET_KEY, host=target.url), "busy", dimension=8, metric="dotproduct"
+    )
+    busy.upsert(vectors=[{"id": "keep-me", "values": [0.5] * 8}])
+    refused = run(_restore(target, tmp_path, "--from", str(folder), "--target-index", "busy"))
+    assert refused.returncode == 2, refused.stderr
+    assert "already holds 1 records" in refused.stderr and "Traceback" not in refused.stderr
+    assert busy.describe_index_stats().total_vector_count == 1
+
+
+def test_restore_of_a_damaged_backup_says_so(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=20)
+    folder = tmp_path / "backup"
+    assert run(_backup(source, tmp_path, "--source-index", "src", "--to", str(folder))).returncode == 0
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    entry = manifest["namespaces"]["tenant-a"]
+    entry["digest"]["total"] = f"{(int(entry['digest']['total'], 16) + 1) % 2**128:032x}"
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    restored = run(_restore(target, tmp_path, "--from", str(folder), "--target-index", "back"))
+    assert restored.returncode == 5, restored.stderr
+    assert "'tenant-a': the backup's files do not hold what its manifest recorded" in restored.stdout
