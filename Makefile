@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SDK9_VENV := .venv-sdk9
+# Node tools for the tests (Azurite, the Azure Blob emulator), installed into the project, not globally.
+TOOLS := .tools
+AZURITE_VERSION := 3.35.0
+AZURITE := $(TOOLS)/.azurite-$(AZURITE_VERSION).installed
 
 .PHONY: test lint types unit demo bench serve clean
 
@@ -19,7 +23,13 @@ $(SDK9_VENV)/.installed:
 	$(SDK9_VENV)/bin/pip install -q 'pinecone>=9,<10'
 	touch $@
 
-install: $(BIN)/.installed $(SDK9_VENV)/.installed
+# 3.35.0 is the newest Azurite that supports Node 20 (3.36 needs Node >= 21, 3.37 Node >= 22).
+$(AZURITE):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
+	$(TOOLS)/node_modules/.bin/azurite-blob --version
+	touch $@
+
+install: $(BIN)/.installed $(SDK9_VENV)/.installed $(AZURITE)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests bench
@@ -28,7 +38,7 @@ lint: $(BIN)/.installed
 types: $(BIN)/.installed
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed $(SDK9_VENV)/.installed
+unit: $(BIN)/.installed $(SDK9_VENV)/.installed $(AZURITE)
 	PINECONE_MIGRATOR_SDK9_PYTHON=$(abspath $(SDK9_VENV))/bin/python $(BIN)/pytest -q
 
 test: lint types unit
@@ -49,4 +59,4 @@ serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve
 
 clean:
-	rm -rf $(VENV) $(SDK9_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SDK9_VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -30,3 +30,15 @@ def disk_server(tmp_path: Path) -> Iterator[BackgroundServer]:
 def pc(server: BackgroundServer) -> Pinecone:
     """The official SDK (10.x) pointed at the local server."""
     return Pinecone(api_key="test-key", host=server.url)
+
+
+# Object-storage emulators (moto S3, gcp-storage-emulator, Azurite) for fsspec exports: tests/objectstores.py.
+from tests.objectstores import (  # noqa: E402, F401
+    azure_emulator,
+    azure_store,
+    gcs_emulator,
+    gcs_store,
+    object_store,
+    s3_emulator,
+    s3_store,
+)

@@ -1,25 +1,30 @@
 """The local SQLite table that makes file writes durable before a data file exists.
 
 The engine takes a write's acknowledgement as "durable", and writes pages of ~100 records; an export wants
-files of 10,000 rows, each made visible only complete. So an acknowledged record is first committed here
-(*waiting*), then a batch of waiting rows is *claimed* for a named file (recorded before the file is
-uploaded), the file is published, and the claim is *committed*: the rows leave the table, and the
-``written`` table remembers which file holds each ID and its digest. A run killed at any point resumes
-cleanly: a claimed file that reached storage is committed, one that did not is claimed again.
+files of 10,000 rows, each made visible only complete. So each acknowledged batch is first committed here
+as one row (*waiting*; one blob per batch, because a row per record made SQLite the export's bottleneck),
+then waiting batches are *claimed* for a named file (recorded before the file is uploaded; a batch that
+would overflow the file is split), the file is published, and the claim is *committed*: the batches leave
+the table, and the ``written`` table remembers which file holds each ID and its digest. A run killed at
+any point resumes cleanly: a claimed file that reached storage is committed, one that did not is claimed
+again.
 
-The ``written`` table also keeps an export free of duplicate IDs: a record sent again after a resume with
-the same digest is skipped; one that changed is written again and its older copy is marked *stale*, to be
-removed from its file when the export finishes.
+The ``written`` table also keeps an export free of duplicate IDs. What goes into a file is decided from
+the claimed batches alone (so a recovery decides the same): the last copy of each ID wins, and a copy
+equal to the one an earlier file holds (a page sent again after a resume) is left out. A changed record
+written again marks its older copy *stale*, to be removed from its file when the export finishes.
 """
 
 from __future__ import annotations
 
+import functools
+import pickle
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import orjson
@@ -31,12 +36,11 @@ from .layout import data_file_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS staged (
-    namespace TEXT NOT NULL, id TEXT NOT NULL, vals BLOB, sidx BLOB, svals BLOB, meta BLOB,
-    digest BLOB NOT NULL, file TEXT
+CREATE TABLE IF NOT EXISTS batches (
+    namespace TEXT NOT NULL, ids BLOB NOT NULL, rows BLOB NOT NULL, count INTEGER NOT NULL,
+    sparse INTEGER NOT NULL, file TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS staged_waiting ON staged (namespace, id) WHERE file IS NULL;
-CREATE INDEX IF NOT EXISTS staged_file ON staged (namespace, file);
+CREATE INDEX IF NOT EXISTS batches_file ON batches (namespace, file);
 CREATE TABLE IF NOT EXISTS written (
     namespace TEXT NOT NULL, id TEXT NOT NULL, file TEXT NOT NULL, digest BLOB NOT NULL,
     PRIMARY KEY (namespace, id)
@@ -49,14 +53,26 @@ CREATE TABLE IF NOT EXISTS stale (
     namespace TEXT NOT NULL, file TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (namespace, file, id)
 ) WITHOUT ROWID;
 """
+TABLES = ("meta", "batches", "written", "files", "stale")
+
+# Our own local file, written and read by this module only: pickle is the fastest way to keep bytes.
+_dump = functools.partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 @dataclass(frozen=True)
 class Claim:
     namespace: str
     name: str  # the file name inside the namespace's folder
-    rows: int
-    sparse: bool  # whether any of its rows has sparse values
+    rows: int  # claimed; the file holds fewer when copies repeat
+    sparse: bool  # whether any claimed row has sparse values
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """What a claimed file holds: for each claimed batch (by rowid) the positions kept, and their IDs."""
+
+    keep: dict[int, list[int]]
+    ids: list[tuple[str, bytes]]  # (ID, digest) of every row kept
 
 
 @dataclass(frozen=True)
@@ -93,12 +109,18 @@ class Staging:
                 "this one over, or another --state."
             )
         if restart or saved is None:
+            drops = "".join(f"DROP TABLE IF EXISTS {table};" for table in TABLES)
+            self._db.executescript(f"BEGIN; {drops} {SCHEMA} COMMIT;")
             with self._transaction():
-                for table in ("meta", "staged", "written", "files", "stale"):
-                    self._db.execute(f"DELETE FROM {table}")
                 self._db.execute("INSERT INTO meta VALUES ('identity', ?)", (wanted,))
                 self._db.execute("INSERT INTO meta VALUES ('run_token', ?)", (uuid.uuid4().hex[:8],))
         self.run_token = self._meta("run_token") or uuid.uuid4().hex[:8]
+        self._waiting: dict[str, int] = {
+            str(ns): int(count)
+            for ns, count in self._db.execute(
+                "SELECT namespace, sum(count) FROM batches WHERE file IS NULL GROUP BY namespace"
+            )
+        }
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -124,87 +146,122 @@ class Staging:
             return [(str(n), str(f)) for n, f in self._db.execute("SELECT namespace, name FROM files")]
 
     def stage(self, namespace: str, records: Sequence[Record]) -> None:
-        """Commit records as waiting; skip those already in a file with the same digest."""
-        rows = [(record, _digest_bytes(record)) for record in records]
-        with self._lock, self._transaction():
-            ids = [record.id for record, _ in rows]
-            in_files: dict[str, bytes] = {}
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT id, digest FROM written WHERE namespace = ? AND id IN ({marks})"
-                in_files.update(self._db.execute(query, (namespace, *chunk)).fetchall())
-            for record, digest in rows:
-                if in_files.get(record.id) == digest:
-                    self._db.execute(
-                        "DELETE FROM staged WHERE namespace = ? AND id = ? AND file IS NULL",
-                        (namespace, record.id),
-                    )
-                    continue
-                row = StagedRow.of(record)
-                self._db.execute(
-                    "INSERT INTO staged (namespace, id, vals, sidx, svals, meta, digest) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (namespace, id) WHERE file IS NULL DO UPDATE "
-                    "SET vals = excluded.vals, sidx = excluded.sidx, svals = excluded.svals, "
-                    "meta = excluded.meta, digest = excluded.digest",
-                    (
-                        namespace,
-                        row.id,
-                        row.values,
-                        row.sparse_indices,
-                        row.sparse_values,
-                        row.metadata,
-                        digest,
-                    ),
-                )
+        """Commit a batch of records as waiting."""
+        if not records:
+            return
+        ids = _dump([(record.id, _digest_bytes(record)) for record in records])
+        rows = _dump([astuple(StagedRow.of(record)) for record in records])
+        sparse = any(record.sparse is not None for record in records)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO batches (namespace, ids, rows, count, sparse) VALUES (?, ?, ?, ?, ?)",
+                (namespace, ids, rows, len(records), sparse),
+            )
+            self._waiting[namespace] = self._waiting.get(namespace, 0) + len(records)
 
     def waiting(self, namespace: str) -> int:
         with self._lock:
-            row = self._db.execute(
-                "SELECT count(*) FROM staged WHERE namespace = ? AND file IS NULL", (namespace,)
-            ).fetchone()
-        return int(row[0])
+            return self._waiting.get(namespace, 0)
 
     def namespaces_waiting(self) -> list[str]:
         with self._lock:
-            return [
-                str(r[0])
-                for r in self._db.execute("SELECT DISTINCT namespace FROM staged WHERE file IS NULL")
-            ]
+            return sorted(ns for ns, count in self._waiting.items() if count)
 
     def claim(self, namespace: str, limit: int) -> Claim | None:
-        """The oldest waiting rows (at most ``limit``), now assigned to a new file name."""
+        """The oldest waiting rows (``limit`` when there are that many), now assigned to a new file."""
         with self._lock, self._transaction():
             row = self._db.execute("SELECT coalesce(max(sequence), 0) + 1 FROM files").fetchone()
             name = data_file_name(int(row[0]), self.run_token, self.file_format)
-            picked = self._db.execute(
-                "SELECT rowid, sidx IS NOT NULL FROM staged WHERE namespace = ? AND file IS NULL "
-                "ORDER BY rowid LIMIT ?",
-                (namespace, limit),
-            ).fetchall()
-            if not picked:
+            taken: list[int] = []
+            total = 0
+            sparse = False
+            for rowid, count, has_sparse in self._db.execute(
+                "SELECT rowid, count, sparse FROM batches WHERE namespace = ? AND file IS NULL "
+                "ORDER BY rowid",
+                (namespace,),
+            ).fetchall():
+                if total + count > limit:
+                    taken.append(self._split(rowid, limit - total))
+                    count = limit - total
+                else:
+                    taken.append(rowid)
+                total += count
+                sparse = sparse or bool(has_sparse)
+                if total >= limit:
+                    break
+            if not taken:
                 return None
-            self._db.executemany("UPDATE staged SET file = ? WHERE rowid = ?", [(name, r[0]) for r in picked])
+            self._db.executemany("UPDATE batches SET file = ? WHERE rowid = ?", [(name, r) for r in taken])
             self._db.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, 'pending')",
-                (namespace, name, int(row[0]), len(picked)),
+                "INSERT INTO files VALUES (?, ?, ?, ?, 'pending')", (namespace, name, int(row[0]), total)
             )
-        return Claim(namespace, name, len(picked), any(r[1] for r in picked))
+            self._waiting[namespace] -= total
+        return Claim(namespace, name, total, sparse)
 
-    def claimed_rows(self, claim: Claim, chunk: int) -> Iterator[list[StagedRow]]:
-        """The rows of a claim in their staging order, ``chunk`` at a time (memory stays bounded)."""
-        after = -1
-        while True:
+    def _split(self, rowid: int, head: int) -> int:
+        """Split a waiting batch after ``head`` rows; the head becomes a new batch, whose rowid is returned
+        (the tail keeps its place in the queue)."""
+        namespace, ids_blob, rows_blob, count = self._db.execute(
+            "SELECT namespace, ids, rows, count FROM batches WHERE rowid = ?", (rowid,)
+        ).fetchone()
+        ids, rows = pickle.loads(ids_blob), pickle.loads(rows_blob)
+        tail_sparse = any(r[2] is not None for r in rows[head:])
+        self._db.execute(
+            "UPDATE batches SET ids = ?, rows = ?, count = ?, sparse = ? WHERE rowid = ?",
+            (_dump(ids[head:]), _dump(rows[head:]), count - head, tail_sparse, rowid),
+        )
+        cursor = self._db.execute(
+            "INSERT INTO batches (namespace, ids, rows, count, sparse) VALUES (?, ?, ?, ?, ?)",
+            (
+                namespace,
+                _dump(ids[:head]),
+                _dump(rows[:head]),
+                head,
+                any(r[2] is not None for r in rows[:head]),
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def plan(self, namespace: str, name: str) -> FilePlan:
+        """Which claimed rows the file holds: the last copy of each ID, unless an earlier file already holds
+        an equal one."""
+        with self._lock:
+            last: dict[str, tuple[int, int, bytes]] = {}
+            for rowid, ids_blob in self._db.execute(
+                "SELECT rowid, ids FROM batches WHERE namespace = ? AND file = ? ORDER BY rowid",
+                (namespace, name),
+            ):
+                for position, (record_id, digest) in enumerate(pickle.loads(ids_blob)):
+                    last[record_id] = (rowid, position, digest)
+            earlier = self._written_digests(namespace, list(last))
+        keep: dict[int, list[int]] = {}
+        ids: list[tuple[str, bytes]] = []
+        for record_id, (rowid, position, digest) in last.items():
+            if earlier.get(record_id) != digest:
+                keep.setdefault(rowid, []).append(position)
+                ids.append((record_id, digest))
+        for positions in keep.values():
+            positions.sort()
+        return FilePlan(keep, ids)
+
+    def _written_digests(self, namespace: str, ids: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, digest FROM written WHERE namespace = ? AND id IN ({marks})"
+            found.update(self._db.execute(query, (namespace, *chunk)).fetchall())
+        return found
+
+    def planned_rows(self, claim: Claim, plan: FilePlan) -> Iterator[list[StagedRow]]:
+        """The rows the plan keeps, batch by batch in staging order (memory stays bounded)."""
+        for rowid in sorted(plan.keep):
             with self._lock:
-                picked = self._db.execute(
-                    "SELECT rowid, id, vals, sidx, svals, meta FROM staged WHERE namespace = ? AND file = ? "
-                    "AND rowid > ? ORDER BY rowid LIMIT ?",
-                    (claim.namespace, claim.name, after, chunk),
-                ).fetchall()
-            if not picked:
-                return
-            after = picked[-1][0]
-            yield [StagedRow(r[1], r[2], r[3], r[4], r[5]) for r in picked]
+                (rows_blob,) = self._db.execute(
+                    "SELECT rows FROM batches WHERE rowid = ?", (rowid,)
+                ).fetchone()
+            rows = pickle.loads(rows_blob)
+            yield [StagedRow(*rows[position]) for position in plan.keep[rowid]]
 
     def pending(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -213,37 +270,43 @@ class Staging:
                 for n, f in self._db.execute("SELECT namespace, name FROM files WHERE state = 'pending'")
             ]
 
-    def commit(self, namespace: str, name: str) -> None:
-        """The file is published: its rows are written, and older copies of its IDs become stale."""
+    def commit(self, namespace: str, name: str, plan: FilePlan) -> None:
+        """The file is published (or held nothing): its rows are written, older copies of its IDs stale."""
         with self._lock, self._transaction():
-            self._db.execute(
-                "INSERT OR IGNORE INTO stale SELECT w.namespace, w.file, w.id FROM written w JOIN staged s "
-                "ON s.namespace = w.namespace AND s.id = w.id WHERE s.namespace = ? AND s.file = ? "
-                "AND w.file != s.file",
-                (namespace, name),
-            )
-            self._db.execute(
-                "INSERT OR REPLACE INTO written SELECT namespace, id, file, digest FROM staged "
-                "WHERE namespace = ? AND file = ?",
-                (namespace, name),
-            )
-            self._db.execute("DELETE FROM staged WHERE namespace = ? AND file = ?", (namespace, name))
-            self._db.execute(
-                "UPDATE files SET state = 'done' WHERE namespace = ? AND name = ?", (namespace, name)
-            )
+            if plan.ids:
+                earlier = self._db.execute(
+                    "SELECT id, file FROM written WHERE namespace = ? AND file != ? AND id IN "
+                    "(SELECT value FROM json_each(?))",
+                    (namespace, name, orjson.dumps([i for i, _ in plan.ids]).decode()),
+                ).fetchall()
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO stale VALUES (?, ?, ?)", [(namespace, f, i) for i, f in earlier]
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO written VALUES (?, ?, ?, ?)",
+                    [(namespace, i, name, d) for i, d in plan.ids],
+                )
+            self._db.execute("DELETE FROM batches WHERE namespace = ? AND file = ?", (namespace, name))
+            if plan.ids:
+                self._db.execute(
+                    "UPDATE files SET state = 'done', rows = ? WHERE namespace = ? AND name = ?",
+                    (len(plan.ids), namespace, name),
+                )
+            else:
+                self._db.execute("DELETE FROM files WHERE namespace = ? AND name = ?", (namespace, name))
 
     def release(self, namespace: str, name: str) -> None:
-        """The file never reached storage: its rows wait again (unless a newer copy already waits)."""
+        """The file never reached storage: its batches wait again."""
         with self._lock, self._transaction():
+            (count,) = self._db.execute(
+                "SELECT coalesce(sum(count), 0) FROM batches WHERE namespace = ? AND file = ?",
+                (namespace, name),
+            ).fetchone()
             self._db.execute(
-                "DELETE FROM staged WHERE namespace = ? AND file = ? AND id IN "
-                "(SELECT id FROM staged WHERE namespace = ? AND file IS NULL)",
-                (namespace, name, namespace),
-            )
-            self._db.execute(
-                "UPDATE staged SET file = NULL WHERE namespace = ? AND file = ?", (namespace, name)
+                "UPDATE batches SET file = NULL WHERE namespace = ? AND file = ?", (namespace, name)
             )
             self._db.execute("DELETE FROM files WHERE namespace = ? AND name = ?", (namespace, name))
+            self._waiting[namespace] = self._waiting.get(namespace, 0) + int(count)
 
     def stale_files(self) -> list[tuple[str, str]]:
         with self._lock:

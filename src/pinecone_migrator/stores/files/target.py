@@ -19,7 +19,7 @@ from typing import Any
 from ...errors import UserError
 from ...records import Record, approx_bytes
 from ..base import Capabilities, IdPage, StoreDescription, WriteAck
-from .formats import ROW_GROUP_ROWS, StagedRow, write_rows
+from .formats import StagedRow, write_rows
 from .layout import FORMATS, MANIFEST, Manifest, NamespaceEntry, folder_of, read_manifest, write_manifest
 from .location import Location
 from .source import FileSource
@@ -59,7 +59,7 @@ class FileTarget:
         """Claims of a run that died: published files are committed, unpublished ones claimed again."""
         for namespace, name in self.staging.pending():
             if self.location.exists(f"{folder_of(namespace)}/{name}"):
-                self.staging.commit(namespace, name)
+                self.staging.commit(namespace, name, self.staging.plan(namespace, name))
             else:
                 self.staging.release(namespace, name)
 
@@ -115,13 +115,15 @@ class FileTarget:
             self._publish(claim)
 
     def _publish(self, claim: Claim) -> None:
-        try:
-            chunks = self.staging.claimed_rows(claim, ROW_GROUP_ROWS)
-            self._write_file(claim.namespace, claim.name, chunks, claim.sparse)
-        except BaseException:
-            self.staging.release(claim.namespace, claim.name)
-            raise
-        self.staging.commit(claim.namespace, claim.name)
+        plan = self.staging.plan(claim.namespace, claim.name)
+        if plan.ids:
+            try:
+                chunks = self.staging.planned_rows(claim, plan)
+                self._write_file(claim.namespace, claim.name, chunks, claim.sparse)
+            except BaseException:
+                self.staging.release(claim.namespace, claim.name)
+                raise
+        self.staging.commit(claim.namespace, claim.name, plan)
 
     def _write_file(
         self, namespace: str, name: str, chunks: Iterable[Sequence[StagedRow]], sparse: bool
