@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pinecone_migrator.stores.files import FileSource, FileTarget
 from pinecone_migrator.stores.pinecone import PineconeStore
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source
+from ..helpers import random_records, sparse_index
 from ..serverproc import ServerProcess
 
 
@@ -69,3 +71,38 @@ def test_round_trip_through_files_is_exact(
     )
     assert summary.complete and summary.copied == 750
     assert contents(Pinecone(api_key=TARGET_KEY, host=target_server.url), "restored") == written
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "jsonl"])
+def test_sparse_index_round_trip(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path, file_format: str
+) -> None:
+    source_server, target_server = servers
+    source_pc = Pinecone(api_key=SOURCE_KEY, host=source_server.url)
+    index = sparse_index(source_pc, "sparse-src")
+    records = random_records(150, 1, random.Random(7), sparse=True)
+    for record in records:
+        del record["values"]
+    index.upsert(vectors=records[:100], namespace="a")
+    index.upsert(vectors=records[100:], namespace="__default__")
+    export = tmp_path / "export"
+    target = FileTarget(str(export), file_format, tmp_path / "staging.sqlite", rows_per_file=40)
+    run_migration(
+        _request("sparse-src", str(export), tmp_path / "e.ledger"),
+        PineconeStore("sparse-src", SOURCE_KEY, source_server.url),
+        target,
+    )
+    target.close()
+    if file_format == "parquet":
+        assert validate_tree(export).valid
+        first = sorted((export / "a").glob("*.parquet"))[0]
+        assert pq.read_schema(first).names == ["id", "sparse_values", "metadata"]
+    summary = run_migration(
+        _request(str(export), "sparse-back", tmp_path / "i.ledger"),
+        FileSource(str(export)),
+        PineconeStore("sparse-back", TARGET_KEY, target_server.url),
+    )
+    assert summary.complete and summary.copied == 150
+    target_pc = Pinecone(api_key=TARGET_KEY, host=target_server.url)
+    assert target_pc.describe_index("sparse-back").vector_type == "sparse"
+    assert contents(target_pc, "sparse-back") == contents(source_pc, "sparse-src")
