@@ -16,6 +16,8 @@ import pytest
 
 from pinecone_migrator.parquet_layout import SPARSE_TYPE, bulk_import_schema, validate_tree
 
+from .objectstores import ObjectStore
+
 DIMENSION = 4
 
 
@@ -254,3 +256,35 @@ def test_the_command_lists_problems_and_exits_5(tmp_path: Path) -> None:
     assert (
         missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
     )
+
+
+def test_a_tree_in_object_storage_is_validated(tmp_path: Path, s3_store: ObjectStore) -> None:
+    good_tree(tmp_path / "good")
+    write(tmp_path / "good" / "tenant-a" / "1.parquet", rows(2, prefix="a"))  # a0000, a0001 again
+    filesystem = s3_store.filesystem()
+    for path in sorted((tmp_path / "good").rglob("*.parquet")):
+        filesystem.put_file(str(path), s3_store.path(path.relative_to(tmp_path / "good").as_posix()))
+    result = validate_tree(s3_store.uri)
+    assert result.files == 4 and result.records == 77
+    assert [(p.rule, p.file, p.row) for p in result.problems] == [
+        ("duplicate-id", "tenant-a/1.parquet", 0),
+        ("duplicate-id", "tenant-a/1.parquet", 1),
+    ]
+
+
+def test_a_namespace_escaped_in_the_manifest_cannot_be_bulk_imported(tmp_path: Path) -> None:
+    from pinecone_migrator.records import SetDigest
+    from pinecone_migrator.stores.base import IndexShape, StoreDescription
+    from pinecone_migrator.stores.files.layout import Manifest, NamespaceEntry, folder_of, write_manifest
+    from pinecone_migrator.stores.files.location import Location
+
+    folder = folder_of("team/a")
+    write(tmp_path / folder / "0.parquet", rows(3))
+    description = StoreDescription("src", IndexShape("dense", "cosine", 4), {"team/a": 3})
+    entry = NamespaceEntry(folder, ["0.parquet"], 3, SetDigest())
+    write_manifest(
+        Location(str(tmp_path)), Manifest("parquet", description, {"team/a": entry}, complete=True)
+    )
+    result = validate_tree(tmp_path)
+    assert [p.rule for p in result.problems] == ["namespace-name"]
+    assert "'team/a'" in result.problems[0].message and "bulk import" in result.problems[0].message

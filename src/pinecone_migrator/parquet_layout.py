@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -24,6 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
+
+if TYPE_CHECKING:
+    from .stores.files.location import Location
 
 MAX_NAMESPACES = 10_000
 MAX_FILES = 100_000
@@ -107,29 +110,43 @@ def namespace_of(folder: str) -> str:
     return "" if folder == DEFAULT_NAMESPACE_FOLDER else folder
 
 
-def validate_tree(root: Path, dimension: int | None = None) -> Validation:
-    """Check an import directory against Pinecone's bulk-import rules; ``dimension`` is the target index's,
-    when known (otherwise every file must agree with the first)."""
+def validate_tree(root: str | Path, dimension: int | None = None) -> Validation:
+    """Check an import directory (a local folder or an s3://, gs://, az:// prefix) against Pinecone's
+    bulk-import rules; ``dimension`` is the target index's, when known (otherwise every file must agree
+    with the first)."""
+    from .errors import UserError
+    from .stores.files.layout import bulk_import_problem, read_manifest
+    from .stores.files.location import Location
+
+    location = Location(str(root))
     result = Validation(root=str(root), dimension=dimension)
-    folders: dict[str, list[Path]] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        relative = path.relative_to(root)
-        if path.suffix != ".parquet":
+    folders: dict[str, list[str]] = {}
+    for name in location.files():
+        parts = name.split("/")
+        if not name.endswith(".parquet"):
             continue  # other files (our manifest.json, a README) are not read by an import
-        if len(relative.parts) != 2:
+        if len(parts) != 2:
             result.add(
                 Problem(
                     "layout",
                     "a Parquet file must sit directly in a namespace folder: <dir>/<namespace>/x.parquet",
-                    str(relative),
+                    name,
                 )
             )
             continue
-        folders.setdefault(relative.parts[0], []).append(path)
+        folders.setdefault(parts[0], []).append(name)
     for folder in folders:
         problem = _namespace_problem(folder)
         if problem:
             result.add(Problem("namespace-name", f"folder {folder!r}: {problem}", folder))
+    try:
+        manifest = read_manifest(location)
+    except UserError:
+        manifest = None  # someone else's manifest.json: an import does not read it either
+    for namespace, entry in (manifest.namespaces if manifest is not None else {}).items():
+        problem = bulk_import_problem(namespace, entry.folder)
+        if problem:
+            result.add(Problem("namespace-name", problem, entry.folder))
     file_count = sum(len(files) for files in folders.values())
     if file_count == 0:
         result.add(Problem("layout", "no Parquet file in a namespace folder: nothing would be imported"))
@@ -140,7 +157,7 @@ def validate_tree(root: Path, dimension: int | None = None) -> Validation:
     if file_count > MAX_FILES:
         result.add(Problem("limits", f"{file_count:,} files; one import takes at most {MAX_FILES:,}"))
     for folder, files in sorted(folders.items()):
-        _NamespaceCheck(root, folder, result).run(files)
+        _NamespaceCheck(location, folder, result).run(files)
     return result
 
 
@@ -155,41 +172,38 @@ def _namespace_problem(folder: str) -> str | None:
 class _NamespaceCheck:
     """The files of one namespace folder, row by row in batches; duplicate IDs are found across its files."""
 
-    def __init__(self, root: Path, folder: str, result: Validation) -> None:
-        self.root = root
+    def __init__(self, location: Location, folder: str, result: Validation) -> None:
+        self.location = location
         self.folder = folder
         self.result = result
         self.hashes: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
         self.records = 0
 
-    def run(self, files: list[Path]) -> None:
-        for path in files:
+    def run(self, files: list[str]) -> None:
+        for name in files:
             self.result.files += 1
-            self._file(path)
+            self._file(name)
         self.result.namespaces[self.folder] = self.records
         self._duplicates(files)
 
-    def _name(self, path: Path) -> str:
-        return str(path.relative_to(self.root))
-
-    def _file(self, path: Path) -> None:
-        name = self._name(path)
-        size = path.stat().st_size
+    def _file(self, name: str) -> None:
+        size = self.location.size(name)
         if size > MAX_FILE_BYTES:
             self.result.add(
                 Problem("limits", f"{size / 1024**3:,.1f} GB; a file may hold at most 10 GB", name)
             )
-        try:
-            parquet = pq.ParquetFile(path)
-        except (pa.ArrowException, OSError) as error:
-            self.result.add(Problem("unreadable", f"not a readable Parquet file: {error}", name))
-            return
-        if not self._schema(parquet.schema_arrow, name):
-            return
-        row = 0
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-            self._batch(batch, name, row)
-            row += batch.num_rows
+        with self.location.open(name) as handle:
+            try:
+                parquet = pq.ParquetFile(handle)
+            except (pa.ArrowException, OSError) as error:
+                self.result.add(Problem("unreadable", f"not a readable Parquet file: {error}", name))
+                return
+            if not self._schema(parquet.schema_arrow, name):
+                return
+            row = 0
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+                self._batch(batch, name, row)
+                row += batch.num_rows
         self.records += row
 
     def _schema(self, schema: pa.Schema, name: str) -> bool:
@@ -288,7 +302,7 @@ class _NamespaceCheck:
                 )
             )
 
-    def _duplicates(self, files: list[Path]) -> None:
+    def _duplicates(self, files: list[str]) -> None:
         if not self.hashes:
             return
         hashes = np.concatenate(self.hashes)
@@ -299,9 +313,8 @@ class _NamespaceCheck:
             return
         # A 64-bit hash can collide: the rows whose hash repeats are read again and their IDs compared.
         first_seen: dict[str, str] = {}
-        for path in files:
-            name = self._name(path)
-            for row, record_id in _ids_with_hash(path, suspects):
+        for name in files:
+            for row, record_id in _ids_with_hash(self.location, name, suspects):
                 if record_id in first_seen:
                     self.result.add(
                         Problem(
@@ -315,13 +328,14 @@ class _NamespaceCheck:
                     first_seen[record_id] = f"{name} row {row}"
 
 
-def _ids_with_hash(path: Path, hashes: set[int]) -> Iterator[tuple[int, str]]:
+def _ids_with_hash(location: Location, name: str, hashes: set[int]) -> Iterator[tuple[int, str]]:
     row = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=["id"]):
-        for record_id in batch.column("id").to_pylist():
-            if record_id and xxhash.xxh3_64_intdigest(record_id.encode()) in hashes:
-                yield row, record_id
-            row += 1
+    with location.open(name) as handle:
+        for batch in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS, columns=["id"]):
+            for record_id in batch.column("id").to_pylist():
+                if record_id and xxhash.xxh3_64_intdigest(record_id.encode()) in hashes:
+                    yield row, record_id
+                row += 1
 
 
 def _id_problem(record_id: str | None) -> str | None:

@@ -8,27 +8,36 @@ from pathlib import Path
 import click
 import orjson
 
+from ..errors import UserError
 from .app import cli
-from .common import EXIT_DIFFERENT
+from .common import EXIT_DIFFERENT, fail, user_errors
 
 SHOWN = 50  # problems on screen; the report has them all (up to 1,000 per rule)
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("directory", metavar="PATH_OR_URI")
 @click.option(
     "--dimension", type=click.IntRange(1, 20_000), default=None, help="The target index's dimension."
 )
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write JSON.")
-def validate(directory: Path, dimension: int | None, report: Path | None) -> None:
-    """Check an import DIRECTORY (one folder per namespace, Parquet files in them) against every documented
-    rule of Pinecone's bulk import, and list every problem with its file and row.
+def validate(directory: str, dimension: int | None, report: Path | None) -> None:
+    """Check an import directory (one folder per namespace, Parquet files in them; a local folder or an
+    s3://, gs://, az:// prefix) against every documented rule of Pinecone's bulk import, and list every
+    problem with its file and row.
 
-    Exit codes: 0 valid, 2 bad input, 5 problems found. Local directories only for now.
+    Exit codes: 0 valid, 2 bad input, 5 problems found.
     """
     from ..parquet_layout import validate_tree
 
-    result = validate_tree(directory, dimension)
+    if "://" not in directory and not Path(directory).is_dir():
+        fail(
+            UserError(
+                f"{directory} does not exist or is not a directory: give the folder that holds the namespace folders."
+            )
+        )
+    with user_errors():
+        result = validate_tree(directory, dimension)
     if report is not None:
         report.write_bytes(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
     namespaces = len(result.namespaces)
