@@ -38,6 +38,9 @@ class StagedRow:
     sparse_values: bytes | None
     metadata: bytes | None
 
+    def as_tuple(self) -> tuple[str, bytes | None, bytes | None, bytes | None, bytes | None]:
+        return (self.id, self.values, self.sparse_indices, self.sparse_values, self.metadata)
+
     @classmethod
     def of(cls, record: Record) -> StagedRow:
         sparse = record.sparse
@@ -84,7 +87,9 @@ def _parquet_table(rows: Sequence[StagedRow], schema: pa.Schema) -> pa.Table:
 def write_parquet(chunks: Iterable[Sequence[StagedRow]], path: Path, dense: bool, sparse: bool) -> None:
     """``sparse``: whether any row has sparse values (the column is left out of a file without any)."""
     schema = bulk_import_schema(dense=dense, sparse=sparse)
-    with pq.ParquetWriter(path, schema, compression="snappy") as writer:
+    # No dictionary encoding (vectors do not repeat; it costs memory and time) and statistics only for IDs.
+    options: dict[str, Any] = {"use_dictionary": False, "write_statistics": ["id"]}
+    with pq.ParquetWriter(path, schema, compression="snappy", **options) as writer:
         for rows in chunks:
             writer.write_table(_parquet_table(rows, schema), row_group_size=ROW_GROUP_ROWS)
 

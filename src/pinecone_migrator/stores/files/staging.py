@@ -24,7 +24,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -94,6 +94,8 @@ class Staging:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # Batches are blobs of ~0.4 MB: large pages keep their overflow chains short (set before WAL).
+        self._db.execute("PRAGMA page_size=65536")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
@@ -150,7 +152,7 @@ class Staging:
         if not records:
             return
         ids = _dump([(record.id, _digest_bytes(record)) for record in records])
-        rows = _dump([astuple(StagedRow.of(record)) for record in records])
+        rows = _dump([StagedRow.of(record).as_tuple() for record in records])
         sparse = any(record.sparse is not None for record in records)
         with self._lock:
             self._db.execute(
