@@ -31,11 +31,8 @@ def validate(directory: str, dimension: int | None, report: Path | None) -> None
     from ..parquet_layout import validate_tree
 
     if "://" not in directory and not Path(directory).is_dir():
-        fail(
-            UserError(
-                f"{directory} does not exist or is not a directory: give the folder that holds the namespace folders."
-            )
-        )
+        why = "does not exist or is not a directory: give the folder that holds the namespace folders"
+        fail(UserError(f"{directory} {why}."))
     with user_errors():
         result = validate_tree(directory, dimension)
     if report is not None:

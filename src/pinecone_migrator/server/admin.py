@@ -79,6 +79,7 @@ VALIDATORS: dict[str, Callable[[str, object], object]] = {
     "rate_limits": _rate_limits,
     "seed": _seed,
     "rate_limit_retry_after": _boolean,
+    "background_batch_delay_ms": _delay_ms,
 }
 
 

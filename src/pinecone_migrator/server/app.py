@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from . import admin, control, dataplane
+from . import admin, backups, control, dataplane, imports
 from .catalog import Catalog
 from .context import STATE_KEY, ServerConfig, ServerState, json_response, state_of
 from .errors import ApiError, Plane, unauthenticated
@@ -91,8 +91,11 @@ def build_app(config: ServerConfig) -> web.Application:
     app[STATE_KEY] = ServerState(
         config=config, catalog=Catalog(config.data_dir), faults=FaultInjector(config.faults)
     )
+    # First in, last out: the stores stay open until the background jobs below have stopped.
+    app.cleanup_ctx.append(_apply_pending_writes)
     admin.add_routes(app)
     control.add_routes(app)
     dataplane.add_routes(app)
-    app.cleanup_ctx.append(_apply_pending_writes)
+    imports.add_routes(app)
+    backups.add_routes(app)
     return app

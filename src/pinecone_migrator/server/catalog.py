@@ -97,6 +97,8 @@ class Catalog:
         self.data_dir = data_dir
         self._definitions: dict[str, IndexDefinition] = {}
         self._data: dict[str, IndexData] = {}
+        # Indexes still being filled by a restore job: described as not ready until it completes.
+        self.initializing: set[str] = set()
         if data_dir is not None:
             (data_dir / "indexes").mkdir(parents=True, exist_ok=True)
             if self._catalog_file.exists():
@@ -167,6 +169,7 @@ class Catalog:
         if data is not None:
             data.close()
         del self._definitions[name]
+        self.initializing.discard(name)
         self._save()
         if self.data_dir is not None:
             shutil.rmtree(self._index_dir(name), ignore_errors=True)

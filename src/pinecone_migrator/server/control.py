@@ -66,7 +66,10 @@ def host_of(request: web.Request, name: str) -> str:
 
 
 def describe(request: web.Request, definition: IndexDefinition) -> dict[str, Any]:
-    return dialect_of(request).render(definition, host_of(request, definition.name))
+    model = dialect_of(request).render(definition, host_of(request, definition.name))
+    if definition.name in state_of(request).catalog.initializing:
+        model["status"] = {"ready": False, "state": "Initializing"}
+    return model
 
 
 async def request_object(request: web.Request) -> dict[str, Any]:

@@ -492,8 +492,6 @@ def add_routes(app: web.Application) -> None:
     router.add_get(base + "/namespaces/{namespace:.+}", describe_namespace)
     router.add_delete(base + "/namespaces/{namespace:.+}", delete_namespace)
     for path in (
-        "/bulk/imports",
-        "/bulk/imports/{id}",
         "/records/namespaces/{namespace}/upsert",
         "/records/namespaces/{namespace}/search",
     ):

@@ -48,6 +48,8 @@ class FaultSettings:
     seed: int | None = None
     # Pinecone documents no Retry-After on rate-limit 429s; True adds one (time until the bucket has room).
     rate_limit_retry_after: bool = False
+    # Pause after every batch a bulk import or a restore job writes, so tests can watch progress and cancel.
+    background_batch_delay_ms: float = 0.0
 
 
 # Retry-After sent with injected 429s (seconds).

@@ -115,6 +115,9 @@ class IndexData:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._load()
+
+    def _load(self) -> None:
         self._counts: dict[str, int] = dict(
             self._db.execute("SELECT ns, count(*) FROM records GROUP BY ns").fetchall()
         )
@@ -125,6 +128,21 @@ class IndexData:
         self.views: dict[str, object] = {}  # derived per-namespace views, valid while the version holds
         # Operations left pending by a previous process are applied at once: they were acknowledged.
         self.apply_due(now=float("inf"))
+
+    def copy_into(self, target: IndexData) -> None:
+        """Replace everything ``target`` holds with a consistent copy of this store (SQLite's online backup),
+        acknowledged but still pending writes included: a backup's point-in-time snapshot."""
+        self._db.backup(target._db)
+        target._load()
+
+    def stored_bytes(self) -> int:
+        """Pinecone's size estimate: ID bytes + 4 per dense value + 9 per sparse value + metadata bytes."""
+        row = self._db.execute(
+            "SELECT coalesce(sum(length(CAST(id AS BLOB)) + coalesce(length(vals), 0) "
+            "+ coalesce(length(sp_idx), 0) / 4 * 9 + coalesce(length(CAST(meta AS BLOB)), 0)), 0) "
+            "FROM records"
+        ).fetchone()
+        return int(row[0])
 
     # -- bookkeeping ---------------------------------------------------------------------------------------
 
