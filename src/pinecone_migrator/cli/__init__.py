@@ -1,10 +1,19 @@
 """The command line: thin commands that parse options and call the library."""
 
-from . import backup_command, files_command, migrate_command, serve_command, validate_command, verify_command
+from . import (
+    backup_command,
+    bulk_command,
+    files_command,
+    migrate_command,
+    serve_command,
+    validate_command,
+    verify_command,
+)
 from .app import cli, main
 
 __all__ = [
     "backup_command",
+    "bulk_command",
     "cli",
     "files_command",
     "main",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .app import cli
+from .bulk_command import BULK_OPTIONS
 from .common import FC, api_key, apply_options, user_errors
 from .migrate_command import WRITE_OPTIONS, YES_OPTION, _request, run_copy, verify_option
 from .options import (
@@ -160,6 +161,7 @@ IMPORT_OPTIONS: list[Callable[[Any], Any]] = [
     *ROUTING_OPTIONS,
     *RUN_OPTIONS,
     *WRITE_OPTIONS,
+    *BULK_OPTIONS,
 ]
 
 
@@ -173,8 +175,13 @@ def import_(**options: Any) -> None:
     """Upsert every record of an export (or a bulk-import tree) into an index, resumably.
 
     The target is created like the exported index (its manifest.json) when missing. Exit codes as for
-    migrate.
+    migrate. With --bulk, Pinecone imports the Parquet files itself (see `imports` to follow them).
     """
+    if options.get("bulk"):
+        from .bulk_command import run_bulk_import
+
+        run_bulk_import(options)
+        return
     run_import(options)
 
 

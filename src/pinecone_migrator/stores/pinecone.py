@@ -144,6 +144,20 @@ class PineconeStore:
                 raise failure
             time.sleep(delay)
 
+    def call(self, operation: str, call: Callable[[], T]) -> T:
+        """An SDK call with this store's retries and error translation (for control-plane jobs)."""
+        return self._call(operation, call)
+
+    @property
+    def client(self) -> Any:
+        """The SDK client of this store's project."""
+        return self._client
+
+    def sdk_index(self) -> Any:
+        """The SDK's handle on this index's data plane (for bulk imports)."""
+        host = self._describe_raw().host
+        return self._client.index(host=host)
+
     @property
     def data(self) -> DataPlane:
         if self._data is None:

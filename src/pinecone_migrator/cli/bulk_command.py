@@ -1,0 +1,306 @@
+"""Server-side work: `import --bulk` (Pinecone reads the files itself) and `imports list|describe|cancel`.
+
+A bulk import is checked before it is started — the files against every bulk-import rule, the target's
+shape, and that no target namespace exists yet (Pinecone would fail the import) — and then followed with
+a progress bar until Pinecone says it finished. Stopping the wait does not stop the import.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import IncompatibleTarget, UserError
+from .app import cli
+from .common import (
+    EXIT_DIFFERENT,
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    FC,
+    api_key,
+    apply_options,
+    interactive,
+    user_errors,
+)
+from .display import install_stop_handlers, setup_logging
+from .options import TARGET_INDEX_OPTIONS
+
+if TYPE_CHECKING:
+    from ..stores.files import FileSource
+    from ..stores.pinecone import PineconeStore
+    from ..stores.pinecone_jobs import Job
+
+log = logging.getLogger("pinecone_migrator.bulk")
+
+BULK_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option(
+        "--bulk",
+        is_flag=True,
+        help="Server-side import: Pinecone reads the Parquet files from object storage itself.",
+    ),
+    click.option(
+        "--error-mode",
+        type=click.Choice(["abort", "continue"]),
+        default="abort",
+        show_default=True,
+        help="--bulk: stop at the first unreadable record, or skip it and import the rest.",
+    ),
+    click.option(
+        "--integration-id",
+        default=None,
+        help="--bulk: the storage integration that lets Pinecone read the bucket.",
+    ),
+    click.option("--no-validate", is_flag=True, help="--bulk: start without checking the files first."),
+]
+# A server-side import takes every namespace folder as it is: nothing can be renamed, routed or filtered.
+CLIENT_SIDE_ONLY = {
+    "namespaces": "--namespace",
+    "namespace_map": "--namespace-map",
+    "target_namespace": "--target-namespace",
+    "namespace_from_metadata": "--namespace-from-metadata",
+    "filter_json": "--filter",
+}
+
+
+def run_bulk_import(options: dict[str, Any]) -> None:
+    from ..stores.files import FileSource
+    from ..stores.pinecone import PineconeStore
+    from ..stores.pinecone_jobs import IMPORT_DONE, PineconeJobs, bulk_import_uri, follow
+
+    given = [flag for name, flag in CLIENT_SIDE_ONLY.items() if options.get(name)]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)} cannot apply to a server-side import (--bulk), which imports every "
+            "namespace folder as it is; leave out --bulk to import client-side."
+        )
+    if options["verify"] == "batch":
+        raise click.UsageError(
+            "--verify batch reads back what this tool writes; with --bulk, use digest or full."
+        )
+    uri = options["from_"]
+    local = "://" not in uri or uri.startswith("file://")
+    if local and options["target_host"] is None:
+        raise click.UsageError(
+            f"{uri} is a local folder; Pinecone's bulk import reads object storage (s3://, gs://, Azure). "
+            "Upload it first, or leave out --bulk to import it client-side."
+        )
+    setup_logging(options["log_format"], options["quiet"], None)
+    key = api_key(options["target_api_key_env"] or "PINECONE_API_KEY", "target")
+    with user_errors():
+        target = PineconeStore(options["target_index"], key, options["target_host"])
+        source = FileSource(uri, options.get("metric"))
+        _check_files(source, uri, target, options)
+        _prepare_target(source, target, options)
+        jobs = PineconeJobs(target)
+        import_id = jobs.start_import(
+            bulk_import_uri(uri), error_mode=options["error_mode"], integration_id=options["integration_id"]
+        )
+        click.echo(f"started bulk import {import_id} into {options['target_index']!r} from {uri}", err=True)
+        stop = threading.Event()
+        live = interactive() and options["log_format"] == "text" and not options["quiet"]
+        console = Console(stderr=True) if live else None
+        install_stop_handlers(stop, console)
+        with _ImportDisplay(console) as show:
+            job = follow(lambda: jobs.describe_import(import_id), IMPORT_DONE, stop, show)
+        verification = None
+        if job.status == "Completed" and options["verify"] in ("digest", "full") and not stop.is_set():
+            from .migrate_command import _request
+            from .verify_command import run_verify
+
+            request = _request({**options, "source_index": uri, "source_host": None})
+            verification = run_verify(request, source, target, options["verify"], stop, console, {})
+    _finish(job, stop.is_set(), verification, options)
+
+
+def _check_files(source: FileSource, uri: str, target: PineconeStore, options: dict[str, Any]) -> None:
+    """Every bulk-import rule, before anything is started (Pinecone refuses a whole import for one)."""
+    from ..parquet_layout import validate_tree
+
+    description = source.describe()
+    if source.manifest is not None and source.manifest.file_format != "parquet":
+        raise UserError(
+            f"{uri} holds JSON Lines; Pinecone's bulk import reads Parquet (export --format parquet)."
+        )
+    if options["no_validate"]:
+        return
+    dimension = target.describe().shape.dimension if target.exists() else description.shape.dimension
+    result = validate_tree(uri, dimension)
+    if not result.valid:
+        for problem in result.problems[:20]:
+            click.echo(f"  {problem.where()}: [{problem.rule}] {problem.message}", err=True)
+        total = sum(result.counts.values())
+        click.echo(
+            f"{uri}: {total:,} problem(s) Pinecone's bulk import would refuse; nothing was started "
+            "(`pinecone-migrator validate` lists them all).",
+            err=True,
+        )
+        sys.exit(EXIT_DIFFERENT)
+
+
+def _prepare_target(source: FileSource, target: PineconeStore, options: dict[str, Any]) -> None:
+    """The target exists in the files' shape (created when missing) and holds none of their namespaces."""
+    description = source.describe()
+    if target.exists():
+        differences = description.shape.differences(target.describe().shape)
+        if differences:
+            raise IncompatibleTarget(
+                f"The target index {options['target_index']!r} does not fit the files: "
+                + "; ".join(differences)
+            )
+        counts = target.describe().namespace_counts
+        clash = sorted(ns for ns in source.folders if counts.get(ns, 0) > 0)
+        if clash:
+            raise UserError(
+                f"The target index already has the namespace(s) {clash}; Pinecone's bulk import fails when a "
+                "namespace it imports exists. Delete them, import into another index, or import client-side "
+                "(without --bulk), which adds to existing namespaces."
+            )
+        return
+    if options["no_create_target"]:
+        raise UserError(
+            f"The target index {options['target_index']!r} does not exist and --no-create-target was given."
+        )
+    target.create_like(description, cloud=options["target_cloud"], region=options["target_region"],
+                       deletion_protection=options["target_deletion_protection"])  # fmt: skip
+
+
+class _ImportDisplay:
+    """A progress bar on a terminal; otherwise a log line whenever the status or progress changes."""
+
+    def __init__(self, console: Console | None) -> None:
+        self.console = console
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.last: tuple[str, float | None] | None = None
+
+    def __enter__(self) -> _ImportDisplay:
+        if self.console is not None:
+            self.progress = Progress(
+                TextColumn("bulk import {task.fields[status]}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>5.1f} %  {task.fields[records]} records"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("import", total=100, status="Pending", records="-")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, job: Job) -> None:
+        records = "-" if job.records is None else f"{job.records:,}"
+        if self.progress is not None:
+            self.progress.update(self.task, completed=job.percent or 0, status=job.status, records=records)
+        elif (job.status, job.percent) != self.last:
+            log.info("bulk import %s: %s, %s %% done, %s records", job.id, job.status, job.percent, records,
+                     extra={"event": "import_progress", **job.to_json()})  # fmt: skip
+        self.last = (job.status, job.percent)
+
+
+def _finish(job: Job, stopped: bool, verification: Any, options: dict[str, Any]) -> None:
+    body: dict[str, Any] = {"import": job.to_json()}
+    if verification is not None:
+        body["verify"] = verification.to_json()
+    if options["report"] is not None:
+        options["report"].write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    if options["log_format"] == "json":
+        click.echo(orjson.dumps(body).decode())
+    else:
+        records = "-" if job.records is None else f"{job.records:,}"
+        click.echo(f"bulk import {job.id}: {job.status}, {records} records imported")
+        if job.error:
+            click.echo(f"error: {job.error}")
+        if verification is not None:
+            from .verify_command import verdict_lines
+
+            for line in verdict_lines(verification):
+                click.echo(line)
+    if stopped and job.status not in ("Completed", "Failed", "Cancelled"):
+        click.echo(
+            "Stopped waiting; the import goes on at Pinecone. Follow it with "
+            f"`pinecone-migrator imports describe {job.id}`, stop it with "
+            f"`pinecone-migrator imports cancel {job.id}`.",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    if job.status != "Completed":
+        sys.exit(EXIT_INCOMPLETE)
+    if verification is not None and not verification.equal:
+        sys.exit(EXIT_DIFFERENT)
+
+
+# -- imports list | describe | cancel ---------------------------------------------------------------------
+
+JOB_OPTIONS: list[Callable[[Any], Any]] = [
+    TARGET_INDEX_OPTIONS[0],
+    TARGET_INDEX_OPTIONS[1],
+    click.option("--target-api-key-env", default="PINECONE_API_KEY", show_default=True, metavar="VAR"),
+    click.option("--json", "as_json", is_flag=True, help="One JSON object per import."),
+]
+
+
+def job_options(function: FC) -> FC:
+    return apply_options(function, JOB_OPTIONS)
+
+
+def _jobs(options: dict[str, Any]) -> Any:
+    from ..stores.pinecone import PineconeStore
+    from ..stores.pinecone_jobs import PineconeJobs
+
+    key = api_key(options["target_api_key_env"], "target")
+    return PineconeJobs(PineconeStore(options["target_index"], key, options["target_host"]))
+
+
+def _show(job: Job, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(job.to_json()).decode())
+        return
+    percent = "-" if job.percent is None else f"{job.percent:.1f} %"
+    records = "-" if job.records is None else f"{job.records:,}"
+    line = f"{job.id}  {job.status:<10} {percent:>8}  {records:>12} records  {job.detail}"
+    click.echo(line + (f"  error: {job.error}" if job.error else ""))
+
+
+@cli.group()
+def imports() -> None:
+    """Bulk imports running in (or finished by) Pinecone, for one index."""
+
+
+@imports.command("list")
+@job_options
+def list_imports(**options: Any) -> None:
+    """Every bulk import of the index."""
+    with user_errors():
+        for job in _jobs(options).list_imports():
+            _show(job, options["as_json"])
+
+
+@imports.command("describe")
+@click.argument("import_id")
+@job_options
+def describe_import(import_id: str, **options: Any) -> None:
+    """One bulk import: status, progress, records imported, error."""
+    with user_errors():
+        _show(_jobs(options).describe_import(import_id), options["as_json"])
+
+
+@imports.command("cancel")
+@click.argument("import_id")
+@job_options
+def cancel_import(import_id: str, **options: Any) -> None:
+    """Cancel a running bulk import (records it already wrote stay in the index)."""
+    with user_errors():
+        jobs = _jobs(options)
+        jobs.cancel_import(import_id)
+        _show(jobs.describe_import(import_id), options["as_json"])
