@@ -80,3 +80,27 @@ def test_restore_of_a_damaged_backup_says_so(
     restored = run(_restore(target, tmp_path, "--from", str(folder), "--target-index", "back"))
     assert restored.returncode == 5, restored.stderr
     assert "'tenant-a': the backup's files do not hold what its manifest recorded" in restored.stdout
+
+
+def test_native_backup_and_restore_on_the_local_server(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, _ = servers
+    source_pc = Pinecone(api_key=SOURCE_KEY, host=source.url)
+    written = load_source(source_pc, count=50)
+    report = tmp_path / "backup.json"
+    made = run(_backup(source, tmp_path, "--source-index", "src", "--native", "--backup-name", "nightly",
+                       "--report", str(report)))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    backup = orjson.loads(report.read_bytes())["backup"]
+    assert backup["status"] == "Ready" and backup["records"] == 150
+    restore = [
+        *_backup(source, tmp_path)[0][:3], "restore", "--native", "--from", backup["id"],
+        "--target-index", "from-backup", "--target-host", source.url, "--target-api-key-env", "SRC_KEY",
+    ]  # fmt: skip
+    restored = run((restore, _backup(source, tmp_path)[1]))
+    assert restored.returncode == 0, restored.stderr
+    assert "counts agree: 150 records" in restored.stdout
+    assert contents(source_pc, "from-backup") == written
+    again = run((restore, _backup(source, tmp_path)[1]))
+    assert again.returncode == 2 and "creates a new index" in again.stderr

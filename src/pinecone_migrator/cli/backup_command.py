@@ -14,7 +14,6 @@ from .files_command import (
     EXPORT_RUN_OPTIONS,
     FROM_OPTION,
     ROWS_PER_FILE_OPTION,
-    TO_OPTION,
     format_option,
     run_export,
     run_import,
@@ -38,10 +37,20 @@ EVERYTHING = {
     "fallback_namespace": None,
     "filter_json": None,
 }
+NATIVE_OPTION = click.option(
+    "--native",
+    is_flag=True,
+    help="Use Pinecone's own backups (serverless indexes; the backup stays in the project).",
+)
 BACKUP_OPTIONS: list[Callable[[Any], Any]] = [
     CONFIG_OPTION,
     *SOURCE_INDEX_OPTIONS,
-    TO_OPTION,
+    click.option(
+        "--to", "to", default=None, metavar="PATH_OR_URI", help="A local folder, or s3://, gs://, az://."
+    ),
+    NATIVE_OPTION,
+    click.option("--backup-name", default=None, help="--native: a name for the backup."),
+    click.option("--description", default=None, help="--native: a description for the backup."),
     format_option("jsonl"),
     ROWS_PER_FILE_OPTION,
     *RUN_OPTIONS,
@@ -50,6 +59,7 @@ BACKUP_OPTIONS: list[Callable[[Any], Any]] = [
 RESTORE_OPTIONS: list[Callable[[Any], Any]] = [
     CONFIG_OPTION,
     FROM_OPTION,
+    NATIVE_OPTION,
     *TARGET_INDEX_OPTIONS,
     *RUN_OPTIONS,
     *TARGET_CREATION_OPTIONS,
@@ -72,8 +82,16 @@ def backup(**options: Any) -> None:
     """Back up every namespace of an index to a folder you own (JSON Lines by default; --format parquet).
 
     The folder holds the records and a manifest.json (the index's description, per namespace its files,
-    count and digest); `restore` recreates the index from it. Exit codes as for migrate.
+    count and digest); `restore` recreates the index from it. With --native, Pinecone makes the backup
+    inside the project instead, and this command waits until it is ready. Exit codes as for migrate.
     """
+    if options["native"]:
+        from .native_backup import native_backup
+
+        native_backup(options)
+        return
+    if options["to"] is None:
+        raise click.UsageError("Missing option '--to' (where the backup goes), or pass --native.")
     run_export({**options, **EVERYTHING})
 
 
@@ -85,8 +103,15 @@ def restore(**options: Any) -> None:
     Verification is on (--verify digest) by default: the restored index and the backup's files are read
     and compared, and the files' digests must equal those the manifest recorded at backup time. Exit codes
     as for migrate; 5 when the restored index or the backup's files differ from the manifest.
+    With --native, --from is the ID of a Pinecone backup, restored into a new index (checked by count).
     """
     from ..stores.files import FileSource
+
+    if options["native"]:
+        from .native_backup import native_restore
+
+        native_restore(options)
+        return
 
     with user_errors():
         manifest = FileSource(options["from_"]).manifest
