@@ -66,10 +66,23 @@ OWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "repair": bool,
     "delete_extra": bool,
     "freshness_timeout": (int, float),
+    # export / import / backup / restore
+    "to": str,
+    "from": str,
+    "format": str,
+    "rows_per_file": int,
+    "metric": str,
+    "bulk": bool,
+    "error_mode": str,
+    "integration_id": str,
+    "no_validate": bool,
+    "native": bool,
+    "backup_name": str,
+    "description": str,
 }
 
 # Keys whose option is spelled differently in the code.
-OPTION_NAMES = {"diff": "diff_path"}
+OPTION_NAMES = {"diff": "diff_path", "from": "from_", "format": "file_format"}
 
 # The original script's keys, by lower-case name.
 SEED_KEYS = {
@@ -98,7 +111,7 @@ SEED_ONLY_KEYS = SEED_KEYS - set(OWN_KEYS)
 # Features of the original script that belong to other commands.
 ELSEWHERE = {
     "delta_mode": "continuous copying is the sync command (not built yet)",
-    "write_to_parquet": "Parquet export is the export command (not built yet)",
+    "write_to_parquet": "Parquet export is the export command (pinecone-migrator export --to PATH)",
 }
 
 

@@ -135,3 +135,22 @@ def test_export_killed_and_resumed_writes_every_record_once(
         e["folder"]: ns for ns, e in orjson.loads((out / "manifest.json").read_bytes())["namespaces"].items()
     }
     assert {f"{folders[i.split('/', 1)[0]]}/{i.split('/', 1)[1]}" for i in ids} == set(written)
+
+
+def test_export_and_import_read_their_settings_from_a_config_file(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=30)
+    out = tmp_path / "from-config"
+    settings = tmp_path / "settings.json"
+    settings.write_bytes(
+        orjson.dumps({"source_index": "src", "to": str(out), "format": "jsonl", "rows_per_file": 7})
+    )
+    exported = run(export_command(source, tmp_path, "--config", str(settings)))
+    assert exported.returncode == 0, exported.stderr
+    assert len(list((out / "tenant-a").glob("part-*.jsonl.gz"))) == 5  # 30 records, 7 per file
+    settings.write_bytes(orjson.dumps({"from": str(out), "target_index": "back"}))
+    imported = run(import_command(target, tmp_path, "--config", str(settings)))
+    assert imported.returncode == 0, imported.stderr
+    assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "back") == written
