@@ -54,6 +54,7 @@ bench: $(BIN)/.installed
 	PYTHONPATH=. $(BIN)/python -u bench/many_namespaces.py
 	$(BIN)/python -u bench/rate_limited.py
 	$(BIN)/python -u bench/verify_speed.py
+	$(BIN)/python -u bench/export_import.py
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve
