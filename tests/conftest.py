@@ -10,6 +10,8 @@ from pinecone import Pinecone
 
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
+from tests.cliproc import SOURCE_KEY, TARGET_KEY
+from tests.serverproc import ServerProcess
 
 
 @pytest.fixture
@@ -24,6 +26,16 @@ def disk_server(tmp_path: Path) -> Iterator[BackgroundServer]:
     """A fresh server that persists to a temporary data directory."""
     with BackgroundServer(ServerConfig(port=0, data_dir=tmp_path / "data")) as running:
         yield running
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two server processes with their own keys: a source project and a target project."""
+    with (
+        ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY) as source,
+        ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY) as target,
+    ):
+        yield source, target
 
 
 @pytest.fixture

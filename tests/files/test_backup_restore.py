@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import pytest
 from pinecone import Pinecone
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source
 from ..helpers import dense_index
 from ..serverproc import ServerProcess
 from .clirun import export_command, import_command, run
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    with (
-        ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY) as source,
-        ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY) as target,
-    ):
-        yield source, target
 
 
 def _backup(source: ServerProcess, tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:

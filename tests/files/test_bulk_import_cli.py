@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,15 +20,6 @@ from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source
 from ..helpers import dense_index
 from ..serverproc import ServerProcess
 from .clirun import export_command, import_command, run
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    with (
-        ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY) as source,
-        ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY) as target,
-    ):
-        yield source, target
 
 
 def _imports(target: ServerProcess, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

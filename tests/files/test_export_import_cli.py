@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,15 +16,6 @@ from pinecone import Pinecone
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source
 from ..serverproc import ServerProcess
 from .clirun import export_command, import_command, run
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    with (
-        ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY) as source,
-        ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY) as target,
-    ):
-        yield source, target
 
 
 @pytest.mark.parametrize("file_format", ["parquet", "jsonl"])

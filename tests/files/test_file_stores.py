@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -19,15 +18,6 @@ from pinecone_migrator.stores.pinecone import PineconeStore
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source
 from ..helpers import random_records, sparse_index
 from ..serverproc import ServerProcess
-
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    with (
-        ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY) as source,
-        ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY) as target,
-    ):
-        yield source, target
 
 
 def _request(source: str, target: str, state: Path) -> MigrationRequest:
