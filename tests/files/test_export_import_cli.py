@@ -144,3 +144,37 @@ def test_export_and_import_read_their_settings_from_a_config_file(
     imported = run(import_command(target, tmp_path, "--config", str(settings)))
     assert imported.returncode == 0, imported.stderr
     assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "back") == written
+
+
+def test_import_killed_and_resumed_ends_equal(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=300)
+    out = tmp_path / "out"
+    exported = run(
+        export_command(source, tmp_path, "--source-index", "src", "--to", str(out), "--rows-per-file", "50")
+    )
+    assert exported.returncode == 0, exported.stderr
+    httpx.put(f"{target.url}/_admin/faults", json={"latency_ms": 40}, headers={"Api-Key": TARGET_KEY})
+    argv, env = import_command(
+        target, tmp_path, "--from", str(out), "--target-index", "back", "--concurrency", "1"
+    )
+    running = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target_pc = Pinecone(api_key=TARGET_KEY, host=target.url)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and running.poll() is None:
+        try:
+            stats = target_pc.index(host=target_pc.describe_index("back").host).describe_index_stats()
+            if stats.total_vector_count >= 200:
+                break
+        except Exception:  # the index is being created
+            pass
+        time.sleep(0.05)
+    assert running.poll() is None, "the import ended before it could be killed"
+    running.send_signal(signal.SIGKILL)
+    running.wait()
+    httpx.put(f"{target.url}/_admin/faults", json={"latency_ms": 0}, headers={"Api-Key": TARGET_KEY})
+    resumed = run((argv, env))
+    assert resumed.returncode == 0, resumed.stderr
+    assert contents(target_pc, "back") == written
