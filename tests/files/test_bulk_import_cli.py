@@ -18,6 +18,7 @@ from pinecone_migrator.parquet_layout import bulk_import_schema
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source
 from ..helpers import dense_index
+from ..objectstores import ObjectStore
 from ..serverproc import ServerProcess
 from .clirun import export_command, import_command, run
 
@@ -125,3 +126,23 @@ def test_a_running_import_can_be_cancelled(
     assert cancelled.returncode == 0 and "Cancelled" in cancelled.stdout, cancelled.stderr
     stdout, _ = running.communicate(timeout=60)
     assert running.returncode == 3 and "Cancelled" in stdout
+
+
+def test_bulk_import_from_s3_into_the_local_server(s3_store: ObjectStore, tmp_path: Path) -> None:
+    # The servers start after s3_store has pointed the environment at moto: the target reads the bucket.
+    with (
+        ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY) as source,
+        ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY) as target,
+    ):
+        written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=30)
+        namespaces = ("--namespace", "__default__", "--namespace", "tenant-a")
+        exported = run(
+            export_command(source, tmp_path, "--source-index", "src", "--to", s3_store.uri, *namespaces)
+        )
+        assert exported.returncode == 0, exported.stderr
+        imported = run(
+            import_command(target, tmp_path, "--from", s3_store.uri, "--target-index", "from-s3", "--bulk")
+        )
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        expected = {k: v for k, v in written.items() if not k.startswith("tenant b/2/")}
+        assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "from-s3") == expected
