@@ -16,7 +16,7 @@ from pinecone_migrator.stores.files import FileSource, FileTarget
 from pinecone_migrator.stores.pinecone import PineconeStore
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source
-from ..helpers import random_records, sparse_index
+from ..helpers import dense_index, random_records, sparse_index
 from ..serverproc import ServerProcess
 
 
@@ -65,15 +65,20 @@ def test_round_trip_through_files_is_exact(
 
 
 @pytest.mark.parametrize("file_format", ["parquet", "jsonl"])
-def test_sparse_index_round_trip(
-    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path, file_format: str
+@pytest.mark.parametrize("kind", ["sparse", "dense"])
+def test_sparse_and_dense_index_round_trip(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path, file_format: str, kind: str
 ) -> None:
     source_server, target_server = servers
     source_pc = Pinecone(api_key=SOURCE_KEY, host=source_server.url)
-    index = sparse_index(source_pc, "sparse-src")
-    records = random_records(150, 1, random.Random(7), sparse=True)
-    for record in records:
-        del record["values"]
+    if kind == "sparse":
+        index = sparse_index(source_pc, "sparse-src")
+        records = random_records(150, 1, random.Random(7), sparse=True)
+        for record in records:
+            del record["values"]
+    else:  # dense only, cosine: no sparse column in any file
+        index = dense_index(source_pc, "sparse-src", dimension=16, metric="cosine")
+        records = random_records(150, 16, random.Random(7))
     index.upsert(vectors=records[:100], namespace="a")
     index.upsert(vectors=records[100:], namespace="__default__")
     export = tmp_path / "export"
@@ -87,7 +92,8 @@ def test_sparse_index_round_trip(
     if file_format == "parquet":
         assert validate_tree(export).valid
         first = sorted((export / "a").glob("*.parquet"))[0]
-        assert pq.read_schema(first).names == ["id", "sparse_values", "metadata"]
+        columns = ["id", "sparse_values", "metadata"] if kind == "sparse" else ["id", "values", "metadata"]
+        assert pq.read_schema(first).names == columns
     summary = run_migration(
         _request(str(export), "sparse-back", tmp_path / "i.ledger"),
         FileSource(str(export)),
@@ -95,5 +101,5 @@ def test_sparse_index_round_trip(
     )
     assert summary.complete and summary.copied == 150
     target_pc = Pinecone(api_key=TARGET_KEY, host=target_server.url)
-    assert target_pc.describe_index("sparse-back").vector_type == "sparse"
+    assert target_pc.describe_index("sparse-back").vector_type == kind
     assert contents(target_pc, "sparse-back") == contents(source_pc, "sparse-src")
