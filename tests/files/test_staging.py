@@ -81,3 +81,17 @@ def test_a_run_killed_between_upload_and_commit_recovers(tmp_path: Path, publish
     resumed.finish()
     assert sorted(_everything(tmp_path)) == [f"id-{i:04d}" for i in range(120)]
     assert sum(_file_rows(tmp_path)) == 120
+
+
+def test_a_failed_upload_keeps_the_newest_copy_of_each_id(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    target.write("ns", _records(range(0, 60)))
+    target.staging.stage("ns", _records(range(0, 60), version=0.25))  # newer copies, staged after ...
+    target.staging.stage("ns", _records(range(0, 60), version=0.5))  # ... and newer still
+    claim = target.staging.claim("ns", 100)  # 60 + the first 40 of the second batch (split)
+    assert claim is not None and claim.rows == 100
+    target.staging.release("ns", claim.name)  # as when the upload failed
+    target.finish()
+    found = _everything(tmp_path)
+    assert sorted(found) == [f"id-{i:04d}" for i in range(60)]
+    assert all(r.values is not None and r.values[0] == np.float32(int(i[3:]) + 0.5) for i, r in found.items())

@@ -38,7 +38,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (
     namespace TEXT NOT NULL, ids BLOB NOT NULL, rows BLOB NOT NULL, count INTEGER NOT NULL,
-    sparse INTEGER NOT NULL, file TEXT
+    sparse INTEGER NOT NULL, file TEXT,
+    seq INTEGER NOT NULL, part INTEGER NOT NULL DEFAULT 0  -- queue order; a split's tail is part + 1
 );
 CREATE INDEX IF NOT EXISTS batches_file ON batches (namespace, file);
 CREATE TABLE IF NOT EXISTS written (
@@ -69,7 +70,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class FilePlan:
-    """What a claimed file holds: for each claimed batch (by rowid) the positions kept, and their IDs."""
+    """What a claimed file holds: for each claimed batch (by rowid, in queue order) the positions kept."""
 
     keep: dict[int, list[int]]
     ids: list[tuple[str, bytes]]  # (ID, digest) of every row kept
@@ -117,6 +118,8 @@ class Staging:
                 self._db.execute("INSERT INTO meta VALUES ('identity', ?)", (wanted,))
                 self._db.execute("INSERT INTO meta VALUES ('run_token', ?)", (uuid.uuid4().hex[:8],))
         self.run_token = self._meta("run_token") or uuid.uuid4().hex[:8]
+        (last_seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM batches").fetchone()
+        self._next_seq = int(last_seq) + 1
         self._waiting: dict[str, int] = {
             str(ns): int(count)
             for ns, count in self._db.execute(
@@ -156,9 +159,10 @@ class Staging:
         sparse = any(record.sparse is not None for record in records)
         with self._lock:
             self._db.execute(
-                "INSERT INTO batches (namespace, ids, rows, count, sparse) VALUES (?, ?, ?, ?, ?)",
-                (namespace, ids, rows, len(records), sparse),
+                "INSERT INTO batches (namespace, ids, rows, count, sparse, seq) VALUES (?, ?, ?, ?, ?, ?)",
+                (namespace, ids, rows, len(records), sparse, self._next_seq),
             )
+            self._next_seq += 1
             self._waiting[namespace] = self._waiting.get(namespace, 0) + len(records)
 
     def waiting(self, namespace: str) -> int:
@@ -179,7 +183,7 @@ class Staging:
             sparse = False
             for rowid, count, has_sparse in self._db.execute(
                 "SELECT rowid, count, sparse FROM batches WHERE namespace = ? AND file IS NULL "
-                "ORDER BY rowid",
+                "ORDER BY seq, part",
                 (namespace,),
             ).fetchall():
                 if total + count > limit:
@@ -201,28 +205,23 @@ class Staging:
         return Claim(namespace, name, total, sparse)
 
     def _split(self, rowid: int, head: int) -> int:
-        """Split a waiting batch after ``head`` rows; the head becomes a new batch, whose rowid is returned
-        (the tail keeps its place in the queue)."""
-        namespace, ids_blob, rows_blob, count = self._db.execute(
-            "SELECT namespace, ids, rows, count FROM batches WHERE rowid = ?", (rowid,)
+        """Split a waiting batch after ``head`` rows: the batch keeps its first ``head`` rows (its rowid is
+        returned, to be claimed) and its rest waits as the next part at the same place in the queue."""
+        namespace, ids_blob, rows_blob, count, seq, part = self._db.execute(
+            "SELECT namespace, ids, rows, count, seq, part FROM batches WHERE rowid = ?", (rowid,)
         ).fetchone()
         ids, rows = pickle.loads(ids_blob), pickle.loads(rows_blob)
-        tail_sparse = any(r[2] is not None for r in rows[head:])
         self._db.execute(
             "UPDATE batches SET ids = ?, rows = ?, count = ?, sparse = ? WHERE rowid = ?",
-            (_dump(ids[head:]), _dump(rows[head:]), count - head, tail_sparse, rowid),
+            (_dump(ids[:head]), _dump(rows[:head]), head, any(r[2] is not None for r in rows[:head]), rowid),
         )
-        cursor = self._db.execute(
-            "INSERT INTO batches (namespace, ids, rows, count, sparse) VALUES (?, ?, ?, ?, ?)",
-            (
-                namespace,
-                _dump(ids[:head]),
-                _dump(rows[:head]),
-                head,
-                any(r[2] is not None for r in rows[:head]),
-            ),
-        )
-        return int(cursor.lastrowid or 0)
+        self._db.execute(
+            "INSERT INTO batches (namespace, ids, rows, count, sparse, seq, part) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (namespace, _dump(ids[head:]), _dump(rows[head:]), count - head,
+             any(r[2] is not None for r in rows[head:]), seq, part + 1),
+        )  # fmt: skip
+        return rowid
 
     def plan(self, namespace: str, name: str) -> FilePlan:
         """Which claimed rows the file holds: the last copy of each ID, unless an earlier file already holds
@@ -230,7 +229,7 @@ class Staging:
         with self._lock:
             last: dict[str, tuple[int, int, bytes]] = {}
             for rowid, ids_blob in self._db.execute(
-                "SELECT rowid, ids FROM batches WHERE namespace = ? AND file = ? ORDER BY rowid",
+                "SELECT rowid, ids FROM batches WHERE namespace = ? AND file = ? ORDER BY seq, part",
                 (namespace, name),
             ):
                 for position, (record_id, digest) in enumerate(pickle.loads(ids_blob)):
@@ -257,7 +256,7 @@ class Staging:
 
     def planned_rows(self, claim: Claim, plan: FilePlan) -> Iterator[list[StagedRow]]:
         """The rows the plan keeps, batch by batch in staging order (memory stays bounded)."""
-        for rowid in sorted(plan.keep):
+        for rowid in plan.keep:  # in queue order
             with self._lock:
                 (rows_blob,) = self._db.execute(
                     "SELECT rows FROM batches WHERE rowid = ?", (rowid,)
