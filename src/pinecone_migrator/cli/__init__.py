@@ -6,6 +6,7 @@ from . import (
     files_command,
     migrate_command,
     serve_command,
+    sync_command,
     validate_command,
     verify_command,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "main",
     "migrate_command",
     "serve_command",
+    "sync_command",
     "validate_command",
     "verify_command",
 ]

@@ -1,0 +1,201 @@
+"""`sync`: keep a target in step with a source, pass after pass (or `--once`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+import orjson
+from rich.console import Console
+
+from .app import cli
+from .common import (
+    EXIT_DEAD_LETTERS,
+    EXIT_INTERRUPTED,
+    FC,
+    apply_options,
+    interactive,
+    user_errors,
+)
+from .display import install_stop_handlers, setup_logging
+from .migrate_command import TARGET_CREATION_OPTIONS, YES_OPTION, _request
+from .options import (
+    CONFIG_OPTION,
+    ROUTING_OPTIONS,
+    RUN_OPTIONS,
+    SOURCE_INDEX_OPTIONS,
+    TARGET_INDEX_OPTIONS,
+    keys,
+)
+
+if TYPE_CHECKING:
+    from ..engine.sync import SyncOptions
+    from ..engine.sync_state import PassRecord
+
+log = logging.getLogger("pinecone_migrator.sync")
+
+EXIT_GUARDED = 7  # a pass would have deleted more than --max-delete-fraction of the target; nothing deleted
+
+SYNC_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option("--once", is_flag=True, help="One pass that brings the target up to date, then exit."),
+    click.option(
+        "--interval",
+        type=click.FloatRange(0.1),
+        default=30.0,
+        show_default=True,
+        help="Seconds between passes.",
+    ),
+    click.option(
+        "--detect-updates", is_flag=True, help="Re-fetch known records and copy those that changed."
+    ),
+    click.option(
+        "--updated-field",
+        default=None,
+        metavar="FIELD",
+        help="Numeric metadata field (epoch seconds) the application raises on every write: only records "
+        "above the last pass's highest value are re-fetched.",
+    ),
+    click.option(
+        "--propagate-deletes", is_flag=True, help="Delete from the target what vanished from the source."
+    ),
+    click.option(
+        "--max-delete-fraction",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.05,
+        show_default=True,
+        help="A pass that would delete more than this fraction of the copied records asks first.",
+    ),
+]
+
+
+def sync_options(function: FC) -> FC:
+    return apply_options(
+        function,
+        [
+            CONFIG_OPTION,
+            *SOURCE_INDEX_OPTIONS,
+            *TARGET_INDEX_OPTIONS,
+            *ROUTING_OPTIONS,
+            *RUN_OPTIONS,
+            *TARGET_CREATION_OPTIONS,
+            *SYNC_OPTIONS,
+            YES_OPTION,
+        ],
+    )
+
+
+@cli.command()
+@sync_options
+def sync(**options: Any) -> None:
+    """Keep the target in step with the source: new, changed (--detect-updates / --updated-field) and
+    deleted (--propagate-deletes) records follow, pass after pass, until stopped (Ctrl-C, SIGTERM, 'q').
+
+    Never writes to the source. Exit codes: 0 stopped between passes (or --once done), 2 bad input,
+    3 a remote failure (--once), 4 dead letters (--once), 7 a pass would have deleted too much (nothing
+    deleted), 130 stopped during a pass (the next sync picks up).
+    """
+    from ..engine.sync import SyncOptions, SyncPass, follow
+    from ..engine.sync_state import SyncState
+    from ..stores.pinecone import PineconeStore
+
+    request = _request({**options, "verify": "off", "max_request_bytes": options["max_request_bytes"]})
+    settings = SyncOptions(
+        detect_updates=options["detect_updates"],
+        updated_field=options["updated_field"],
+        propagate_deletes=options["propagate_deletes"],
+        max_delete_fraction=options["max_delete_fraction"],
+        interval_seconds=options["interval"],
+        concurrency=options["concurrency"],
+        max_request_bytes=options["max_request_bytes"],
+    )
+    source_key, target_key = keys(options)
+    console = Console(stderr=True) if interactive() and not options["quiet"] else None
+    setup_logging(options["log_format"], options["quiet"], None)
+    stop = threading.Event()
+    install_stop_handlers(stop, console)
+    fingerprint = {**request.fingerprint(), "mode": "ledger"}
+    last: PassRecord | None = None
+    with user_errors():
+        source = PineconeStore(request.source.index, source_key, request.source.host)
+        target = PineconeStore(request.target.index, target_key, request.target.host)
+        with SyncState(request.ledger_path(), fingerprint, restart=request.restart) as state:
+
+            def one_pass() -> PassRecord:
+                return SyncPass(
+                    request, settings, source, target, state, stop, _deletes_confirmer(options)
+                ).run()
+
+            last = follow(
+                one_pass,
+                settings,
+                stop,
+                options["once"],
+                on_pass=lambda record: _log_pass(record, options),
+                on_error=lambda error: log.error(
+                    "pass failed, trying again in %.0f s: %s", settings.interval_seconds, error
+                ),
+            )
+    _finish(last, stop, options, settings)
+
+
+def _deletes_confirmer(options: dict[str, Any]) -> Callable[[int, int], bool]:
+    def confirm(gone: int, known: int) -> bool:
+        if options["yes"]:
+            return True
+        if not interactive():
+            return False
+        return click.confirm(
+            f"{gone:,} of {known:,} copied records are gone from the source. Delete them from the target?",
+            default=False,
+            err=True,
+        )
+
+    return confirm
+
+
+def _log_pass(record: PassRecord, options: dict[str, Any]) -> None:
+    lag = "-" if record.lag_seconds is None else f"{record.lag_seconds:.1f} s"
+    log.info(
+        "pass %d %s: listed %d, new %d, updated %d, deleted %d, dead letters %d, lag %s, %.1f s",
+        record.number, record.state, record.listed, record.new, record.updated, record.deleted, record.dead,
+        lag, record.seconds or 0.0,
+        extra={"event": "sync_pass", **record.to_json()},
+    )  # fmt: skip
+    if record.note:
+        log.warning("pass %d: %s", record.number, record.note)
+    if options["report"] is not None:
+        options["report"].write_bytes(
+            orjson.dumps({"last_pass": record.to_json()}, option=orjson.OPT_INDENT_2)
+        )
+
+
+def _finish(
+    last: PassRecord | None, stop: threading.Event, options: dict[str, Any], settings: SyncOptions
+) -> None:
+    del settings
+    if last is None:
+        click.echo("Stopped before a pass finished.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    summary = (
+        f"sync: pass {last.number} {last.state} at {time.strftime('%H:%M:%S', time.localtime(last.finished))}"
+        ": "
+        f"new {last.new:,}, updated {last.updated:,}, deleted {last.deleted:,}, dead letters {last.dead:,}"
+    )
+    if options["log_format"] == "json":
+        click.echo(orjson.dumps({"last_pass": last.to_json()}).decode())
+    else:
+        click.echo(summary)
+        if last.note:
+            click.echo(last.note)
+    if last.state == "guarded":
+        sys.exit(EXIT_GUARDED)
+    if last.state == "stopped":
+        click.echo("Stopped during a pass: the next sync picks up from there.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if options["once"] and last.dead:
+        sys.exit(EXIT_DEAD_LETTERS)

@@ -1,0 +1,313 @@
+"""Continuous sync in ledger mode: each pass brings the target up to date with the source; never writes to it.
+
+A pass lists every selected source namespace. IDs the state does not know are fetched and copied; with
+``detect_updates`` known IDs are fetched too and copied when their digest changed; with ``updated_field``
+only records whose field is above the last pass's watermark are fetched (``fetch_by_metadata``). The first
+pass of a new state compares with the target before writing (a migrate may have copied the bulk already).
+With ``propagate_deletes``, IDs the listing no longer shows are deleted from the target once every
+namespace was listed — unless there are more of them than ``max_delete_fraction`` of what the state knows:
+an empty or broken listing must never wipe a target, so such a pass asks (``confirm_deletes``) and, without
+a yes, deletes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UserError
+from ..filters import MetadataPredicate
+from ..records import STAMP_KEYS, Record, record_digest
+from ..stores.base import FetchesByMetadata, Store
+from .copy import Route
+from .migrate import MigrationRequest, check_target, select
+from .sync_state import Known, PassRecord, SyncState
+from .writes import write_batches, write_or_isolate
+
+log = logging.getLogger("pinecone_migrator.sync")
+
+DELETE_BATCH = 1_000
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    detect_updates: bool = False
+    updated_field: str | None = None  # numeric metadata field the application raises on every write
+    propagate_deletes: bool = False
+    max_delete_fraction: float = 0.05
+    interval_seconds: float = 30.0
+    page_size: int = 100
+    concurrency: int = 4
+    max_request_records: int = 1_000
+    max_request_bytes: int = 1_950_000
+
+
+@dataclass
+class _Counts:
+    new: int = 0
+    updated: int = 0
+    dead: int = 0
+    listed: int = 0
+    oldest_change: float | None = None  # smallest --updated-field value copied (for the lag)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, new: int = 0, updated: int = 0, dead: int = 0, listed: int = 0) -> None:
+        with self.lock:
+            self.new += new
+            self.updated += updated
+            self.dead += dead
+            self.listed += listed
+
+
+def _digest(record: Record) -> bytes:
+    return record_digest(record).to_bytes(16, "little")
+
+
+class SyncPass:
+    """One pass over every selected namespace."""
+
+    def __init__(
+        self,
+        request: MigrationRequest,
+        options: SyncOptions,
+        source: Store,
+        target: Store,
+        state: SyncState,
+        stop: threading.Event,
+        confirm_deletes: Callable[[int, int], bool],
+    ) -> None:
+        self.request = request
+        self.options = options
+        self.source = source
+        self.target = target
+        self.state = state
+        self.stop = stop
+        self.confirm_deletes = confirm_deletes
+        self.counts = _Counts()
+        self.number = 0
+        self.baseline = False
+        self.predicate: MetadataPredicate | None = None
+
+    def run(self) -> PassRecord:
+        description, namespaces, self.predicate = select(self.request, self.source)
+        check_target(description, self.target, self.request)
+        if self.options.updated_field and not isinstance(self.source, FetchesByMetadata):
+            raise UserError(
+                "--updated-field needs a source that filters by metadata (fetch_by_metadata); "
+                "use --detect-updates instead."
+            )
+        self.baseline = self.state.count() == 0
+        self.number = self.state.begin_pass()
+        started = time.time()
+        record = PassRecord(self.number, started, None, "running", 0, 0, 0, 0, 0, None, None)
+        try:
+            with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="sync") as pool:
+                for namespace in namespaces:
+                    if self.stop.is_set():
+                        break
+                    self._namespace(namespace, pool)
+            complete = not self.stop.is_set()
+            deleted, note = self._deletes(namespaces) if complete else (0, None)
+            record.state = "done" if complete else "stopped"
+            if note is not None:
+                record.state, record.note = "guarded", note
+            record.deleted = deleted
+        except BaseException as error:
+            record.state, record.note = "failed", str(error)
+            raise
+        finally:
+            counts = self.counts
+            record.new, record.updated, record.dead, record.listed = (
+                counts.new, counts.updated, counts.dead, counts.listed,
+            )  # fmt: skip
+            if counts.oldest_change is not None:
+                record.lag_seconds = max(0.0, started - counts.oldest_change)
+            record.finished = time.time()
+            self.state.end_pass(record)
+        return record
+
+    # -- one namespace ------------------------------------------------------------------------------------
+
+    def _namespace(self, namespace: str, pool: ThreadPoolExecutor) -> None:
+        route = self.request.route(namespace)
+        pending = []
+        cursor: str | None = None
+        while not self.stop.is_set():
+            page = self.source.list_ids(namespace, cursor=cursor, limit=self.options.page_size)
+            self.counts.add(listed=len(page.ids))
+            if page.ids:
+                pending.append(pool.submit(self._page, namespace, page.ids, route))
+            if len(pending) > self.options.concurrency * 2:
+                pending.pop(0).result()
+            cursor = page.cursor
+            if cursor is None:
+                break
+        for future in pending:
+            future.result()
+        if self.options.updated_field and not self.stop.is_set():
+            self._changed_since_watermark(namespace, route)
+
+    def _page(self, namespace: str, ids: list[str], route: Route) -> None:
+        known = self.state.known(namespace, ids)
+        self.state.mark_seen(namespace, known, self.number)
+        wanted = ids if self.options.detect_updates else [i for i in ids if i not in known]
+        if not wanted:
+            return
+        records = self.source.fetch(namespace, wanted)
+        self._copy(namespace, records, known, route)
+
+    def _changed_since_watermark(self, namespace: str, route: Route) -> None:
+        assert isinstance(self.source, FetchesByMetadata) and self.options.updated_field
+        field_name = self.options.updated_field
+        mark = self.state.watermark(namespace)
+        metadata_filter: dict[str, Any] = {field_name: {"$gt": mark}} if mark is not None else {
+            field_name: {"$exists": True}
+        }  # fmt: skip
+        highest = mark
+        cursor: str | None = None
+        while not self.stop.is_set():
+            page = self.source.fetch_by_metadata(namespace, metadata_filter, cursor=cursor, limit=100)
+            values = [r.metadata.get(field_name) for r in page.records]
+            numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if numbers:
+                highest = max(numbers) if highest is None else max(highest, *numbers)
+                with self.counts.lock:
+                    low = min(numbers)
+                    old = self.counts.oldest_change
+                    self.counts.oldest_change = low if old is None else min(old, low)
+            known = self.state.known(namespace, [r.id for r in page.records])
+            self._copy(namespace, page.records, known, route)
+            cursor = page.cursor
+            if cursor is None:
+                break
+        if highest is not None and not self.stop.is_set():
+            self.state.set_watermark(namespace, highest)
+
+    def _copy(self, namespace: str, records: list[Record], known: dict[str, Known], route: Route) -> None:
+        predicate = self.predicate
+        by_target: dict[str, list[tuple[Record, bytes, bool]]] = {}
+        moved: dict[str, list[str]] = {}
+        for record in records:
+            if predicate is not None and not predicate(record.metadata):
+                continue
+            digest = _digest(record)
+            before = known.get(record.id)
+            if before is not None and before.digest == digest:
+                continue
+            destination, refusal = route(record)
+            if destination is None:
+                log.warning("dead letter %s/%s: %s", namespace, record.id, refusal)
+                self.counts.add(dead=1)
+                continue
+            if before is not None and before.target_ns != destination:
+                moved.setdefault(before.target_ns, []).append(record.id)
+            by_target.setdefault(destination, []).append((record, digest, before is not None))
+        for destination, entries in by_target.items():
+            if self.baseline:
+                entries = self._differing(destination, entries, namespace)
+            self._write(namespace, destination, entries)
+        for old_namespace, ids in moved.items():  # a metadata-routed record changed its namespace
+            self.target.delete(old_namespace, ids)
+
+    def _differing(
+        self, destination: str, entries: list[tuple[Record, bytes, bool]], namespace: str
+    ) -> list[tuple[Record, bytes, bool]]:
+        """First pass: leave out what the target already holds equal (remembered as copied)."""
+        there = {r.id: _digest(r) for r in self.target.fetch(destination, [r.id for r, _, _ in entries])}
+        same = [(r.id, destination, d) for r, d, _ in entries if there.get(r.id) == d]
+        if same:
+            self.state.remember(namespace, same, self.number)
+        return [(r, d, u) for r, d, u in entries if there.get(r.id) != d]
+
+    def _write(self, namespace: str, destination: str, entries: list[tuple[Record, bytes, bool]]) -> None:
+        if not entries:
+            return
+        digests = {r.id: (d, updated) for r, d, updated in entries}
+        options = self.options
+        records = [r for r, _, _ in entries]
+        for batch in write_batches(
+            records, options.max_request_records, options.max_request_bytes, self.target.request_size
+        ):
+            _, dead = write_or_isolate(self.target, destination, batch)
+            refused = {record_id for record_id, _, _ in dead}
+            done = [r.id for r in batch if r.id not in refused]
+            self.state.remember(namespace, [(i, destination, digests[i][0]) for i in done], self.number)
+            updated = sum(1 for i in done if digests[i][1])
+            self.counts.add(new=len(done) - updated, updated=updated, dead=len(dead))
+            for record_id, _, reason in dead:
+                log.warning("dead letter %s/%s: %s", namespace, record_id, reason)
+
+    # -- deletes ------------------------------------------------------------------------------------------
+
+    def _deletes(self, namespaces: list[str]) -> tuple[int, str | None]:
+        if not self.options.propagate_deletes:
+            return 0, None
+        listed = set(namespaces)
+        if not self.request.namespaces:  # every namespace is selected: vanished namespaces count too
+            listed |= set(self.state.known_namespaces())
+        vanished = {ns: self.state.unseen(ns, self.number) for ns in sorted(listed)}
+        total = sum(len(ids) for ids in vanished.values())
+        if not total:
+            return 0, None
+        known = max(self.state.count(), 1)
+        if total > self.options.max_delete_fraction * known and not self.confirm_deletes(total, known):
+            note = (
+                f"{total:,} of {known:,} copied records are gone from the source listing (more than "
+                f"{self.options.max_delete_fraction:.0%}); deleted nothing. If that is right, run with "
+                "--yes or a higher --max-delete-fraction."
+            )
+            return 0, note
+        deleted = 0
+        for namespace, gone in vanished.items():
+            by_target: dict[str, list[str]] = {}
+            for record_id, destination in gone:
+                by_target.setdefault(destination, []).append(record_id)
+            for destination, ids in by_target.items():
+                for start in range(0, len(ids), DELETE_BATCH):
+                    chunk = ids[start : start + DELETE_BATCH]
+                    self.target.delete(destination, chunk)
+                    self.state.drop(namespace, chunk)
+                    deleted += len(chunk)
+        return deleted, None
+
+
+def strip_stamps(record: Record) -> Record:
+    """The record without the stamp keys the tool writes into a source."""
+    if not STAMP_KEYS & record.metadata.keys():
+        return record
+    metadata = {k: v for k, v in record.metadata.items() if k not in STAMP_KEYS}
+    return Record(record.id, record.values, record.sparse, metadata)
+
+
+def follow(
+    run_pass: Callable[[], PassRecord],
+    options: SyncOptions,
+    stop: threading.Event,
+    once: bool,
+    on_pass: Callable[[PassRecord], None],
+    on_error: Callable[[Exception], None],
+) -> PassRecord | None:
+    """Pass after pass every ``interval_seconds`` until stopped (or one pass with ``once``). In follow mode a
+    pass that fails (the remote is down after all retries) is reported and the next one tries again; a
+    guarded pass (too many deletes) ends the sync, since nobody said yes."""
+    from ..errors import RemoteError
+
+    last: PassRecord | None = None
+    while not stop.is_set():
+        try:
+            last = run_pass()
+        except RemoteError as error:
+            if once:
+                raise
+            on_error(error)
+        else:
+            on_pass(last)
+            if once or last.state == "guarded":
+                return last
+        stop.wait(options.interval_seconds)
+    return last
