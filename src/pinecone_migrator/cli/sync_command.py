@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,6 +17,7 @@ from rich.console import Console
 from .app import cli
 from .common import (
     EXIT_DEAD_LETTERS,
+    EXIT_DECLINED,
     EXIT_INTERRUPTED,
     FC,
     apply_options,
@@ -64,6 +66,22 @@ SYNC_OPTIONS: list[Callable[[Any], Any]] = [
         "--propagate-deletes", is_flag=True, help="Delete from the target what vanished from the source."
     ),
     click.option(
+        "--stamp-source",
+        is_flag=True,
+        help="The original script's mode: WRITES to the source, stamping migrated/migrated_at on every "
+        "record once copied (by update, never a re-upsert), and finds unstamped records by filter.",
+    ),
+    click.option(
+        "--copy-stamps", is_flag=True, help="With --stamp-source: copy the stamps into the target too."
+    ),
+    click.option(
+        "--stamps-per-second",
+        type=click.FloatRange(1.0, 10_000.0),
+        default=100.0,
+        show_default=True,
+        help="With --stamp-source: Pinecone allows 100 updates by ID per second per namespace.",
+    ),
+    click.option(
         "--max-delete-fraction",
         type=click.FloatRange(0.0, 1.0),
         default=0.05,
@@ -99,6 +117,7 @@ def sync(**options: Any) -> None:
     3 a remote failure (--once), 4 dead letters (--once), 7 a pass would have deleted too much (nothing
     deleted), 130 stopped during a pass (the next sync picks up).
     """
+    from ..engine.stamping import StampOptions, StampPass
     from ..engine.sync import SyncOptions, SyncPass, follow
     from ..engine.sync_state import SyncState
     from ..stores.pinecone import PineconeStore
@@ -118,7 +137,22 @@ def sync(**options: Any) -> None:
     setup_logging(options["log_format"], options["quiet"], None)
     stop = threading.Event()
     install_stop_handlers(stop, console)
-    fingerprint = {**request.fingerprint(), "mode": "ledger"}
+    stamping = options["stamp_source"]
+    if stamping and (options["detect_updates"] or options["updated_field"] or options["propagate_deletes"]):
+        raise click.UsageError(
+            "--stamp-source finds work by its stamps: it excludes --detect-updates, --updated-field and "
+            "--propagate-deletes (the ledger mode's ways)."
+        )
+    if stamping:
+        log.warning(
+            "--stamp-source: this sync WRITES to the source index (migrated/migrated_at on each record)"
+        )
+    fingerprint = {**request.fingerprint(), "mode": "stamp" if stamping else "ledger"}
+    stamp_options = StampOptions(
+        copy_stamps=options["copy_stamps"],
+        stamps_per_second=options["stamps_per_second"],
+        max_request_bytes=options["max_request_bytes"],
+    )
     last: PassRecord | None = None
     with user_errors():
         source = PineconeStore(request.source.index, source_key, request.source.host)
@@ -126,6 +160,8 @@ def sync(**options: Any) -> None:
         with SyncState(request.ledger_path(), fingerprint, restart=request.restart) as state:
 
             def one_pass() -> PassRecord:
+                if stamping:
+                    return StampPass(request, stamp_options, source, target, state, stop).run()
                 return SyncPass(
                     request, settings, source, target, state, stop, _deletes_confirmer(options)
                 ).run()
@@ -199,3 +235,95 @@ def _finish(
         sys.exit(EXIT_INTERRUPTED)
     if options["once"] and last.dead:
         sys.exit(EXIT_DEAD_LETTERS)
+
+
+RESET_OPTIONS: list[Callable[[Any], Any]] = [
+    CONFIG_OPTION,
+    *SOURCE_INDEX_OPTIONS,
+    click.option("--target-index", default=None, help="Ledger mode: the sync's target (names its state)."),
+    click.option("--target-host", default=None),
+    click.option(
+        "--state", type=click.Path(dir_okay=False, path_type=Path), default=None, help="State file."
+    ),
+    click.option(
+        "--namespace", "namespaces", multiple=True, help="--stamps: only this namespace (repeatable)."
+    ),
+    click.option(
+        "--stamps", is_flag=True, help="Remove the source's stamps (stamp mode), not the sync's state."
+    ),
+    YES_OPTION,
+]
+
+
+def reset_options(function: FC) -> FC:
+    return apply_options(function, RESET_OPTIONS)
+
+
+@cli.command()
+@reset_options
+def reset(**options: Any) -> None:
+    """Undo what sync remembers: with --stamps, remove migrated/migrated_at from every stamped record of the
+    source (every namespace, or those named); otherwise forget a sync's state (--state, or the one of
+    --source-index/--target-index) so the next sync re-checks everything. Asks first unless --yes.
+
+    Exit codes: 0 done, 1 declined, 2 bad input, 3 remote failure, 130 interrupted (run again).
+    """
+    from ..engine.migrate import Endpoint, MigrationRequest
+    from ..engine.sync_state import forget_state
+
+    if not options["stamps"]:
+        if options["state"] is None and options["target_index"] is None:
+            raise click.UsageError(
+                "Name the sync to reset: --state PATH, or --target-index (with --source-index)."
+            )
+        path = (
+            options["state"]
+            or MigrationRequest(
+                source=Endpoint(options["source_index"], options["source_host"]),
+                target=Endpoint(options["target_index"], options["target_host"] or options["source_host"]),
+            ).ledger_path()
+        )
+        _confirm(options, f"Forget what the sync in {path} has copied (its next pass re-checks everything)?")
+        with user_errors():
+            forgotten = forget_state(path)
+        click.echo(
+            f"reset: forgot {forgotten:,} copied records in {path}; the next sync re-checks everything."
+        )
+        return
+    _reset_stamps(options)
+
+
+def _confirm(options: dict[str, Any], question: str) -> None:
+    if options["yes"]:
+        return
+    if not interactive():
+        raise click.UsageError("reset changes what cannot be undone here: pass --yes to confirm.")
+    if not click.confirm(question, default=False, err=True):
+        click.echo("Cancelled: nothing was changed.", err=True)
+        sys.exit(EXIT_DECLINED)
+
+
+def _reset_stamps(options: dict[str, Any]) -> None:
+    from ..engine.stamping import reset_stamps
+    from ..stores.pinecone import PineconeStore
+    from .common import api_key, namespace_name
+
+    key = api_key(options["source_api_key_env"], "source")
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    with user_errors():
+        source = PineconeStore(options["source_index"], key, options["source_host"])
+        counts = source.describe().namespace_counts
+        namespaces = [namespace_name(ns) for ns in options["namespaces"]] or sorted(counts)
+        _confirm(
+            options,
+            f"Remove migrated/migrated_at from every stamped record of {options['source_index']!r} in "
+            f"{len(namespaces)} namespace(s)? Each stamped record is written again without them: run it "
+            "while the application does not write.",
+        )
+        removed = reset_stamps(
+            source, namespaces, stop, lambda ns, n: log.info("%s: %d stamps removed", ns, n)
+        )
+    click.echo(f"reset: removed the stamps of {removed:,} records in {len(namespaces)} namespace(s).")
+    if stop.is_set():
+        sys.exit(EXIT_INTERRUPTED)

@@ -201,6 +201,23 @@ class SyncState:
             )  # fmt: skip
 
 
+def forget_state(path: Path) -> int:
+    """Forget what a sync's state knows (``reset`` in ledger mode); returns how many records it knew."""
+    if not path.exists():
+        raise UserError(f"There is no state file {path}: nothing to reset (pass --state?).")
+    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        db.executescript(SCHEMA)
+        (known,) = db.execute("SELECT count(*) FROM sync_known").fetchone()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM sync_known")
+        db.execute("DELETE FROM sync_meta WHERE key LIKE 'watermark:%'")
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return int(known)
+
+
 def last_passes(path: Path, limit: int = 3) -> list[PassRecord]:
     """The latest passes recorded in a ledger file (for `status`); empty when it holds no sync."""
     if not path.exists():

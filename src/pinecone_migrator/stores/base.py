@@ -127,6 +127,13 @@ class Finishes(Protocol):
 
 
 @runtime_checkable
+class UpdatesMetadata(Protocol):
+    """Optional ability: merge metadata keys into one record without rewriting it (stamping a source)."""
+
+    def update_metadata(self, namespace: str, record_id: str, set_metadata: dict[str, Any]) -> WriteAck: ...
+
+
+@runtime_checkable
 class ReportsThrottling(Protocol):
     """Optional ability: the store tells the engine each time it was asked to slow down (HTTP 429)."""
 

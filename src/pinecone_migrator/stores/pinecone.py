@@ -299,6 +299,13 @@ class PineconeStore:
         response = self.data.call("delete", "POST", "vectors/delete", body=orjson.dumps(body))
         return self._acknowledged(namespace, len(ids), lsn(response, REQUEST_LSN))
 
+    def update_metadata(self, namespace: str, record_id: str, set_metadata: dict[str, Any]) -> WriteAck:
+        """Merge ``set_metadata`` into one record's metadata (Pinecone's update by ID: values, sparse values
+        and other keys stay as they are, so writes the application makes meanwhile are kept)."""
+        body = {"id": record_id, "setMetadata": set_metadata, "namespace": wire_namespace(namespace)}
+        response = self.data.call("update", "POST", "vectors/update", body=orjson.dumps(body))
+        return self._acknowledged(namespace, 1, lsn(response, REQUEST_LSN))
+
     def _acknowledged(self, namespace: str, count: int, write_lsn: int | None) -> WriteAck:
         if write_lsn is not None:
             with self._lsn_lock:
