@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,18 @@ def test_sigterm_during_the_wait_exits_cleanly_and_the_next_sync_continues(
     index.upsert(vectors=[{"id": "after", "values": [0.5] * 8}], namespace="tenant-a")
     again = _sync(servers, tmp_path, "--once", "--log-format", "json")
     assert orjson.loads(again.stdout.splitlines()[-1])["last_pass"]["new"] == 1
+
+
+def test_status_shows_the_last_passes_of_a_sync(servers: Servers, tmp_path: Path) -> None:
+    source, _ = servers
+    load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=10)
+    assert _sync(servers, tmp_path, "--once").returncode == 0
+    assert _sync(servers, tmp_path, "--once").returncode == 0
+    shown = subprocess.run(
+        [sys.executable, "-m", "pinecone_migrator", "status", "--state", str(tmp_path / "ledger.sqlite")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    lines = [line for line in shown.stdout.splitlines() if line.startswith("sync pass")]
+    assert lines[0].startswith("sync pass 2 (done") and "listed 30, new 0" in lines[0]
+    assert lines[1].startswith("sync pass 1 (done") and "new 30" in lines[1]

@@ -277,7 +277,7 @@ def status(state: Path) -> None:
     with ledger:
         namespaces = ledger.namespaces()
         dead = ledger.dead_letters()
-    if not namespaces:
+    if not namespaces and not _has_sync(state):
         click.echo("The ledger holds no progress yet.")
     for ns in namespaces:
         total = "?" if ns.total_hint is None else f"{ns.total_hint:,}"
@@ -293,8 +293,38 @@ def status(state: Path) -> None:
         click.echo(f"dead letter {namespace}/{record_id}: {reason}")
     if len(dead) > 20:
         click.echo(f"... and {len(dead) - 20} more (table dead_letters in {state})")
+    from ..engine.sync_state import last_passes
+
+    passes = last_passes(state)
+    if passes:
+        _show_sync(passes)
     from ..engine.verify_state import saved_progress
 
     for side, namespace, complete, listed in saved_progress(state):
         progress = "scanned" if complete else f"{listed:,} IDs scanned so far"
         click.echo(f"interrupted verify, {side} {namespace}: {progress} (the same verify command resumes)")
+
+
+def _has_sync(state: Path) -> bool:
+    from ..engine.sync_state import last_passes
+
+    return bool(last_passes(state, limit=1))
+
+
+def _show_sync(passes: list[Any]) -> None:
+    """A sync's latest passes, newest first; a running one shows how long it has been going."""
+    import time
+
+    for record in passes:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started))
+        lag = "-" if record.lag_seconds is None else f"{record.lag_seconds:.1f} s"
+        took = (
+            f"{record.seconds:.1f} s"
+            if record.seconds is not None
+            else f"running for {time.time() - record.started:.0f} s"
+        )
+        click.echo(
+            f"sync pass {record.number} ({record.state}, started {when}, {took}): listed {record.listed:,}, "
+            f"new {record.new:,}, updated {record.updated:,}, deleted {record.deleted:,}, "
+            f"dead letters {record.dead:,}, lag {lag}" + (f" — {record.note}" if record.note else "")
+        )
