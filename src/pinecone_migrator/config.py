@@ -79,6 +79,17 @@ OWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "native": bool,
     "backup_name": str,
     "description": str,
+    # sync / reset
+    "once": bool,
+    "interval": (int, float),
+    "detect_updates": bool,
+    "updated_field": str,
+    "propagate_deletes": bool,
+    "max_delete_fraction": (int, float),
+    "stamp_source": bool,
+    "copy_stamps": bool,
+    "stamps_per_second": (int, float),
+    "stamps": bool,
 }
 
 # Keys whose option is spelled differently in the code.
@@ -110,7 +121,7 @@ SEED_KEYS = {
 SEED_ONLY_KEYS = SEED_KEYS - set(OWN_KEYS)
 # Features of the original script that belong to other commands.
 ELSEWHERE = {
-    "delta_mode": "continuous copying is the sync command (not built yet)",
+    "delta_mode": "continuous copying is the sync command (pinecone-migrator sync, --stamp-source to stamp)",
     "write_to_parquet": "Parquet export is the export command (pinecone-migrator export --to PATH)",
 }
 
