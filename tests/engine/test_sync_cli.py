@@ -224,3 +224,68 @@ def test_status_shows_the_last_passes_of_a_sync(servers: Servers, tmp_path: Path
     lines = [line for line in shown.stdout.splitlines() if line.startswith("sync pass")]
     assert lines[0].startswith("sync pass 2 (done") and "listed 30, new 0" in lines[0]
     assert lines[1].startswith("sync pass 1 (done") and "new 30" in lines[1]
+
+
+FAULTS = {"rate_429": 0.1, "rate_500": 0.05, "rate_503": 0.05, "latency_ms": 5, "visibility_delay_ms": 300}
+
+
+def _faults(server: ServerProcess, key: str, **settings: float) -> None:
+    import httpx
+
+    httpx.put(f"{server.url}/_admin/faults", json=settings, headers={"Api-Key": key}).raise_for_status()
+
+
+def test_converges_under_faults_with_nothing_lost_or_duplicated(servers: Servers, tmp_path: Path) -> None:
+    source, target = servers
+    wanted = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=60)
+    for server, key in ((source, SOURCE_KEY), (target, TARGET_KEY)):
+        _faults(
+            server, key, rate_429=0.1, rate_500=0.05, rate_503=0.05, latency_ms=5, visibility_delay_ms=300
+        )
+    running = _following(
+        servers, tmp_path, "--detect-updates", "--propagate-deletes", "--max-delete-fraction", "0.5"
+    )
+    try:
+        index = _index(source, SOURCE_KEY, "src")
+        for i in range(10):
+            record = {"id": f"late-{i}", "values": [0.1 * i] * 8, "metadata": {"i": i}}
+            index.upsert(vectors=[record], namespace="tenant-a")
+            wanted[f"tenant-a/late-{i}"] = expected(record)
+        index.delete(ids=["d0#chunk 00000"], namespace="__default__")
+        del wanted["__default__/d0#chunk 00000"]
+        for server, key in ((source, SOURCE_KEY), (target, TARGET_KEY)):
+            _faults(
+                server, key, rate_429=0.1, rate_500=0.05, rate_503=0.05, latency_ms=5, visibility_delay_ms=300
+            )
+        assert _converged(target, wanted, seconds=120) == wanted
+    finally:
+        running.send_signal(signal.SIGTERM)
+        running.communicate(timeout=60)
+    assert running.returncode in (0, 130)
+
+
+def test_sigterm_during_a_pass_and_the_next_sync_finishes_the_job(servers: Servers, tmp_path: Path) -> None:
+    source, target = servers
+    wanted = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=300)
+    _faults(source, SOURCE_KEY, latency_ms=100)  # a pass of ~20 s: plenty of time to stop it half-way
+    running = _following(servers, tmp_path, "--concurrency", "1")
+    pc = Pinecone(api_key=TARGET_KEY, host=target.url)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if pc.index(host=pc.describe_index("dst").host).describe_index_stats().total_vector_count > 50:
+                break
+        except Exception:  # the target index is being created
+            pass
+        time.sleep(0.1)
+    running.send_signal(signal.SIGTERM)
+    _, stderr = running.communicate(timeout=60)
+    assert running.returncode == 130, stderr
+    assert "the next sync picks up" in stderr
+    _faults(source, SOURCE_KEY, latency_ms=0)
+    finished = _sync(servers, tmp_path, "--once", "--log-format", "json")
+    assert finished.returncode == 0, finished.stderr
+    assert (
+        0 < orjson.loads(finished.stdout.splitlines()[-1])["last_pass"]["new"] < 900
+    )  # only what was missing
+    assert contents(pc, "dst") == wanted
