@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import orjson
 
 from ..errors import RecordsRejected, RemoteError, UserError
-from ..records import Record
+from ..records import Record, SparseValues
 from .base import (
     DEFAULT_NAMESPACE,
     Capabilities,
@@ -274,6 +274,37 @@ class PineconeStore:
             body=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
         )
         return [Match(id=m["id"], score=float(m.get("score", 0.0))) for m in found.get("matches") or ()]
+
+    def query_ids(
+        self,
+        namespace: str,
+        *,
+        top_k: int,
+        vector: Any = None,
+        sparse: SparseValues | None = None,
+        metadata_filter: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """IDs of the ``top_k`` best matches, best first, for a dense and/or sparse query vector (a float32
+        array or list) and an optional metadata filter. Used to sweep sources that cannot list (pods).
+
+        Values and metadata are never asked for: Pinecone caps ``top_k`` at 1,000 when they are, and they
+        would count against the 4 MB response limit."""
+        body: dict[str, Any] = {
+            "namespace": wire_namespace(namespace),
+            "topK": top_k,
+            "includeValues": False,
+            "includeMetadata": False,
+        }
+        if vector is not None:
+            body["vector"] = vector
+        if sparse is not None:
+            body["sparseVector"] = {"indices": sparse.indices, "values": sparse.values}
+        if metadata_filter:
+            body["filter"] = metadata_filter
+        found = self.data.call_json(
+            "query", "POST", "query", body=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+        )
+        return [str(m["id"]) for m in found.get("matches") or ()]
 
     def request_size(self, record: Record) -> int:
         encoded = encode_record(record)
