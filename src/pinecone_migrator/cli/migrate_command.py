@@ -143,6 +143,7 @@ def run_copy(
     target through, when it is not ``target`` itself (an export is read back from its files); ``check``
     returns further problems found in a verification (restore compares digests with the manifest)."""
     from ..engine.migrate import run_migration
+    from ..engine.pods import enumerable
 
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
     console = Console(stderr=True) if live else None
@@ -152,6 +153,14 @@ def run_copy(
             _confirm(request, source, target)
         stop = threading.Event()
         install_stop_handlers(stop, console)
+        source = enumerable(
+            source,
+            request.ledger_path(),
+            list(request.namespaces) or None,
+            stop,
+            accept_incomplete=options.get("accept_incomplete_sweep", False),
+            restart=request.restart,
+        )
         if console is not None:
             with LiveProgress(console).shown() as display:
                 summary = run_migration(request, source, target, stop, progress=display)

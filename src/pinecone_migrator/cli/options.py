@@ -76,6 +76,12 @@ SOURCE_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
         "--source-host", default=None, help="Control-plane URL of the source (default: Pinecone's cloud)."
     ),
     click.option("--source-api-key-env", default="PINECONE_API_KEY", show_default=True, metavar="VAR"),
+    click.option(
+        "--accept-incomplete-sweep",
+        is_flag=True,
+        help="A pod-based source (no list) is enumerated by query sweeps: copy what they found even when "
+        "they cannot prove they found every record.",
+    ),
 ]
 TARGET_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--target-index", required=True, help="Index to copy to (created when missing)."),

@@ -117,6 +117,7 @@ def sync(**options: Any) -> None:
     3 a remote failure (--once), 4 dead letters (--once), 7 a pass would have deleted too much (nothing
     deleted), 130 stopped during a pass (the next sync picks up).
     """
+    from ..engine.pods import enumerable
     from ..engine.stamping import StampOptions, StampPass
     from ..engine.sync import SyncOptions, SyncPass, follow
     from ..engine.sync_state import SyncState
@@ -162,8 +163,17 @@ def sync(**options: Any) -> None:
             def one_pass() -> PassRecord:
                 if stamping:
                     return StampPass(request, stamp_options, source, target, state, stop).run()
+                # A pod-based source is swept afresh each pass: new records appear between passes.
+                listable = enumerable(
+                    source,
+                    request.ledger_path(),
+                    list(request.namespaces) or None,
+                    stop,
+                    accept_incomplete=options["accept_incomplete_sweep"],
+                    restart=True,
+                )
                 return SyncPass(
-                    request, settings, source, target, state, stop, _deletes_confirmer(options)
+                    request, settings, listable, target, state, stop, _deletes_confirmer(options)
                 ).run()
 
             last = follow(

@@ -117,6 +117,8 @@ def verify(**options: Any) -> None:
     if options["repair"] and level == "digest":
         level = "full"
     request = build_request(options)
+    from ..engine.pods import enumerable
+
     source_key, target_key = keys(options)
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
     console = Console(stderr=True) if live else None
@@ -132,7 +134,14 @@ def verify(**options: Any) -> None:
         if level == "search":
             _search(request, source, target, options, stop)
             return
-        result = run_verify(request, source, target, level, stop, console, options)
+        listable = enumerable(
+            source,
+            request.ledger_path(),
+            list(request.namespaces) or None,
+            stop,
+            accept_incomplete=options["accept_incomplete_sweep"],
+        )
+        result = run_verify(request, listable, target, level, stop, console, options)
         body: dict[str, Any] = {"verify": result.to_json()}
         lines = verdict_lines(result)
         if options["repair"] and result.judged and not result.equal and not result.interrupted:
@@ -153,7 +162,7 @@ def verify(**options: Any) -> None:
                 f"{fixed.extra_left:,} extra left (--delete-extra to remove them), {len(fixed.dead_letters)} "
                 "refused by the target"
             )
-            result = run_verify(request, source, target, level, stop, console, options)
+            result = run_verify(request, listable, target, level, stop, console, options)
             body["verify_after_repair"] = result.to_json()
             lines.extend(verdict_lines(result, title="verify after repair"))
     if options["report"] is not None:

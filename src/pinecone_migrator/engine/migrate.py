@@ -226,17 +226,20 @@ def selected_namespaces(request: MigrationRequest, description: StoreDescription
     return namespaces
 
 
-def select(request: MigrationRequest, source: Store) -> tuple[StoreDescription, list[str], Any]:
-    """Validate the request against the source: its description, the namespaces to copy, the filter."""
+def select(
+    request: MigrationRequest, source: Store, *, needs_listing: bool = True
+) -> tuple[StoreDescription, list[str], Any]:
+    """Validate the request against the source: its description, the namespaces to copy, the filter.
+    ``needs_listing`` False: the caller finds records another way (stamp mode's filtered queries)."""
     if not source.exists():
         raise UserError(
             f"The source index {request.source.index!r} does not exist at {request.source.label()}."
         )
     description = source.describe()
-    if not source.capabilities().can_list:
+    if needs_listing and not source.capabilities().can_list:
         raise UserError(
-            f"The source index {request.source.index!r} is pod-based and cannot list its IDs; "
-            "pod-based sources are not supported yet."
+            f"The source index {request.source.index!r} is pod-based and cannot list its IDs; it has to be "
+            "enumerated by query sweeps first (engine.pods.enumerable)."
         )
     return description, selected_namespaces(request, description), request.predicate()
 

@@ -23,10 +23,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..errors import UserError
 from ..filters import MetadataPredicate, compile_filter
 from ..records import STAMP_KEYS, Record, record_digest
 from ..stores.base import FetchesByMetadata, Store, UpdatesMetadata
+from ..stores.swept import QueriesIds
 from .copy import Route
 from .migrate import MigrationRequest, check_target, select
 from .sync import strip_stamps
@@ -37,6 +40,7 @@ log = logging.getLogger("pinecone_migrator.stamp")
 
 UNSTAMPED: dict[str, Any] = {"$or": [{"migrated": {"$exists": False}}, {"migrated": {"$ne": True}}]}
 STAMPED: dict[str, Any] = {"migrated": {"$exists": True}}
+QUERY_TOP_K = 1_000  # per query of a pod-based source (IDs only; stamped ones drop out of the next query)
 
 
 def with_filter(user_filter: dict[str, Any] | None, extra: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +71,7 @@ def matching_pages(
 ) -> Iterator[list[Record]]:
     """Pages of the records of a namespace that match a filter: server-side where the source can filter,
     otherwise listed, fetched and filtered here."""
-    if isinstance(source, FetchesByMetadata):
+    if isinstance(source, FetchesByMetadata) and source.capabilities().can_fetch_by_metadata:
         cursor: str | None = None
         while not stop.is_set():
             page = source.fetch_by_metadata(namespace, metadata_filter, cursor=cursor, limit=100)
@@ -78,6 +82,9 @@ def matching_pages(
                 return
         return
     if not source.capabilities().can_list:
+        if isinstance(source, QueriesIds):
+            yield from _queried_pages(source, namespace, metadata_filter, stop)
+            return
         raise UserError(
             "This source can neither list IDs nor filter by metadata: stamp mode cannot find records."
         )
@@ -93,6 +100,30 @@ def matching_pages(
         cursor = listed.cursor
         if cursor is None:
             return
+
+
+def _queried_pages(
+    source: Any, namespace: str, metadata_filter: dict[str, Any], stop: threading.Event
+) -> Iterator[list[Record]]:
+    """A pod-based source: query with the filter until no unseen record matches. Records stamped by the
+    caller drop out of the filter, so the queries reach the rest; seen IDs end the loop for records that
+    cannot be stamped (dead letters)."""
+    dimension = source.describe().shape.dimension
+    if dimension is None:
+        raise UserError("Stamp mode on a source that cannot list needs dense vectors to query with.")
+    rng = np.random.default_rng()
+    seen: set[str] = set()
+    while not stop.is_set():
+        vector = rng.standard_normal(dimension).astype(np.float32)
+        ids = source.query_ids(namespace, top_k=QUERY_TOP_K, vector=vector, metadata_filter=metadata_filter)
+        fresh = [i for i in ids if i not in seen]
+        if not fresh:
+            return
+        seen.update(fresh)
+        for start in range(0, len(fresh), 100):
+            records = source.fetch(namespace, fresh[start : start + 100])
+            if records:
+                yield records
 
 
 @dataclass(frozen=True)
@@ -125,7 +156,7 @@ class StampPass:
         self.new = self.updated = self.dead = self.listed = 0
 
     def run(self) -> PassRecord:
-        description, namespaces, _ = select(self.request, self.source)
+        description, namespaces, _ = select(self.request, self.source, needs_listing=False)
         check_target(description, self.target, self.request)
         number = self.state.begin_pass()
         record = PassRecord(number, time.time(), None, "running", 0, 0, 0, 0, 0, None, None)

@@ -221,7 +221,8 @@ class PineconeStore:
 
     def capabilities(self) -> Capabilities:
         pod = type(self._describe_raw().deployment).__name__ == "PodDeployment"
-        return Capabilities(can_list=not pod, can_fetch_by_metadata=True)
+        # Pinecone's fetch_by_metadata, like list, is a serverless-index operation.
+        return Capabilities(can_list=not pod, can_fetch_by_metadata=not pod)
 
     def list_ids(
         self, namespace: str, *, prefix: str = "", cursor: str | None = None, limit: int = 100

@@ -116,9 +116,13 @@ CREATE TABLE IF NOT EXISTS sweeps (
 class SweepInterrupted(MigratorError):
     """The sweep was stopped before it finished; what it found is kept and the next run continues it."""
 
+    exit_code = 130
+
 
 class IncompleteSweep(MigratorError):
     """A namespace's sweep ended without proving it found every record, and a complete listing is required."""
+
+    exit_code = 6
 
 
 @runtime_checkable
@@ -386,9 +390,14 @@ class SweptSource:
         self._expected = dict(expected) if expected is not None else None
         self._seed = seed
         self._description: StoreDescription | None = None
-        self._state = _State(Path(state_path), self._source_name(), restart)
+        self.state_path = Path(state_path)
+        self._state = _State(self.state_path, self._source_name(), restart)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Another process (a verify's scan worker) reopens the same state: finished sweeps are reused."""
+        return (_reopen, (self.source, self.state_path, self.require_proven))
 
     def _source_name(self) -> str:
         return str(getattr(self.source, "index_name", None) or self.source.describe().name)
@@ -842,3 +851,7 @@ def _ranges(
     bounds = [-math.inf, *cuts, math.inf]
     sizes = [int(np.count_nonzero((numbers >= low) & (numbers < high))) for low, high in pairwise(bounds)]
     return max([*sizes, sampled - len(present)]) / sampled, parts
+
+
+def _reopen(source: SweepableStore, state_path: Path, require_proven: bool) -> SweptSource:
+    return SweptSource(source, state_path, require_proven=require_proven)
