@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,6 +45,7 @@ import numpy.typing as npt
 
 from ..errors import MigratorError, RemoteError, UserError
 from ..filters import compile_filter
+from ..localdb import open_db, transaction
 from ..records import Record, SparseValues
 from .base import (
     Capabilities,
@@ -166,11 +166,8 @@ class _State:
     """The SQLite file: IDs found per namespace and each namespace's sweep report."""
 
     def __init__(self, path: Path, source_name: str, restart: bool) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        self._db = open_db(path)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         with self._transaction():
             if restart:
@@ -193,14 +190,8 @@ class _State:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, transaction(self._db):
+            yield
 
     def close(self) -> None:
         with self._lock:

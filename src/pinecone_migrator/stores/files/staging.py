@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import functools
 import pickle
-import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from ...errors import UserError
+from ...localdb import open_db, transaction
 from ...records import Record, SetDigest, record_digest
 from .formats import StagedRow
 from .layout import data_file_name
@@ -91,14 +91,10 @@ class Staging:
         self, path: Path, identity: dict[str, object], *, restart: bool = False, forget: bool = False
     ) -> None:
         """``forget``: open only to read which files an earlier export made (see ``discard_export``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        # Batches are blobs of ~0.4 MB: large pages keep their overflow chains short (set before WAL).
-        self._db.execute("PRAGMA page_size=65536")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # Batches are blobs of ~0.4 MB: large pages keep their overflow chains short.
+        self._db = open_db(path, page_size=65536)
         self._db.executescript(SCHEMA)
         self.file_format = str(identity["format"])
         self.run_token = ""
@@ -131,15 +127,8 @@ class Staging:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[None]:
+        return transaction(self._db)
 
     def close(self) -> None:
         with self._lock:
