@@ -84,6 +84,7 @@ OWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "interval": (int, float),
     "detect_updates": bool,
     "updated_field": str,
+    "lookback": (int, float),
     "propagate_deletes": bool,
     "max_delete_fraction": (int, float),
     "stamp_source": bool,

@@ -204,7 +204,7 @@ class _ImportDisplay:
             self.progress.update(self.task, completed=job.percent or 0, status=job.status, records=records)
         elif (job.status, job.percent) != self.last:
             log.info("bulk import %s: %s, %s %% done, %s records", job.id, job.status, job.percent, records,
-                     extra={"event": "import_progress", **job.to_json()})  # fmt: skip
+                     extra={"fields": {"event": "import_progress", **job.to_json()}})  # fmt: skip
         self.last = (job.status, job.percent)
 
 

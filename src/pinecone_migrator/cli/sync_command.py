@@ -63,6 +63,14 @@ SYNC_OPTIONS: list[Callable[[Any], Any]] = [
         "above the last pass's highest value are re-fetched.",
     ),
     click.option(
+        "--lookback",
+        type=click.FloatRange(0.0),
+        default=30.0,
+        show_default=True,
+        help="With --updated-field: each pass looks again at changes this many seconds older than the last "
+        "pass's start (writes made during a pass, clock skew, writes not yet visible).",
+    ),
+    click.option(
         "--propagate-deletes", is_flag=True, help="Delete from the target what vanished from the source."
     ),
     click.option(
@@ -127,6 +135,7 @@ def sync(**options: Any) -> None:
     settings = SyncOptions(
         detect_updates=options["detect_updates"],
         updated_field=options["updated_field"],
+        lookback_seconds=options["lookback"],
         propagate_deletes=options["propagate_deletes"],
         max_delete_fraction=options["max_delete_fraction"],
         interval_seconds=options["interval"],
@@ -210,7 +219,7 @@ def _log_pass(record: PassRecord, options: dict[str, Any]) -> None:
         "pass %d %s: listed %d, new %d, updated %d, deleted %d, dead letters %d, lag %s, %.1f s",
         record.number, record.state, record.listed, record.new, record.updated, record.deleted, record.dead,
         lag, record.seconds or 0.0,
-        extra={"event": "sync_pass", **record.to_json()},
+        extra={"fields": {"event": "sync_pass", **record.to_json()}},
     )  # fmt: skip
     if record.note:
         log.warning("pass %d: %s", record.number, record.note)

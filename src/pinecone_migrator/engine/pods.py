@@ -48,7 +48,7 @@ def enumerable(
             "sweep of %s: %s",
             report.namespace,
             describe(report),
-            extra={"event": "sweep", **report.to_json()},
+            extra={"fields": {"event": "sweep", **report.to_json()}},
         )
     unproven = [r for r in reports if not r.proven]
     if unproven and not accept_incomplete:

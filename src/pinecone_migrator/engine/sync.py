@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import UserError
 from ..filters import MetadataPredicate
@@ -40,6 +39,12 @@ class SyncOptions:
     updated_field: str | None = None  # numeric metadata field the application raises on every write
     propagate_deletes: bool = False
     max_delete_fraction: float = 0.05
+    # --updated-field: how far behind the pass's start the next pass looks again. Writes made while a pass
+    # scans (behind its cursor), clock skew between the application and us, and writes not yet visible
+    # (Pinecone is eventually consistent) all carry values below the highest one a pass saw; re-reading this
+    # window catches them, and unchanged records cost a read, not a write.
+    lookback_seconds: float = 30.0
+    metadata_page: int = 1_000  # records per fetch_by_metadata page
     interval_seconds: float = 30.0
     page_size: int = 100
     concurrency: int = 4
@@ -92,6 +97,11 @@ class SyncPass:
         self.number = 0
         self.baseline = False
         self.predicate: MetadataPredicate | None = None
+        self.started = 0.0
+        self.known_at_start = 0
+        self.deleted = 0
+        self.delete_approved = False
+        self.guard_note: str | None = None
 
     def run(self) -> PassRecord:
         description, namespaces, self.predicate = select(self.request, self.source)
@@ -101,9 +111,10 @@ class SyncPass:
                 "--updated-field needs a source that filters by metadata (fetch_by_metadata); "
                 "use --detect-updates instead."
             )
-        self.baseline = self.state.count() == 0
+        self.known_at_start = self.state.count()
+        self.baseline = self.known_at_start == 0
         self.number = self.state.begin_pass()
-        started = time.time()
+        started = self.started = time.time()
         record = PassRecord(self.number, started, None, "running", 0, 0, 0, 0, 0, None, None)
         try:
             with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="sync") as pool:
@@ -112,11 +123,13 @@ class SyncPass:
                         break
                     self._namespace(namespace, pool)
             complete = not self.stop.is_set()
-            deleted, note = self._deletes(namespaces) if complete else (0, None)
+            if complete and not self.request.namespaces:
+                # every namespace is selected: one that vanished from the source altogether counts too
+                for namespace in sorted(set(self.state.known_namespaces()) - set(namespaces)):
+                    self._delete_vanished(namespace)
             record.state = "done" if complete else "stopped"
-            if note is not None:
-                record.state, record.note = "guarded", note
-            record.deleted = deleted
+            if self.guard_note is not None:
+                record.state, record.note = "guarded", self.guard_note
         except BaseException as error:
             record.state, record.note = "failed", str(error)
             raise
@@ -125,6 +138,7 @@ class SyncPass:
             record.new, record.updated, record.dead, record.listed = (
                 counts.new, counts.updated, counts.dead, counts.listed,
             )  # fmt: skip
+            record.deleted = self.deleted
             if counts.oldest_change is not None:
                 record.lag_seconds = max(0.0, started - counts.oldest_change)
             record.finished = time.time()
@@ -149,7 +163,11 @@ class SyncPass:
                 break
         for future in pending:
             future.result()
-        if self.options.updated_field and not self.stop.is_set():
+        if self.stop.is_set():
+            return
+        # Deletes right after the namespace's own complete listing: a delete waits one pass, not two.
+        self._delete_vanished(namespace)
+        if self.options.updated_field:
             self._changed_since_watermark(namespace, route)
 
     def _page(self, namespace: str, ids: list[str], route: Route) -> None:
@@ -165,28 +183,34 @@ class SyncPass:
         assert isinstance(self.source, FetchesByMetadata) and self.options.updated_field
         field_name = self.options.updated_field
         mark = self.state.watermark(namespace)
-        metadata_filter: dict[str, Any] = {field_name: {"$gt": mark}} if mark is not None else {
-            field_name: {"$exists": True}
-        }  # fmt: skip
+        horizon = self.started - self.options.lookback_seconds
+        if mark is None:  # first pass: its listing copies every record; changes count from here on
+            self.state.set_watermark(namespace, horizon)
+            return
         highest = mark
         cursor: str | None = None
         while not self.stop.is_set():
-            page = self.source.fetch_by_metadata(namespace, metadata_filter, cursor=cursor, limit=100)
+            page = self.source.fetch_by_metadata(
+                namespace, {field_name: {"$gt": mark}}, cursor=cursor, limit=self.options.metadata_page
+            )
             values = [r.metadata.get(field_name) for r in page.records]
             numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
             if numbers:
-                highest = max(numbers) if highest is None else max(highest, *numbers)
-                with self.counts.lock:
-                    low = min(numbers)
-                    old = self.counts.oldest_change
-                    self.counts.oldest_change = low if old is None else min(old, low)
+                highest = max(highest, *numbers)
             known = self.state.known(namespace, [r.id for r in page.records])
+            changed = [r for r in page.records if r.id not in known or known[r.id].digest != _digest(r)]
+            stamps = [r.metadata.get(field_name) for r in changed]
+            times = [float(v) for v in stamps if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if times:
+                with self.counts.lock:
+                    old = self.counts.oldest_change
+                    self.counts.oldest_change = min(times) if old is None else min(old, *times)
             self._copy(namespace, page.records, known, route)
             cursor = page.cursor
             if cursor is None:
                 break
-        if highest is not None and not self.stop.is_set():
-            self.state.set_watermark(namespace, highest)
+        if not self.stop.is_set():
+            self.state.set_watermark(namespace, max(mark, min(highest, horizon)))
 
     def _copy(self, namespace: str, records: list[Record], known: dict[str, Known], route: Route) -> None:
         predicate = self.predicate
@@ -244,36 +268,35 @@ class SyncPass:
 
     # -- deletes ------------------------------------------------------------------------------------------
 
-    def _deletes(self, namespaces: list[str]) -> tuple[int, str | None]:
-        if not self.options.propagate_deletes:
-            return 0, None
-        listed = set(namespaces)
-        if not self.request.namespaces:  # every namespace is selected: vanished namespaces count too
-            listed |= set(self.state.known_namespaces())
-        vanished = {ns: self.state.unseen(ns, self.number) for ns in sorted(listed)}
-        total = sum(len(ids) for ids in vanished.values())
-        if not total:
-            return 0, None
-        known = max(self.state.count(), 1)
-        if total > self.options.max_delete_fraction * known and not self.confirm_deletes(total, known):
-            note = (
-                f"{total:,} of {known:,} copied records are gone from the source listing (more than "
-                f"{self.options.max_delete_fraction:.0%}); deleted nothing. If that is right, run with "
-                "--yes or a higher --max-delete-fraction."
-            )
-            return 0, note
-        deleted = 0
-        for namespace, gone in vanished.items():
-            by_target: dict[str, list[str]] = {}
-            for record_id, destination in gone:
-                by_target.setdefault(destination, []).append(record_id)
-            for destination, ids in by_target.items():
-                for start in range(0, len(ids), DELETE_BATCH):
-                    chunk = ids[start : start + DELETE_BATCH]
-                    self.target.delete(destination, chunk)
-                    self.state.drop(namespace, chunk)
-                    deleted += len(chunk)
-        return deleted, None
+    def _delete_vanished(self, namespace: str) -> None:
+        """Delete from the target what this pass's complete listing of ``namespace`` no longer showed —
+        unless, with what the pass already deleted, that exceeds ``max_delete_fraction`` of the records
+        known at its start and nobody agrees; then the pass deletes nothing more and says why."""
+        if not self.options.propagate_deletes or self.guard_note is not None:
+            return
+        gone = self.state.unseen(namespace, self.number)
+        if not gone:
+            return
+        known = max(self.known_at_start, 1)
+        total = self.deleted + len(gone)
+        if not self.delete_approved and total > self.options.max_delete_fraction * known:
+            if not self.confirm_deletes(total, known):
+                self.guard_note = (
+                    f"{total:,} of {known:,} copied records are gone from the source listing (more than "
+                    f"{self.options.max_delete_fraction:.0%}); deleted nothing more. If that is right, run "
+                    "with --yes or a higher --max-delete-fraction."
+                )
+                return
+            self.delete_approved = True
+        by_target: dict[str, list[str]] = {}
+        for record_id, destination in gone:
+            by_target.setdefault(destination, []).append(record_id)
+        for destination, ids in by_target.items():
+            for start in range(0, len(ids), DELETE_BATCH):
+                chunk = ids[start : start + DELETE_BATCH]
+                self.target.delete(destination, chunk)
+                self.state.drop(namespace, chunk)
+                self.deleted += len(chunk)
 
 
 def strip_stamps(record: Record) -> Record:
