@@ -6,7 +6,8 @@ changes, so repeated queries and filter scans do not re-read the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -21,21 +22,59 @@ FloatArray = npt.NDArray[np.float32]
 
 @dataclass
 class NamespaceView:
+    """A namespace's records as arrays. Each array is built on first use: a filter scan (fetch_by_metadata,
+    stats with a filter) needs only IDs and metadata, and rebuilding the dense matrix after every write
+    made such scans the local server's bottleneck under a steady write load."""
+
     version: int
     records: list[StoredRecord]
     ids: list[str]
-    dense: FloatArray | None  # one row per record
-    norms: FloatArray | None
-    sparse_rows: npt.NDArray[np.int64]  # for every stored sparse pair: the record it belongs to
-    sparse_indices: npt.NDArray[np.uint32]
-    sparse_values: FloatArray
-    _metadata: list[dict[str, Any]] | None = field(default=None, repr=False)
+    dimension: int | None  # dense indexes only
+
+    @cached_property
+    def dense(self) -> FloatArray | None:  # one row per record
+        if self.dimension is None:
+            return None
+        dense = np.empty((len(self.records), self.dimension), dtype=np.float32)
+        for row, record in enumerate(self.records):
+            dense[row] = np.frombuffer(record.values or b"", dtype=np.float32)
+        return dense
+
+    @cached_property
+    def norms(self) -> FloatArray | None:
+        return None if self.dense is None else np.linalg.norm(self.dense, axis=1).astype(np.float32)
+
+    @cached_property
+    def _sparse(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32], FloatArray]:
+        """For every stored sparse pair: the record it belongs to, its index and its value."""
+        rows: list[npt.NDArray[np.int64]] = []
+        indices: list[npt.NDArray[np.uint32]] = []
+        values: list[FloatArray] = []
+        for row, record in enumerate(self.records):
+            pair = record.sparse()
+            if pair is not None:
+                rows.append(np.full(len(pair[0]), row, dtype=np.int64))
+                indices.append(pair[0])
+                values.append(pair[1])
+        if not rows:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.float32)
+        return np.concatenate(rows), np.concatenate(indices), np.concatenate(values)
 
     @property
+    def sparse_rows(self) -> npt.NDArray[np.int64]:
+        return self._sparse[0]
+
+    @property
+    def sparse_indices(self) -> npt.NDArray[np.uint32]:
+        return self._sparse[1]
+
+    @property
+    def sparse_values(self) -> FloatArray:
+        return self._sparse[2]
+
+    @cached_property
     def metadata(self) -> list[dict[str, Any]]:
-        if self._metadata is None:
-            self._metadata = [orjson.loads(r.metadata) if r.metadata else {} for r in self.records]
-        return self._metadata
+        return [orjson.loads(r.metadata) if r.metadata else {} for r in self.records]
 
     def matching(self, predicate: MetadataPredicate | None) -> npt.NDArray[np.bool_]:
         if predicate is None:
@@ -44,38 +83,14 @@ class NamespaceView:
 
 
 def view_of(data: IndexData, ns: str) -> NamespaceView:
-    """The (cached) arrays of a namespace as it is now."""
+    """The (cached) view of a namespace as it is now."""
     version = data.versions.get(ns, 0)
     cached = data.views.get(ns)
     if isinstance(cached, NamespaceView) and cached.version == version:
         return cached
     records = list(data.scan(ns))
-    dense: FloatArray | None = None
-    norms: FloatArray | None = None
-    if data.vector_type == "dense" and data.dimension is not None:
-        dense = np.empty((len(records), data.dimension), dtype=np.float32)
-        for row, record in enumerate(records):
-            dense[row] = np.frombuffer(record.values or b"", dtype=np.float32)
-        norms = np.linalg.norm(dense, axis=1).astype(np.float32)
-    rows: list[npt.NDArray[np.int64]] = []
-    indices: list[npt.NDArray[np.uint32]] = []
-    values: list[FloatArray] = []
-    for row, record in enumerate(records):
-        pair = record.sparse()
-        if pair is not None:
-            rows.append(np.full(len(pair[0]), row, dtype=np.int64))
-            indices.append(pair[0])
-            values.append(pair[1])
-    view = NamespaceView(
-        version=version,
-        records=records,
-        ids=[r.id for r in records],
-        dense=dense,
-        norms=norms,
-        sparse_rows=np.concatenate(rows) if rows else np.empty(0, dtype=np.int64),
-        sparse_indices=np.concatenate(indices) if indices else np.empty(0, dtype=np.uint32),
-        sparse_values=np.concatenate(values) if values else np.empty(0, dtype=np.float32),
-    )
+    dense = data.vector_type == "dense" and data.dimension is not None
+    view = NamespaceView(version, records, [r.id for r in records], data.dimension if dense else None)
     data.views[ns] = view
     return view
 
