@@ -55,6 +55,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -u bench/rate_limited.py
 	$(BIN)/python -u bench/verify_speed.py
 	$(BIN)/python -u bench/export_import.py
+	$(BIN)/python -u bench/sync_lag.py
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve
