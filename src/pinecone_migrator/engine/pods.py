@@ -34,8 +34,8 @@ def enumerable(
     restart: bool = False,
 ) -> Store:
     """``source`` itself when it can list; otherwise a swept view of it, every selected namespace swept."""
-    if source.capabilities().can_list:
-        return source
+    if not source.exists() or source.capabilities().can_list:
+        return source  # a missing source is reported by the command's own checks
     if not isinstance(source, QueriesIds):
         raise UserError("The source cannot list its IDs and cannot be queried for them either.")
     log.warning("the source is pod-based (no list): finding its IDs by query sweeps, writing nothing to it")
