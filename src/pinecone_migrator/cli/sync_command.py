@@ -36,7 +36,6 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..engine.sync import SyncOptions
     from ..engine.sync_state import PassRecord
 
 log = logging.getLogger("pinecone_migrator.sync")
@@ -195,7 +194,7 @@ def sync(**options: Any) -> None:
                     "pass failed, trying again in %.0f s: %s", settings.interval_seconds, error
                 ),
             )
-    _finish(last, stop, options, settings)
+    _finish(last, options)
 
 
 def _deletes_confirmer(options: dict[str, Any]) -> Callable[[int, int], bool]:
@@ -229,10 +228,7 @@ def _log_pass(record: PassRecord, options: dict[str, Any]) -> None:
         )
 
 
-def _finish(
-    last: PassRecord | None, stop: threading.Event, options: dict[str, Any], settings: SyncOptions
-) -> None:
-    del settings
+def _finish(last: PassRecord | None, options: dict[str, Any]) -> None:
     if last is None:
         click.echo("Stopped before a pass finished.", err=True)
         sys.exit(EXIT_INTERRUPTED)
