@@ -55,6 +55,7 @@ __all__ = [
     "canonical_encoding",
     "canonical_metadata",
     "checked_record",
+    "digest_bytes",
     "digest_of",
     "record_digest",
     "same_record",
@@ -396,6 +397,11 @@ def record_digest(record: Record, ignore_metadata_keys: frozenset[str] = _NO_KEY
         tail += _EMPTY_PART
     hasher.update(tail)
     return int.from_bytes(hasher.digest(), "little")
+
+
+def digest_bytes(record: Record) -> bytes:
+    """:func:`record_digest` as 16 bytes, the form the tool's state files keep."""
+    return record_digest(record).to_bytes(16, "little")
 
 
 def same_record(a: Record, b: Record) -> bool:

@@ -34,6 +34,7 @@ from .display import install_stop_handlers, setup_logging
 from .options import TARGET_INDEX_OPTIONS
 
 if TYPE_CHECKING:
+    from ..stores.base import StoreDescription
     from ..stores.files import FileSource
     from ..stores.pinecone import PineconeStore
     from ..stores.pinecone_jobs import Job
@@ -97,8 +98,10 @@ def run_bulk_import(options: dict[str, Any]) -> None:
     with user_errors():
         target = PineconeStore(options["target_index"], key, options["target_host"])
         source = FileSource(uri, options.get("metric"))
-        _check_files(source, uri, target, options)
-        _prepare_target(source, target, options)
+        description = source.describe()
+        existing = target.describe() if target.exists() else None
+        _check_files(source, uri, description, existing, options)
+        _prepare_target(source, description, existing, target, options)
         jobs = PineconeJobs(target)
         import_id = jobs.start_import(
             bulk_import_uri(uri), error_mode=options["error_mode"], integration_id=options["integration_id"]
@@ -120,18 +123,23 @@ def run_bulk_import(options: dict[str, Any]) -> None:
     _finish(job, stop.is_set(), verification, options)
 
 
-def _check_files(source: FileSource, uri: str, target: PineconeStore, options: dict[str, Any]) -> None:
+def _check_files(
+    source: FileSource,
+    uri: str,
+    description: StoreDescription,
+    existing: StoreDescription | None,
+    options: dict[str, Any],
+) -> None:
     """Every bulk-import rule, before anything is started (Pinecone refuses a whole import for one)."""
     from ..parquet_layout import validate_tree
 
-    description = source.describe()
     if source.manifest is not None and source.manifest.file_format != "parquet":
         raise UserError(
             f"{uri} holds JSON Lines; Pinecone's bulk import reads Parquet (export --format parquet)."
         )
     if options["no_validate"]:
         return
-    dimension = target.describe().shape.dimension if target.exists() else description.shape.dimension
+    dimension = (existing or description).shape.dimension
     result = validate_tree(uri, dimension)
     if not result.valid:
         for problem in result.problems[:20]:
@@ -145,17 +153,22 @@ def _check_files(source: FileSource, uri: str, target: PineconeStore, options: d
         sys.exit(EXIT_DIFFERENT)
 
 
-def _prepare_target(source: FileSource, target: PineconeStore, options: dict[str, Any]) -> None:
+def _prepare_target(
+    source: FileSource,
+    description: StoreDescription,
+    existing: StoreDescription | None,
+    target: PineconeStore,
+    options: dict[str, Any],
+) -> None:
     """The target exists in the files' shape (created when missing) and holds none of their namespaces."""
-    description = source.describe()
-    if target.exists():
-        differences = description.shape.differences(target.describe().shape)
+    if existing is not None:
+        differences = description.shape.differences(existing.shape)
         if differences:
             raise IncompatibleTarget(
                 f"The target index {options['target_index']!r} does not fit the files: "
                 + "; ".join(differences)
             )
-        counts = target.describe().namespace_counts
+        counts = existing.namespace_counts
         clash = sorted(ns for ns in source.folders if counts.get(ns, 0) > 0)
         if clash:
             raise UserError(

@@ -94,7 +94,6 @@ def _settled_count(store: Any, expected: int, stop: threading.Event) -> int:
     """The restored index's record count, polled until it equals ``expected`` or stops changing."""
     deadline = time.monotonic() + COUNT_WAIT_SECONDS
     while True:
-        store.close()  # a fresh describe each time
         found = sum(store.describe().namespace_counts.values())
         if found == expected or time.monotonic() > deadline or stop.is_set():
             return int(found)

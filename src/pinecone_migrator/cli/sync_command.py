@@ -130,7 +130,7 @@ def sync(**options: Any) -> None:
     from ..engine.sync_state import SyncState
     from ..stores.pinecone import PineconeStore
 
-    request = _request({**options, "verify": "off", "max_request_bytes": options["max_request_bytes"]})
+    request = _request({**options, "verify": "off"})
     settings = SyncOptions(
         detect_updates=options["detect_updates"],
         updated_field=options["updated_field"],

@@ -20,7 +20,7 @@ from .ledger import Ledger
 from .pacing import AdaptiveLimit
 from .progress import NullProgress, ProgressListener
 from .readback import read_back
-from .writes import DeadLetter, write_batches, write_or_isolate
+from .writes import DeadLetter, write_in_batches
 
 # Where a record goes: (target namespace, None), or (None, why it cannot be placed).
 Route = Callable[[Record], tuple[str | None, str | None]]
@@ -175,13 +175,12 @@ class UnitCopier:
         checked = resent = 0
         for namespace, group in destinations.items():
             refused_here: list[DeadLetter] = []
-            for batch in write_batches(group, *limits, run.target.request_size):
-                written, refused = write_or_isolate(run.target, namespace, batch)
-                copied += written
+            arrived: list[Record] = []
+            for written, refused in write_in_batches(run.target, namespace, group, *limits):
+                copied += len(written)
+                arrived += written
                 refused_here += refused
             if run.options.read_back:
-                refused_ids = {record_id for record_id, _, _ in refused_here}
-                arrived = [r for r in group if r.id not in refused_ids]
                 sent_again, differing = read_back(
                     run.target, namespace, arrived, run.options.freshness_timeout_seconds
                 )

@@ -34,7 +34,7 @@ from .copy import Route
 from .migrate import MigrationRequest, check_target, select
 from .sync import strip_stamps
 from .sync_state import PassRecord, SyncState
-from .writes import write_batches, write_or_isolate
+from .writes import write_batches, write_in_batches
 
 log = logging.getLogger("pinecone_migrator.stamp")
 
@@ -207,17 +207,13 @@ class StampPass:
             by_target.setdefault(destination, []).append(self._prepared(record))
         copied: dict[str, Record] = {}
         originals = {r.id: r for r in records}
+        options = self.options
         for destination, group in by_target.items():
-            for batch in write_batches(
-                group,
-                self.options.max_request_records,
-                self.options.max_request_bytes,
-                self.target.request_size,
+            for written, dead in write_in_batches(
+                self.target, destination, group, options.max_request_records, options.max_request_bytes
             ):
-                _, dead = write_or_isolate(self.target, destination, batch)
-                refused = {record_id for record_id, _, _ in dead}
                 self.dead += len(dead)
-                copied.update({r.id: originals[r.id] for r in batch if r.id not in refused})
+                copied.update({r.id: originals[r.id] for r in written})
         return copied
 
     def _stamp(self, namespace: str, copied: dict[str, Record], pacer: Pacer) -> None:

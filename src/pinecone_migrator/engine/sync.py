@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 from ..errors import UserError
 from ..filters import MetadataPredicate
-from ..records import STAMP_KEYS, Record, record_digest
+from ..records import STAMP_KEYS, Record, digest_bytes
 from ..stores.base import FetchesByMetadata, Store
 from .copy import Route
 from .migrate import MigrationRequest, check_target, select
 from .sync_state import Known, PassRecord, SyncState
-from .writes import write_batches, write_or_isolate
+from .writes import write_in_batches
 
 log = logging.getLogger("pinecone_migrator.sync")
 
@@ -67,10 +67,6 @@ class _Counts:
             self.updated += updated
             self.dead += dead
             self.listed += listed
-
-
-def _digest(record: Record) -> bytes:
-    return record_digest(record).to_bytes(16, "little")
 
 
 class SyncPass:
@@ -198,31 +194,35 @@ class SyncPass:
             if numbers:
                 highest = max(highest, *numbers)
             known = self.state.known(namespace, [r.id for r in page.records])
-            changed = [r for r in page.records if r.id not in known or known[r.id].digest != _digest(r)]
+            changed = self._copy(namespace, page.records, known, route)
             stamps = [r.metadata.get(field_name) for r in changed]
             times = [float(v) for v in stamps if isinstance(v, (int, float)) and not isinstance(v, bool)]
             if times:
                 with self.counts.lock:
                     old = self.counts.oldest_change
                     self.counts.oldest_change = min(times) if old is None else min(old, *times)
-            self._copy(namespace, page.records, known, route)
             cursor = page.cursor
             if cursor is None:
                 break
         if not self.stop.is_set():
             self.state.set_watermark(namespace, max(mark, min(highest, horizon)))
 
-    def _copy(self, namespace: str, records: list[Record], known: dict[str, Known], route: Route) -> None:
+    def _copy(
+        self, namespace: str, records: list[Record], known: dict[str, Known], route: Route
+    ) -> list[Record]:
+        """Copy what is new or changed (and selected); returns those records, placed or not."""
         predicate = self.predicate
+        changed: list[Record] = []
         by_target: dict[str, list[tuple[Record, bytes, bool]]] = {}
         moved: dict[str, list[str]] = {}
         for record in records:
             if predicate is not None and not predicate(record.metadata):
                 continue
-            digest = _digest(record)
+            digest = digest_bytes(record)
             before = known.get(record.id)
             if before is not None and before.digest == digest:
                 continue
+            changed.append(record)
             destination, refusal = route(record)
             if destination is None:
                 log.warning("dead letter %s/%s: %s", namespace, record.id, refusal)
@@ -237,12 +237,13 @@ class SyncPass:
             self._write(namespace, destination, entries)
         for old_namespace, ids in moved.items():  # a metadata-routed record changed its namespace
             self.target.delete(old_namespace, ids)
+        return changed
 
     def _differing(
         self, destination: str, entries: list[tuple[Record, bytes, bool]], namespace: str
     ) -> list[tuple[Record, bytes, bool]]:
         """First pass: leave out what the target already holds equal (remembered as copied)."""
-        there = {r.id: _digest(r) for r in self.target.fetch(destination, [r.id for r, _, _ in entries])}
+        there = {r.id: digest_bytes(r) for r in self.target.fetch(destination, [r.id for r, _, _ in entries])}
         same = [(r.id, destination, d) for r, d, _ in entries if there.get(r.id) == d]
         if same:
             self.state.remember(namespace, same, self.number)
@@ -254,12 +255,10 @@ class SyncPass:
         digests = {r.id: (d, updated) for r, d, updated in entries}
         options = self.options
         records = [r for r, _, _ in entries]
-        for batch in write_batches(
-            records, options.max_request_records, options.max_request_bytes, self.target.request_size
+        for written, dead in write_in_batches(
+            self.target, destination, records, options.max_request_records, options.max_request_bytes
         ):
-            _, dead = write_or_isolate(self.target, destination, batch)
-            refused = {record_id for record_id, _, _ in dead}
-            done = [r.id for r in batch if r.id not in refused]
+            done = [r.id for r in written]
             self.state.remember(namespace, [(i, destination, digests[i][0]) for i in done], self.number)
             updated = sum(1 for i in done if digests[i][1])
             self.counts.add(new=len(done) - updated, updated=updated, dead=len(dead))

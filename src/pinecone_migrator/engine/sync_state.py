@@ -105,8 +105,7 @@ class SyncState:
     def forget(self) -> None:
         """Forget every known record and watermark (the next pass re-checks everything); keep pass history."""
         with self._lock, self._transaction():
-            self._db.execute("DELETE FROM sync_known")
-            self._db.execute("DELETE FROM sync_meta WHERE key LIKE 'watermark:%'")
+            _forget(self._db)
 
     # -- known records ------------------------------------------------------------------------------------
 
@@ -192,18 +191,21 @@ class SyncState:
             )  # fmt: skip
 
 
+def _forget(db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM sync_known")
+    db.execute("DELETE FROM sync_meta WHERE key LIKE 'watermark:%'")
+
+
 def forget_state(path: Path) -> int:
     """Forget what a sync's state knows (``reset`` in ledger mode); returns how many records it knew."""
     if not path.exists():
         raise UserError(f"There is no state file {path}: nothing to reset (pass --state?).")
-    db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    db = open_db(path)
     try:
         db.executescript(SCHEMA)
-        (known,) = db.execute("SELECT count(*) FROM sync_known").fetchone()
-        db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM sync_known")
-        db.execute("DELETE FROM sync_meta WHERE key LIKE 'watermark:%'")
-        db.execute("COMMIT")
+        with transaction(db):
+            (known,) = db.execute("SELECT count(*) FROM sync_known").fetchone()
+            _forget(db)
     finally:
         db.close()
     return int(known)

@@ -15,7 +15,7 @@ from ..stores.base import Store, TracksFreshness
 from .migrate import MigrationRequest, selected_namespaces
 from .verify_diff import Difference
 from .verify_result import VerifyResult
-from .writes import DeadLetter, write_batches, write_or_isolate
+from .writes import DeadLetter, write_in_batches
 
 DELETE_BATCH = 1_000
 
@@ -161,10 +161,9 @@ def _recopy(
             per_destination.setdefault(destination, []).append(record)
     options = request.options
     for destination, records in per_destination.items():
-        for batch in write_batches(
-            records, options.max_request_records, options.max_request_bytes, target.request_size
+        for written, refused in write_in_batches(
+            target, destination, records, options.max_request_records, options.max_request_bytes
         ):
-            copied, refused = write_or_isolate(target, destination, batch)
-            summary.rewritten += copied
+            summary.rewritten += len(written)
             summary.dead_letters += refused
     return set(per_destination)

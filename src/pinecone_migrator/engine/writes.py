@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from ..errors import RecordsRejected
 from ..records import Record
@@ -42,3 +42,14 @@ def write_or_isolate(target: Store, namespace: str, batch: list[Record]) -> tupl
     left = write_or_isolate(target, namespace, batch[:middle])
     right = write_or_isolate(target, namespace, batch[middle:])
     return left[0] + right[0], left[1] + right[1]
+
+
+def write_in_batches(
+    target: Store, namespace: str, records: Sequence[Record], max_records: int, max_bytes: int
+) -> Iterator[tuple[list[Record], list[DeadLetter]]]:
+    """Write records in size-aware batches; for each batch, as soon as it is acknowledged, the records the
+    target took and the dead letters of those it refused."""
+    for batch in write_batches(records, max_records, max_bytes, target.request_size):
+        _, dead = write_or_isolate(target, namespace, batch)
+        refused = {record_id for record_id, _, _ in dead}
+        yield [r for r in batch if r.id not in refused], dead

@@ -65,6 +65,12 @@ class FileSource:
     def describe(self) -> StoreDescription:
         if self.manifest is not None:
             return self.manifest.description
+        return self._inferred_description
+
+    @cached_property
+    def _inferred_description(self) -> StoreDescription:
+        """Without a manifest, shape and counts come from the files (every footer, or every JSON Lines
+        file, is read): once, since the files do not change while they are read."""
         return StoreDescription(
             name=self.url,
             shape=self._inferred_shape(),

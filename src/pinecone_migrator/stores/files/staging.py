@@ -30,7 +30,7 @@ import orjson
 
 from ...errors import UserError
 from ...localdb import open_db, transaction
-from ...records import Record, SetDigest, record_digest
+from ...records import Record, SetDigest, digest_bytes
 from .formats import StagedRow
 from .layout import data_file_name
 
@@ -80,10 +80,6 @@ class FilePlan:
 class NamespaceTotals:
     files: list[str]
     digest: SetDigest
-
-
-def _digest_bytes(record: Record) -> bytes:
-    return record_digest(record).to_bytes(16, "little")
 
 
 class Staging:
@@ -143,7 +139,7 @@ class Staging:
         """Commit a batch of records as waiting."""
         if not records:
             return
-        ids = _dump([(record.id, _digest_bytes(record)) for record in records])
+        ids = _dump([(record.id, digest_bytes(record)) for record in records])
         rows = _dump([StagedRow.of(record).as_tuple() for record in records])
         sparse = any(record.sparse is not None for record in records)
         with self._lock:

@@ -53,6 +53,7 @@ class FileTarget:
         self.staging = Staging(staging_path, identity)
         self._emitting = threading.Lock()
         self._dense = True
+        self._reader: FileSource | None = None
         self._recover()
 
     def _recover(self) -> None:
@@ -143,11 +144,15 @@ class FileTarget:
         return self.reader().fetch(namespace, ids)
 
     def reader(self) -> FileSource:
-        """The export as it stands, for reading back (complete after :meth:`finish`)."""
-        return FileSource(self.url)
+        """The finished export, for reading back (one reader, so decoded rows are reused between calls;
+        before :meth:`finish` it refuses, as the manifest says the export is incomplete)."""
+        if self._reader is None:
+            self._reader = FileSource(self.url)
+        return self._reader
 
     def finish(self) -> None:
         """Write what still waits, drop stale copies, and mark the export complete in its manifest."""
+        self._reader = None  # the files change
         with self._emitting:
             # The last files of every namespace are written side by side (pyarrow and gzip release the GIL).
             with ThreadPoolExecutor(max_workers=FINISH_WRITERS, thread_name_prefix="finish") as pool:
