@@ -5,19 +5,51 @@ Every message says what was wrong and what to do. No message ever contains an AP
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any
+
+
+class ExitCode(IntEnum):
+    """Every exit code of every command: the one table the README shows (``EXIT_CODES``)."""
+
+    OK = 0
+    DECLINED = 1
+    BAD_INPUT = 2
+    INCOMPLETE = 3
+    DEAD_LETTERS = 4
+    DIFFERENT = 5
+    UNJUDGED = 6
+    GUARDED = 7
+    INTERNAL = 70
+    INTERRUPTED = 130
+
+
+EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: "done, clean",
+    ExitCode.DECLINED: "declined at the confirmation prompt; nothing was written",
+    ExitCode.BAD_INPUT: "bad input (options, config, paths, credentials, names); nothing was written",
+    ExitCode.INCOMPLETE: "incomplete: a remote or disk failure stopped the run; fix the cause, run it again "
+    "to resume",
+    ExitCode.DEAD_LETTERS: "finished, but the target refused some records (dead letters, in the ledger)",
+    ExitCode.DIFFERENT: "verify (or --verify, validate, a restore's check) found differences",
+    ExitCode.UNJUDGED: "this verify level cannot judge this migration, or a pod sweep could not prove it "
+    "found every record",
+    ExitCode.GUARDED: "sync: a pass would have deleted more than --max-delete-fraction; nothing was deleted",
+    ExitCode.INTERNAL: "a bug: one line names it, the traceback is in the log file it prints (or --debug)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGTERM, 'q'); run the same command again to resume",
+}
 
 
 class MigratorError(Exception):
     """Base of every error the library raises on purpose."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.INTERNAL
 
 
 class UserError(MigratorError):
     """Bad input: options, configuration, names. Nothing was written."""
 
-    exit_code = 2
+    exit_code = ExitCode.BAD_INPUT
 
 
 class IncompatibleTarget(UserError):
@@ -27,7 +59,7 @@ class IncompatibleTarget(UserError):
 class RemoteError(MigratorError):
     """A call to a store failed. ``retryable`` says whether trying again may succeed."""
 
-    exit_code = 3
+    exit_code = ExitCode.INCOMPLETE
 
     def __init__(self, operation: str, message: str, *, status: int | None = None, retryable: bool) -> None:
         super().__init__(f"{operation} failed: {message}")
@@ -47,7 +79,7 @@ class RecordsRejected(MigratorError):
     Not retryable as is; the engine narrows the batch down to the records at fault (dead letters).
     """
 
-    exit_code = 4
+    exit_code = ExitCode.DEAD_LETTERS
 
     def __init__(self, operation: str, message: str, status: int | None = None) -> None:
         super().__init__(f"{operation} refused: {message}")

@@ -1,17 +1,100 @@
-"""The command group; each command lives in its own module and registers itself here."""
+"""The command group; each command lives in its own module and registers itself here.
+
+``main`` is the last line of defence: whatever escapes a command ends as one line and a documented exit
+code, never a traceback on the user's screen (unless ``--debug``).
+"""
 
 from __future__ import annotations
+
+import errno
+import os
+import sys
+import tempfile
+import time
+import traceback
 
 import click
 
 from .. import __version__
+from ..errors import ExitCode, MigratorError
+
+DEBUG_ENV = "PINECONE_MIGRATOR_DEBUG"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pinecone-migrator")
-def cli() -> None:
+@click.option(
+    "--debug", is_flag=True, help="Show the traceback of an unexpected error instead of writing it to a file."
+)
+def cli(debug: bool) -> None:
     """Move Pinecone vector data completely, resumably and verifiably."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 def main() -> None:
-    cli(auto_envvar_prefix="PINECONE_MIGRATOR")
+    try:
+        cli.main(auto_envvar_prefix="PINECONE_MIGRATOR", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(ExitCode.BAD_INPUT)
+    except click.Abort:
+        click.echo("Aborted: nothing more was done.", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: run the same command again to resume.", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except MigratorError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except OSError as error:
+        _os_failure(error)
+    except Exception as error:  # a bug: say so in one line, keep the traceback
+        _internal_failure(error)
+
+
+def _os_failure(error: OSError) -> None:
+    """A disk or system failure outside the checks made before the run (those say exit 2 themselves)."""
+    where = f" ({error.filename})" if error.filename else ""
+    if error.errno == errno.ENOSPC:
+        advice = "the disk is full: free some space and run the same command again to resume"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = "permission denied: make the path writable (or choose another) and run the command again"
+    else:
+        advice = "run the same command again to resume once the cause is fixed"
+    click.echo(f"error: {error.strerror or error}{where}; {advice}.", err=True)
+    sys.exit(ExitCode.INCOMPLETE)
+
+
+def _internal_failure(error: Exception) -> None:
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exc()
+        sys.exit(ExitCode.INTERNAL)
+    log_path = _write_traceback()
+    where = f"the traceback is in {log_path}" if log_path else "run again with --debug to see the traceback"
+    click.echo(
+        f"internal error (a bug in pinecone-migrator): {type(error).__name__}: {_first_line(error)}; "
+        f"{where}. Please report it. Progress kept in the ledger is safe: the same command resumes.",
+        err=True,
+    )
+    sys.exit(ExitCode.INTERNAL)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else "(no message)"
+
+
+def _write_traceback() -> str | None:
+    try:
+        handle, path = tempfile.mkstemp(
+            prefix=f"pinecone-migrator-error-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".log"
+        )
+        with os.fdopen(handle, "w") as log:
+            log.write(f"pinecone-migrator {__version__}: {' '.join(sys.argv[1:])}\n")
+            traceback.print_exc(file=log)
+        return path
+    except OSError:
+        return None

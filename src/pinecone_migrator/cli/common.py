@@ -11,18 +11,20 @@ from typing import NoReturn, TypeVar
 import click
 import orjson
 
-from ..errors import MigratorError, RecordsRejected, RemoteError, UserError
+from ..errors import ExitCode, MigratorError
 
 FC = TypeVar("FC", bound=Callable[..., object])
 
-EXIT_OK = 0
-EXIT_DECLINED = 1  # "no" at the confirmation prompt; nothing was written
-EXIT_USAGE = UserError.exit_code  # bad options or input; nothing was written
-EXIT_INCOMPLETE = RemoteError.exit_code  # a remote failure stopped the run; run it again to resume
-EXIT_DEAD_LETTERS = RecordsRejected.exit_code  # finished, but the target refused some records (ledger)
-EXIT_DIFFERENT = 5  # verify: the target differs from what the migration should have produced
-EXIT_UNJUDGED = 6  # verify: this level cannot judge this migration (e.g. counts with a filter)
-EXIT_INTERRUPTED = 130  # stopped by Ctrl-C / SIGTERM / 'q'; run the same command again to resume
+# Names the commands use; the meanings are ExitCode's, documented in errors.EXIT_CODES.
+EXIT_OK = ExitCode.OK
+EXIT_DECLINED = ExitCode.DECLINED
+EXIT_USAGE = ExitCode.BAD_INPUT
+EXIT_INCOMPLETE = ExitCode.INCOMPLETE
+EXIT_DEAD_LETTERS = ExitCode.DEAD_LETTERS
+EXIT_DIFFERENT = ExitCode.DIFFERENT
+EXIT_UNJUDGED = ExitCode.UNJUDGED
+EXIT_GUARDED = ExitCode.GUARDED
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def fail(error: MigratorError) -> NoReturn:

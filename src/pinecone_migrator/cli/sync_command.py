@@ -18,6 +18,7 @@ from .app import cli
 from .common import (
     EXIT_DEAD_LETTERS,
     EXIT_DECLINED,
+    EXIT_GUARDED,
     EXIT_INTERRUPTED,
     FC,
     apply_options,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pinecone_migrator.sync")
 
-EXIT_GUARDED = 7  # a pass would have deleted more than --max-delete-fraction of the target; nothing deleted
 
 SYNC_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--once", is_flag=True, help="One pass that brings the target up to date, then exit."),

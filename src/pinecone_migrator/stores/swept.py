@@ -43,7 +43,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import MigratorError, RemoteError, UserError
+from ..errors import ExitCode, MigratorError, RemoteError, UserError
 from ..filters import compile_filter
 from ..localdb import open_db, transaction
 from ..records import Record, SparseValues
@@ -116,13 +116,13 @@ CREATE TABLE IF NOT EXISTS sweeps (
 class SweepInterrupted(MigratorError):
     """The sweep was stopped before it finished; what it found is kept and the next run continues it."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
 
 
 class IncompleteSweep(MigratorError):
     """A namespace's sweep ended without proving it found every record, and a complete listing is required."""
 
-    exit_code = 6
+    exit_code = ExitCode.UNJUDGED
 
 
 @runtime_checkable
