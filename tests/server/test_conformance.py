@@ -11,17 +11,16 @@ from pinecone import Pinecone
 
 from ..helpers import dense_index
 from ..serverproc import ServerProcess
+from ..shared_files import shared_file
 
-SPEC = (
-    Path(__file__).resolve().parents[3] / "shared" / "pinecone-api" / "2025-10" / "db_data_2025-10.oas.yaml"
-)
+SPEC_PARTS = ("pinecone-api", "2025-10", "db_data_2025-10.oas.yaml")
 # Bulk imports arrive with the export/import issue; integrated-embedding records need a model server.
 NOT_IMPLEMENTED = "^/(bulk/imports|records/)"
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
 def test_data_plane_conforms_to_the_published_spec(tmp_path: Path) -> None:
-    assert SPEC.exists(), f"the API spec is expected beside the repository at {SPEC}"
+    spec = shared_file(*SPEC_PARTS)
     with ServerProcess(None) as server:
         pc = Pinecone(api_key="k", host=server.url)
         index = dense_index(pc, "conform", dimension=4, metric="dotproduct")
@@ -33,7 +32,7 @@ def test_data_plane_conforms_to_the_published_spec(tmp_path: Path) -> None:
             [
                 str(schemathesis),
                 "run",
-                str(SPEC),
+                str(spec),
                 "--url",
                 index.host if hasattr(index, "host") else pc.describe_index("conform").host,
                 "--exclude-path-regex",
