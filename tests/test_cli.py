@@ -31,7 +31,7 @@ def test_serve_on_a_busy_port_says_so(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         result = _run("serve", "--port", str(port), "--data-dir", str(tmp_path))
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input: 1 means "declined at the prompt"
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
 

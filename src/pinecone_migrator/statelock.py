@@ -27,6 +27,7 @@ from pathlib import Path
 import orjson
 
 from .errors import UserError
+from .localdb import inspect_state
 
 # resolved lock path -> (file descriptor, how many holders in this process, folders created for it)
 _held: dict[Path, tuple[int, int, list[Path]]] = {}
@@ -68,8 +69,10 @@ def _existing_ancestor(folder: Path) -> Path:
 
 @contextmanager
 def hold(state: Path, command: str) -> Iterator[None]:
-    """Hold the state file at ``state`` for this process, or refuse at once naming the current holder."""
+    """Hold the state file at ``state`` for this process, or refuse at once naming the current holder.
+    A state file that is not ours, or damaged, is refused before anything is written."""
     check_writable(state, "The state file")
+    inspect_state(state)
     path = lock_path(state).resolve()
     with _guard:
         entry = _held.get(path)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import orjson
 from rich.console import Console
 
+from ..statelock import check_writable, hold
 from .app import cli
 from .common import (
     EXIT_DEAD_LETTERS,
@@ -21,9 +21,12 @@ from .common import (
     EXIT_INTERRUPTED,
     FC,
     apply_options,
+    check_output_paths,
+    command_name,
     fail,
     interactive,
     user_errors,
+    write_report,
 )
 from .display import LiveProgress, LogProgress, emit_summary, install_stop_handlers, setup_logging
 from .options import SHARDS_OPTION, build_request, keys, selection_options
@@ -148,7 +151,8 @@ def run_copy(
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
     console = Console(stderr=True) if live else None
     setup_logging(options["log_format"], options["quiet"], console)
-    with user_errors():
+    with user_errors(), hold(request.ledger_path(), command_name()):
+        check_output_paths(options)
         if interactive() and not options["yes"]:
             _confirm(request, source, target)
         stop = threading.Event()
@@ -202,8 +206,7 @@ def _finish(
         body["verify"] = verification.to_json()
     if problems:
         body["problems"] = problems
-    if options["report"] is not None:
-        options["report"].write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    report_failure = write_report(options["report"], body)
     lines = []
     for ns in summary.namespaces:
         expected = "?" if ns.source_count is None else f"{ns.source_count:,}"
@@ -225,6 +228,8 @@ def _finish(
     if summary.interrupted:
         lines.append("Interrupted: run the same command again to resume.")
     emit_summary(options["log_format"], lines, body)
+    if report_failure is not None:
+        fail(report_failure)
     if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     if not summary.complete:
@@ -251,12 +256,15 @@ def _print_plan(request: MigrationRequest, source_key: str, target_key: str, rep
     from ..stores.pinecone import PineconeStore
 
     with user_errors():
+        if report is not None:
+            check_writable(report, "The --report file")
         source = PineconeStore(request.source.index, source_key, request.source.host)
         target = PineconeStore(request.target.index, target_key, request.target.host)
         found, target_state = plan_migration(request, source, target)
     body = {"dry_run": True, "target": target_state, **found.to_json()}
-    if report is not None:
-        report.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    failure = write_report(report, body)
+    if failure is not None:
+        fail(failure)
     route = f"{request.source.label()} -> {request.target.label()}"
     click.echo(f"Plan (nothing written): {route} (target {target_state})")
     for ns in found.namespaces:
@@ -275,17 +283,16 @@ def _print_plan(request: MigrationRequest, source_key: str, target_key: str, rep
 @cli.command()
 @click.option("--state", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
 def status(state: Path) -> None:
-    """Progress of a migration ledger: per namespace, done / total, dead letters, last error."""
+    """Progress of a migration ledger: per namespace, done / total, dead letters, last error (reads only)."""
     from ..engine.ledger import Ledger
     from ..errors import MigratorError
 
     try:
-        ledger = Ledger(state)
+        with Ledger(state, read_only=True) as ledger:
+            namespaces = ledger.namespaces()
+            dead = ledger.dead_letters()
     except MigratorError as error:
         fail(error)
-    with ledger:
-        namespaces = ledger.namespaces()
-        dead = ledger.dead_letters()
     if not namespaces and not _has_sync(state):
         click.echo("The ledger holds no progress yet.")
     for ns in namespaces:

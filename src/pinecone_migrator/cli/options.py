@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .common import FC, api_key, apply_options, filter_option, namespace_name, namespace_pair
+from .common import FC, api_key, apply_options, filter_option, host_url, namespace_name, namespace_pairs
 
 if TYPE_CHECKING:
     from ..engine.migrate import Endpoint, MigrationRequest
@@ -73,7 +73,10 @@ CONFIG_OPTION = click.option(
 SOURCE_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--source-index", required=True, help="Index to copy from."),
     click.option(
-        "--source-host", default=None, help="Control-plane URL of the source (default: Pinecone's cloud)."
+        "--source-host",
+        default=None,
+        callback=host_url,
+        help="Control-plane URL of the source (default: Pinecone's cloud).",
     ),
     click.option("--source-api-key-env", default="PINECONE_API_KEY", show_default=True, metavar="VAR"),
     click.option(
@@ -86,7 +89,10 @@ SOURCE_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
 TARGET_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--target-index", required=True, help="Index to copy to (created when missing)."),
     click.option(
-        "--target-host", default=None, help="Control-plane URL of the target (default: the source's)."
+        "--target-host",
+        default=None,
+        callback=host_url,
+        help="Control-plane URL of the target (default: the source's).",
     ),
     click.option("--target-api-key-env", default=None, metavar="VAR", help="Default: the source's variable."),
 ]
@@ -167,7 +173,7 @@ def build_request(
     or an import's files); ``extra`` fills the fields only some commands have (target creation)."""
     from ..engine.migrate import Endpoint, MigrationRequest
 
-    mapping = tuple(namespace_pair(item) for item in options["namespace_map"])
+    mapping = namespace_pairs(options["namespace_map"])
     target_namespace = options["target_namespace"]
     from_metadata = options["namespace_from_metadata"]
     fallback = options["fallback_namespace"]
@@ -178,6 +184,8 @@ def build_request(
             "--namespace-from-metadata decides every target namespace itself: "
             "it excludes --target-namespace and --namespace-map."
         )
+    if from_metadata is not None and not from_metadata.strip():
+        raise click.UsageError("--namespace-from-metadata: name the metadata field that holds the namespace.")
     if fallback is not None and from_metadata is None:
         raise click.UsageError("--fallback-namespace only applies with --namespace-from-metadata.")
     if source is None:
@@ -189,11 +197,13 @@ def build_request(
         target=target,
         namespaces=tuple(namespace_name(ns) for ns in options["namespaces"]),
         namespace_map=mapping,
-        target_namespace=None if target_namespace is None else namespace_name(target_namespace),
+        target_namespace=None
+        if target_namespace is None
+        else namespace_name(target_namespace, "--target-namespace"),
         allow_merge=options["allow_merge"],
         filter=filter_option(options["filter_json"]),
         namespace_from_metadata=from_metadata,
-        fallback_namespace=None if fallback is None else namespace_name(fallback),
+        fallback_namespace=None if fallback is None else namespace_name(fallback, "--fallback-namespace"),
         state_path=options["state"],
         **extra,
     )

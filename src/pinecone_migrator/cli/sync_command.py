@@ -14,6 +14,7 @@ import click
 import orjson
 from rich.console import Console
 
+from ..statelock import hold
 from .app import cli
 from .common import (
     EXIT_DEAD_LETTERS,
@@ -22,8 +23,12 @@ from .common import (
     EXIT_INTERRUPTED,
     FC,
     apply_options,
+    check_output_paths,
+    command_name,
+    host_url,
     interactive,
     user_errors,
+    write_report,
 )
 from .display import install_stop_handlers, setup_logging
 from .migrate_command import TARGET_CREATION_OPTIONS, YES_OPTION, _request
@@ -126,7 +131,7 @@ def sync(**options: Any) -> None:
     """
     from ..engine.pods import enumerable
     from ..engine.stamping import StampOptions, StampPass
-    from ..engine.sync import SyncOptions, SyncPass, follow
+    from ..engine.sync import SyncOptions, SyncPass, check_sync, follow
     from ..engine.sync_state import SyncState
     from ..stores.pinecone import PineconeStore
 
@@ -163,9 +168,11 @@ def sync(**options: Any) -> None:
         max_request_bytes=options["max_request_bytes"],
     )
     last: PassRecord | None = None
-    with user_errors():
+    with user_errors(), hold(request.ledger_path(), command_name()):
+        check_output_paths(options)
         source = PineconeStore(request.source.index, source_key, request.source.host)
         target = PineconeStore(request.target.index, target_key, request.target.host)
+        check_sync(request, settings, source, target, stamping=stamping)
         with SyncState(request.ledger_path(), fingerprint, restart=request.restart) as state:
 
             def one_pass() -> PassRecord:
@@ -222,10 +229,9 @@ def _log_pass(record: PassRecord, options: dict[str, Any]) -> None:
     )  # fmt: skip
     if record.note:
         log.warning("pass %d: %s", record.number, record.note)
-    if options["report"] is not None:
-        options["report"].write_bytes(
-            orjson.dumps({"last_pass": record.to_json()}, option=orjson.OPT_INDENT_2)
-        )
+    failure = write_report(options["report"], {"last_pass": record.to_json()})
+    if failure is not None:
+        log.error("%s", failure)
 
 
 def _finish(last: PassRecord | None, options: dict[str, Any]) -> None:
@@ -256,7 +262,7 @@ RESET_OPTIONS: list[Callable[[Any], Any]] = [
     CONFIG_OPTION,
     *SOURCE_INDEX_OPTIONS,
     click.option("--target-index", default=None, help="Ledger mode: the sync's target (names its state)."),
-    click.option("--target-host", default=None),
+    click.option("--target-host", default=None, callback=host_url),
     click.option(
         "--state", type=click.Path(dir_okay=False, path_type=Path), default=None, help="State file."
     ),
@@ -299,7 +305,7 @@ def reset(**options: Any) -> None:
             ).ledger_path()
         )
         _confirm(options, f"Forget what the sync in {path} has copied (its next pass re-checks everything)?")
-        with user_errors():
+        with user_errors(), hold(path, command_name()):
             forgotten = forget_state(path)
         click.echo(
             f"reset: forgot {forgotten:,} copied records in {path}; the next sync re-checks everything."

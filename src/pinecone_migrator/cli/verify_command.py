@@ -14,6 +14,7 @@ import orjson
 from rich.console import Console
 
 from ..errors import UserError
+from ..statelock import hold
 from .app import cli
 from .common import (
     EXIT_DIFFERENT,
@@ -21,8 +22,12 @@ from .common import (
     EXIT_UNJUDGED,
     FC,
     apply_options,
+    check_output_paths,
+    command_name,
+    fail,
     interactive,
     user_errors,
+    write_report,
 )
 from .display import VerifyLive, VerifyLog, emit_summary, install_stop_handlers, setup_logging
 from .options import SHARDS_OPTION, build_request, keys, selection_options
@@ -125,12 +130,16 @@ def verify(**options: Any) -> None:
     setup_logging(options["log_format"], options["quiet"], console)
     stop = threading.Event()
     install_stop_handlers(stop, console)
-    with user_errors():
+    with user_errors(), hold(request.ledger_path(), command_name()):
+        check_output_paths(options)
         source = PineconeStore(request.source.index, source_key, request.source.host)
         target = PineconeStore(request.target.index, target_key, request.target.host)
         for side, store, endpoint in (("source", source, request.source), ("target", target, request.target)):
             if not store.exists():
                 raise UserError(f"The {side} index {endpoint.index!r} does not exist at {endpoint.label()}.")
+        from ..engine.migrate import refuse_source_as_target
+
+        refuse_source_as_target(source.describe(), target.describe(), request)
         if level == "search":
             _search(request, source, target, options, stop)
             return
@@ -165,9 +174,10 @@ def verify(**options: Any) -> None:
             result = run_verify(request, listable, target, level, stop, console, options)
             body["verify_after_repair"] = result.to_json()
             lines.extend(verdict_lines(result, title="verify after repair"))
-    if options["report"] is not None:
-        options["report"].write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    report_failure = write_report(options["report"], body)
     emit_summary(options["log_format"], lines, body)
+    if report_failure is not None:
+        fail(report_failure)
     sys.exit(exit_code(result.equal, result.judged, result.interrupted))
 
 

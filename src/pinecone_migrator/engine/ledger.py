@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from ..errors import UserError
+from ..localdb import inspect_state, open_db, open_read_only
 
 SCHEMA_VERSION = 1
 _UNIT_COLUMNS = "namespace, prefix, cursor, done, listed, copied, skipped, dead, total_hint, last_error"
@@ -64,23 +65,41 @@ class UnitState:
 
 
 class Ledger:
-    def __init__(self, path: Path) -> None:
+    """``read_only``: for `status` — nothing is created or changed, and a file without a ledger's tables
+    reads as holding no progress."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        tables = inspect_state(path)
+        self._db = open_read_only(path) if read_only else open_db(path)
         # Units of one namespace commit from several threads; one connection, one transaction at a time.
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        if read_only and not {"meta", "units", "dead_letters"} <= tables:
+            self._db.close()
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self._db.executescript(_SCHEMA)
         version = self.get_meta("schema_version")
         if version is None:
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
+            if not read_only:
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) != SCHEMA_VERSION:
             raise UserError(
                 f"The ledger {path} was written by another version of pinecone-migrator (schema {version}); "
                 "use --restart to start over or another --state file."
             )
+
+    @staticmethod
+    def check_binding(path: Path, fingerprint: dict[str, object], restart: bool) -> None:
+        """Refuse, before anything is written, a ledger that belongs to another migration (read-only)."""
+        if restart or "meta" not in inspect_state(path):
+            return
+        db = open_read_only(path)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
+        finally:
+            db.close()
+        if row is not None and row[0] != _fingerprint_text(fingerprint):
+            raise _belongs_elsewhere(path)
 
     def close(self) -> None:
         self._db.close()
@@ -104,14 +123,10 @@ class Ledger:
 
     def bind(self, fingerprint: dict[str, object], restart: bool) -> bool:
         """Tie the ledger to one selection. Returns True when resuming earlier progress."""
-        wanted = orjson.dumps(fingerprint, option=orjson.OPT_SORT_KEYS).decode()
+        wanted = _fingerprint_text(fingerprint)
         existing = self.get_meta("fingerprint")
         if existing is not None and existing != wanted and not restart:
-            raise UserError(
-                f"The ledger {self.path} belongs to a different migration "
-                "(other source, target or selection). "
-                "Use --restart to start this one over, or pass another --state file."
-            )
+            raise _belongs_elsewhere(self.path)
         if restart or existing is None:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM units")
@@ -237,6 +252,17 @@ class Ledger:
                 "SELECT namespace, id, target_namespace, reason FROM dead_letters ORDER BY namespace, id"
             )
         ]
+
+
+def _fingerprint_text(fingerprint: dict[str, object]) -> str:
+    return orjson.dumps(fingerprint, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _belongs_elsewhere(path: Path) -> UserError:
+    return UserError(
+        f"The ledger {path} belongs to a different migration (other source, target or selection). "
+        "Use --restart to start this one over, or pass another --state file."
+    )
 
 
 def _unit(row: tuple[object, ...]) -> UnitState:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import IncompatibleTarget, UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
+from ..statelock import hold
 from ..stores.base import (
     CreatesLike,
     FetchesByMetadata,
@@ -25,6 +26,7 @@ from ..stores.base import (
     Store,
     StoreDescription,
     TracksFreshness,
+    same_location,
 )
 from .copy import CopyOptions, CopyRun, Route, RunTotals, fixed_route, metadata_route
 from .ledger import Ledger
@@ -158,20 +160,49 @@ class MigrationSummary:
 
 
 def check_target(source: StoreDescription, target: Store, request: MigrationRequest) -> None:
-    """Refuse an incompatible existing target before anything is written; create a missing one."""
+    """Refuse an unusable target before anything is written; create a missing one."""
+    if not inspect_target(source, target, request):
+        create_target(source, target, request)
+
+
+def inspect_target(source: StoreDescription, target: Store, request: MigrationRequest) -> bool:
+    """Whether the target exists (True) or is to be created (False); reads only. Refuses the source itself,
+    an existing target whose shape differs, and a missing one that may not or cannot be created."""
     if target.exists():
-        differences = source.shape.differences(target.describe().shape)
+        found = target.describe()
+        refuse_source_as_target(source, found, request)
+        differences = source.shape.differences(found.shape)
         if differences:
             raise IncompatibleTarget(
                 f"The target index {request.target.index!r} does not fit the source: "
                 + "; ".join(differences)
                 + ". Choose another --target-index (it will be created) or fix the target."
             )
-        return
+        return True
     if not request.create_target:
         raise UserError(
             f"The target index {request.target.index!r} does not exist and --no-create-target was given."
         )
+    if not isinstance(target, CreatesLike):
+        raise UserError(f"The target {request.target.label()!r} does not exist and cannot be created here.")
+    return False
+
+
+def refuse_source_as_target(
+    source: StoreDescription, target: StoreDescription, request: MigrationRequest
+) -> None:
+    """The source is only ever read: a target that is the source index (the same name on the same
+    control plane and project, or another spelling of the same data-plane host) is refused."""
+    if same_location(source.location, target.location):
+        raise UserError(
+            f"The target {request.target.label()} is the source index itself (both are {source.location}): "
+            "pinecone-migrator never writes to its source. Choose another --target-index, or the "
+            "--target-host / --target-api-key-env of another project. (Namespaces cannot be reorganised "
+            "inside one index: copy to a new index instead.)"
+        )
+
+
+def create_target(source: StoreDescription, target: Store, request: MigrationRequest) -> None:
     if not isinstance(target, CreatesLike):
         raise UserError(f"The target {request.target.label()!r} does not exist and cannot be created here.")
     target.create_like(
@@ -180,6 +211,14 @@ def check_target(source: StoreDescription, target: Store, request: MigrationRequ
         region=request.target_region,
         deletion_protection=request.target_deletion_protection,
         read_capacity=request.target_read_capacity,
+    )
+    shape = source.shape
+    log.info(
+        "created the target index %s (%s, metric %s%s)",
+        request.target.label(),
+        shape.vector_type,
+        shape.metric,
+        "" if shape.dimension is None else f", dimension {shape.dimension}",
     )
 
 
@@ -266,9 +305,11 @@ def plan_migration(request: MigrationRequest, source: Store, target: Store) -> t
 
 
 def target_state(description: StoreDescription, target: Store, request: MigrationRequest) -> str:
-    """The target as a migration would find it, in words."""
+    """The target as a migration would find it, in words; refuses the source itself as the target."""
     if target.exists():
-        differences = description.shape.differences(target.describe().shape)
+        found = target.describe()
+        refuse_source_as_target(description, found, request)
+        differences = description.shape.differences(found.shape)
         return "exists, incompatible: " + "; ".join(differences) if differences else "exists, compatible"
     return "missing: would be created" if request.create_target else "missing (--no-create-target)"
 
@@ -302,79 +343,86 @@ def run_migration(
     stop = stop or threading.Event()
     started = time.monotonic()
     description, namespaces, predicate = select(request, source)
-    check_target(description, target, request)
-    counts = description.namespace_counts
-    listener = progress or NullProgress()
-
-    def concurrency_changed(old: int, new: int, reason: str) -> None:
-        log.info("concurrency %d -> %d (%s)", old, new, reason)
-        listener.concurrency_changed(old, new, reason)
-
-    limit = AdaptiveLimit(request.options.concurrency, on_change=concurrency_changed)
-    throttling = [store for store in (source, target) if isinstance(store, ReportsThrottling)]
-    for store in throttling:
-        store.set_throttle_listener(limit.throttled)
+    target_exists = inspect_target(description, target, request)
     server_filter = request.filter if request.options.server_side_filter and request.filter else None
     fingerprint = request.fingerprint()
     if server_filter is not None and isinstance(source, FetchesByMetadata):
         fingerprint["enumeration"] = "fetch_by_metadata"  # its cursors are not list cursors
-    totals = RunTotals()
-    ledger = Ledger(request.ledger_path())
-    try:
-        resumed = ledger.bind(fingerprint, restart=request.restart)
-        for namespace in namespaces:
-            ledger.ensure_unit(namespace, total_hint=counts.get(namespace))
-        earlier = {unit.namespace: unit.listed for unit in ledger.namespaces()}
-        listener.run_started(
-            {ns: counts.get(ns) for ns in namespaces}, {ns: earlier.get(ns, 0) for ns in namespaces}
-        )
-        with ThreadPoolExecutor(max_workers=request.options.concurrency, thread_name_prefix="copy") as pool:
-            run = CopyRun(
-                totals=totals,
-                source=source,
-                target=target,
-                ledger=ledger,
-                options=request.options,
-                stop=stop,
-                pool=pool,
-                limit=limit,
-                progress=listener,
-                predicate=predicate,
-                server_filter=server_filter,
-            )
-            copy_in_parallel(
-                run,
-                [partial(_copy_one, run, ledger, ns, request.route(ns)) for ns in namespaces],
-                _namespace_width(request, namespaces),
-            )
-        summaries = [
-            NamespaceSummary(
-                namespace=u.namespace,
-                source_count=u.total_hint,
-                listed=u.listed,
-                copied=u.copied,
-                skipped=u.skipped,
-                dead_letters=u.dead,
-                done=u.done,
-            )
-            for u in ledger.namespaces()
-        ]
-        if isinstance(target, Finishes) and not stop.is_set() and all(s.done for s in summaries):
-            target.finish()
-    finally:
-        if isinstance(target, TracksFreshness):
-            ledger.record_written_lsns(target.written_lsns())
-        ledger.close()
+    ledger_path = request.ledger_path()
+    Ledger.check_binding(ledger_path, fingerprint, request.restart)
+    with hold(ledger_path, "migrate"):
+        if not target_exists:
+            create_target(description, target, request)
+        counts = description.namespace_counts
+        listener = progress or NullProgress()
+
+        def concurrency_changed(old: int, new: int, reason: str) -> None:
+            log.info("concurrency %d -> %d (%s)", old, new, reason)
+            listener.concurrency_changed(old, new, reason)
+
+        limit = AdaptiveLimit(request.options.concurrency, on_change=concurrency_changed)
+        throttling = [store for store in (source, target) if isinstance(store, ReportsThrottling)]
         for store in throttling:
-            store.set_throttle_listener(None)
-    return MigrationSummary(
-        namespaces=summaries,
-        elapsed_seconds=time.monotonic() - started,
-        interrupted=stop.is_set(),
-        resumed=resumed,
-        read_back=totals.read_back if request.options.read_back else None,
-        resent=totals.resent if request.options.read_back else None,
-    )
+            store.set_throttle_listener(limit.throttled)
+        totals = RunTotals()
+        ledger = Ledger(request.ledger_path())
+        try:
+            resumed = ledger.bind(fingerprint, restart=request.restart)
+            for namespace in namespaces:
+                ledger.ensure_unit(namespace, total_hint=counts.get(namespace))
+            earlier = {unit.namespace: unit.listed for unit in ledger.namespaces()}
+            listener.run_started(
+                {ns: counts.get(ns) for ns in namespaces}, {ns: earlier.get(ns, 0) for ns in namespaces}
+            )
+            with ThreadPoolExecutor(
+                max_workers=request.options.concurrency, thread_name_prefix="copy"
+            ) as pool:
+                run = CopyRun(
+                    totals=totals,
+                    source=source,
+                    target=target,
+                    ledger=ledger,
+                    options=request.options,
+                    stop=stop,
+                    pool=pool,
+                    limit=limit,
+                    progress=listener,
+                    predicate=predicate,
+                    server_filter=server_filter,
+                )
+                copy_in_parallel(
+                    run,
+                    [partial(_copy_one, run, ledger, ns, request.route(ns)) for ns in namespaces],
+                    _namespace_width(request, namespaces),
+                )
+            summaries = [
+                NamespaceSummary(
+                    namespace=u.namespace,
+                    source_count=u.total_hint,
+                    listed=u.listed,
+                    copied=u.copied,
+                    skipped=u.skipped,
+                    dead_letters=u.dead,
+                    done=u.done,
+                )
+                for u in ledger.namespaces()
+            ]
+            if isinstance(target, Finishes) and not stop.is_set() and all(s.done for s in summaries):
+                target.finish()
+        finally:
+            if isinstance(target, TracksFreshness):
+                ledger.record_written_lsns(target.written_lsns())
+            ledger.close()
+            for store in throttling:
+                store.set_throttle_listener(None)
+        return MigrationSummary(
+            namespaces=summaries,
+            elapsed_seconds=time.monotonic() - started,
+            interrupted=stop.is_set(),
+            resumed=resumed,
+            read_back=totals.read_back if request.options.read_back else None,
+            resent=totals.resent if request.options.read_back else None,
+        )
 
 
 __all__ = [

@@ -24,7 +24,7 @@ from ..filters import MetadataPredicate
 from ..records import STAMP_KEYS, Record, digest_bytes
 from ..stores.base import FetchesByMetadata, Store
 from .copy import Route
-from .migrate import MigrationRequest, check_target, select
+from .migrate import MigrationRequest, check_target, inspect_target, select
 from .sync_state import Known, PassRecord, SyncState
 from .writes import write_in_batches
 
@@ -304,6 +304,46 @@ def strip_stamps(record: Record) -> Record:
         return record
     metadata = {k: v for k, v in record.metadata.items() if k not in STAMP_KEYS}
     return Record(record.id, record.values, record.sparse, metadata)
+
+
+UPDATED_FIELD_SAMPLE = 100  # records per namespace read to check --updated-field before the first pass
+
+
+def check_sync(
+    request: MigrationRequest, options: SyncOptions, source: Store, target: Store, *, stamping: bool
+) -> None:
+    """Everything that can refuse a sync, before its state file is written or a target created: the
+    selection, the target (not the source itself, compatible, creatable), --updated-field's values."""
+    description, namespaces, _ = select(request, source, needs_listing=False)
+    inspect_target(description, target, request)
+    if options.updated_field and not stamping and source.capabilities().can_list:
+        for namespace in namespaces:
+            _check_updated_field(source, namespace, options.updated_field)
+
+
+def _check_updated_field(source: Store, namespace: str, field_name: str) -> None:
+    """A watermark only moves over numbers: a field holding text (an ISO-8601 date, say) or missing from
+    every record could never show an update, and the target would silently go stale."""
+    ids = source.list_ids(namespace, limit=UPDATED_FIELD_SAMPLE).ids
+    if not ids:
+        return
+    values = [record.metadata.get(field_name) for record in source.fetch(namespace, ids)]
+    present = [value for value in values if value is not None]
+    wrong = [value for value in present if isinstance(value, bool) or not isinstance(value, (int, float))]
+    fix = (
+        f"The application must write a number into {field_name!r} on every write (Unix time in seconds, "
+        "e.g. time.time()); otherwise use --detect-updates, which compares digests."
+    )
+    if wrong:
+        raise UserError(
+            f"--updated-field {field_name}: namespace {namespace!r} holds values that are not numbers "
+            f"(e.g. {wrong[0]!r}), so no update could ever be detected. {fix}"
+        )
+    if not present:
+        raise UserError(
+            f"--updated-field {field_name}: none of the first {len(ids)} records of namespace {namespace!r} "
+            f"has that field, so no update could ever be detected. {fix}"
+        )
 
 
 def follow(

@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 
 from ..errors import UserError
-from ..localdb import open_db, transaction
+from ..localdb import inspect_state, open_db, open_read_only, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -213,13 +213,10 @@ def forget_state(path: Path) -> int:
 
 def last_passes(path: Path, limit: int = 3) -> list[PassRecord]:
     """The latest passes recorded in a ledger file (for `status`); empty when it holds no sync."""
-    if not path.exists():
+    if "sync_passes" not in inspect_state(path):
         return []
-    db = sqlite3.connect(path)
+    db = open_read_only(path)
     try:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "sync_passes" not in tables:
-            return []
         rows = db.execute(
             "SELECT number, started, finished, state, new, updated, deleted, dead, listed, lag_seconds, note "
             "FROM sync_passes ORDER BY number DESC LIMIT ?",

@@ -15,7 +15,6 @@ The tables live beside the migration's in the same SQLite file, through a connec
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from ..localdb import inspect_state, open_db, open_read_only
 from .migrate import MigrationRequest
 from .verify_result import VerifyOptions
 from .verify_scan import BucketDigests
@@ -92,27 +92,25 @@ def _decode(raw: bytes, buckets: int) -> dict[str, BucketDigests]:
 def saved_progress(path: Path) -> list[tuple[str, str, bool, int]]:
     """(side, namespace, complete, IDs listed) of an interrupted verify's saved scans, per namespace (for
     `status`); empty when the ledger holds none."""
-    with sqlite3.connect(str(path)) as db:
-        found = db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'verify_scans'"
-        ).fetchone()
-        if found is None:
-            return []
+    if "verify_scans" not in inspect_state(path):
+        return []
+    db = open_read_only(path)
+    try:
         rows = db.execute(
             "SELECT side, namespace, MIN(complete), SUM(listed) FROM verify_scans "
             "GROUP BY side, namespace ORDER BY side DESC, namespace"
         ).fetchall()
+    finally:
+        db.close()
     return [(str(side), str(namespace), bool(done), int(listed)) for side, namespace, done, listed in rows]
 
 
 class VerifyCheckpoints:
     def __init__(self, path: Path, fingerprint: dict[str, Any], restart: bool = False) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.fingerprint = fingerprint
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_db(path)
         self._db.executescript(_SCHEMA)
         wanted = orjson.dumps(fingerprint, option=orjson.OPT_SORT_KEYS).decode()
         row = self._db.execute("SELECT value FROM verify_meta WHERE key = 'fingerprint'").fetchone()

@@ -7,9 +7,11 @@ of store means one new module and its tests, nothing in the engine.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import SplitResult, urlsplit
 
 from ..records import Record
 
@@ -43,6 +45,8 @@ class StoreDescription:
     region: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     deployment_type: str = "managed"  # "managed" (serverless), "pod", "byoc", or "files"
+    # Where the records live (an index's data-plane URL, a file tree's URL): equal locations are one store.
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,3 +177,36 @@ class Searches(Protocol):
     """Optional ability: similarity search with a record's own vectors (to prove a copy searches the same)."""
 
     def query(self, namespace: str, record: Record, top_k: int) -> list[Match]: ...
+
+
+def same_location(first: str | None, second: str | None) -> bool:
+    """Whether two store locations name the same data: same scheme, port and path, and the same host name —
+    or, for hosts on this machine (a local server), addresses that resolve to the loopback interface, since
+    ``localhost`` and ``127.0.0.1`` are one server. Cloud hosts are compared by name only: two indexes
+    behind one load balancer share its addresses."""
+    if not first or not second:
+        return False
+    a, b = (
+        urlsplit(first if "://" in first else f"https://{first}"),
+        urlsplit(second if "://" in second else f"https://{second}"),
+    )
+    if (a.scheme.lower(), _port(a), a.path.rstrip("/")) != (b.scheme.lower(), _port(b), b.path.rstrip("/")):
+        return False
+    host_a, host_b = (a.hostname or "").lower(), (b.hostname or "").lower()
+    return host_a == host_b or (_is_loopback(host_a) and _is_loopback(host_b))
+
+
+def _port(url: SplitResult) -> int | None:
+    try:
+        return url.port or {"http": 80, "https": 443}.get(url.scheme.lower())
+    except ValueError:
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
