@@ -217,6 +217,7 @@ class PineconeStore:
             region=getattr(deployment, "region", None),
             tags=dict(model.tags or {}),
             deployment_type=type(deployment).__name__.removesuffix("Deployment").lower(),
+            location=model.host,
         )
 
     def capabilities(self) -> Capabilities:
