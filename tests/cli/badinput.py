@@ -6,7 +6,7 @@ server, no record written to any target index, and the source's digest unchanged
 
 Placeholders in argv and env values: ``{src}``/``{dst}`` (the two servers' URLs), ``{tmp}`` (a fresh
 folder per case), ``{export}`` (a fresh copy of a complete Parquet export of the source index ``src``),
-``{jsonl}`` (the same as JSON Lines).
+``{jsonl}`` (the same as JSON Lines), ``{src_alias}`` (the source server's URL spelled with ``localhost``).
 """
 
 from __future__ import annotations
@@ -73,13 +73,18 @@ class CaseWorld:
         return self.tmp / "jsonl"
 
     def fill(self, text: str) -> str:
-        return text.format(
-            src=self.world.source.url,
-            dst=self.world.target.url,
-            tmp=self.tmp,
-            export=self.export,
-            jsonl=self.jsonl,
-        )
+        """Placeholders replaced by name (argv may hold JSON, whose braces are not placeholders)."""
+        values = {
+            "src": self.world.source.url,
+            "src_alias": self.world.source.url.replace("127.0.0.1", "localhost"),
+            "dst": self.world.target.url,
+            "tmp": str(self.tmp),
+            "export": str(self.export),
+            "jsonl": str(self.jsonl),
+        }
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", value)
+        return text
 
 
 def snapshot(server: ServerProcess, key: str) -> dict[str, Any]:

@@ -89,8 +89,12 @@ class Ledger:
             )
 
     @staticmethod
-    def check_binding(path: Path, fingerprint: dict[str, object], restart: bool) -> None:
-        """Refuse, before anything is written, a ledger that belongs to another migration (read-only)."""
+    def check_binding(
+        path: Path, fingerprint: dict[str, object], restart: bool, *, only_keys: bool = False
+    ) -> None:
+        """Refuse, before anything is written, a ledger that belongs to another migration (read-only).
+        ``only_keys``: compare just the keys ``fingerprint`` has (a sync checks the migration it continues,
+        whose ledger may say more, e.g. how a filtered copy enumerated)."""
         if restart or "meta" not in inspect_state(path):
             return
         db = open_read_only(path)
@@ -98,7 +102,12 @@ class Ledger:
             row = db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
         finally:
             db.close()
-        if row is not None and row[0] != _fingerprint_text(fingerprint):
+        if row is None:
+            return
+        saved = orjson.loads(row[0])
+        if only_keys and isinstance(saved, dict):
+            saved = {key: saved.get(key) for key in fingerprint}
+        if _fingerprint_text(saved) != _fingerprint_text(fingerprint):
             raise _belongs_elsewhere(path)
 
     def close(self) -> None:

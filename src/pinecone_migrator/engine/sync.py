@@ -24,6 +24,7 @@ from ..filters import MetadataPredicate
 from ..records import STAMP_KEYS, Record, digest_bytes
 from ..stores.base import FetchesByMetadata, Store
 from .copy import Route
+from .ledger import Ledger
 from .migrate import MigrationRequest, check_target, inspect_target, select
 from .sync_state import Known, PassRecord, SyncState
 from .writes import write_in_batches
@@ -316,6 +317,7 @@ def check_sync(
     selection, the target (not the source itself, compatible, creatable), --updated-field's values."""
     description, namespaces, _ = select(request, source, needs_listing=False)
     inspect_target(description, target, request)
+    Ledger.check_binding(request.ledger_path(), request.fingerprint(), request.restart, only_keys=True)
     if options.updated_field and not stamping and source.capabilities().can_list:
         for namespace in namespaces:
             _check_updated_field(source, namespace, options.updated_field)
