@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 if TYPE_CHECKING:
+    from .stores.files.layout import Manifest
     from .stores.files.location import Location
 
 MAX_NAMESPACES = 10_000
@@ -115,13 +116,21 @@ def validate_tree(root: str | Path, dimension: int | None = None) -> Validation:
     bulk-import rules; ``dimension`` is the target index's, when known (otherwise every file must agree
     with the first)."""
     from .errors import UserError
-    from .stores.files.layout import bulk_import_problem, read_manifest
+    from .stores.files.layout import UnsafeManifest, bulk_import_problem, read_manifest
     from .stores.files.location import Location
 
     location = Location(str(root))
     result = Validation(root=str(root), dimension=dimension)
+    try:
+        manifest = read_manifest(location)
+    except UnsafeManifest:
+        raise  # a path out of the tree: refused, as an import would refuse it
+    except UserError:
+        manifest = None  # someone else's manifest.json: Pinecone's bulk import does not read it either
+    names = location.files()  # a symbolic link out of the tree is refused here
+    _refuse_json_lines(str(root), manifest, names)
     folders: dict[str, list[str]] = {}
-    for name in location.files():
+    for name in names:
         parts = name.split("/")
         if not name.endswith(".parquet"):
             continue  # other files (our manifest.json, a README) are not read by an import
@@ -139,10 +148,6 @@ def validate_tree(root: str | Path, dimension: int | None = None) -> Validation:
         problem = _namespace_problem(folder)
         if problem:
             result.add(Problem("namespace-name", f"folder {folder!r}: {problem}", folder))
-    try:
-        manifest = read_manifest(location)
-    except UserError:
-        manifest = None  # someone else's manifest.json: an import does not read it either
     for namespace, entry in (manifest.namespaces if manifest is not None else {}).items():
         problem = bulk_import_problem(namespace, entry.folder)
         if problem:
@@ -159,6 +164,61 @@ def validate_tree(root: str | Path, dimension: int | None = None) -> Validation:
     for folder, files in sorted(folders.items()):
         _NamespaceCheck(location, folder, result).run(files)
     return result
+
+
+_EXPECTED_TYPES = {
+    "id": (pa.string(), pa.large_string()),
+    "values": (pa.list_(pa.float32()), pa.large_list(pa.float32())),
+    "sparse_values": (SPARSE_TYPE,),
+    "metadata": (pa.string(), pa.large_string()),
+}
+
+
+def schema_problems(schema: pa.Schema) -> list[tuple[str, str]]:
+    """(rule, message) for each way a file's columns break the layout: extra or missing columns, types."""
+    names = schema.names
+    problems = []
+    extra = [n for n in names if n not in COLUMNS]
+    if extra:
+        problems.append(("extra-column", f"columns {extra} are not allowed (only {list(COLUMNS)})"))
+    if "id" not in names:
+        problems.append(("missing-column", "the id column is required"))
+    if "values" not in names and "sparse_values" not in names:
+        problems.append(("missing-column", "a values or a sparse_values column is required"))
+    for column, types in _EXPECTED_TYPES.items():
+        if column not in names:
+            continue
+        actual = schema.field(column).type
+        if not any(actual.equals(t) for t in types):
+            hint = ""
+            if column == "values" and pa.types.is_list(actual) and pa.types.is_float64(actual.value_type):
+                hint = " (float64: cast the values to float32)"
+            problems.append(
+                (f"{column.replace('_', '-')}-type", f"{column} is {actual}, must be {types[0]}{hint}")
+            )
+    return problems
+
+
+def _refuse_json_lines(root: str, manifest: Manifest | None, names: list[str]) -> None:
+    """A JSON Lines export is not a bulk-import tree: say so, rather than "no Parquet file"."""
+    from .errors import UserError
+    from .stores.files.layout import format_of
+
+    json_lines = (
+        manifest.file_format == "jsonl"
+        if manifest is not None
+        else (
+            any(format_of(name) == "jsonl" for name in names)
+            and not any(n.endswith(".parquet") for n in names)
+        )
+    )
+    if json_lines:
+        raise UserError(
+            f"{root} is a JSON Lines export: validate checks Parquet files against Pinecone's bulk-import "
+            "rules, and a bulk import reads Parquet only. Import it client-side (`pinecone-migrator import "
+            "--from ...`, which checks every line before writing), or export the index again with --format "
+            "parquet to validate and bulk-import it."
+        )
 
 
 def _namespace_problem(folder: str) -> str | None:
@@ -208,40 +268,10 @@ class _NamespaceCheck:
 
     def _schema(self, schema: pa.Schema, name: str) -> bool:
         """Column names and types; False when rows cannot be checked meaningfully."""
-        names = schema.names
-        extra = [n for n in names if n not in COLUMNS]
-        if extra:
-            self.result.add(
-                Problem("extra-column", f"columns {extra} are not allowed (only {list(COLUMNS)})", name)
-            )
-        if "id" not in names:
-            self.result.add(Problem("missing-column", "the id column is required", name))
-        if "values" not in names and "sparse_values" not in names:
-            self.result.add(Problem("missing-column", "a values or a sparse_values column is required", name))
-        expected = {
-            "id": (pa.string(), pa.large_string()),
-            "values": (pa.list_(pa.float32()), pa.large_list(pa.float32())),
-            "sparse_values": (SPARSE_TYPE,),
-            "metadata": (pa.string(), pa.large_string()),
-        }
-        usable = "id" in names
-        for column, types in expected.items():
-            if column not in names:
-                continue
-            actual = schema.field(column).type
-            if not any(actual.equals(t) for t in types):
-                hint = ""
-                if column == "values" and pa.types.is_list(actual) and pa.types.is_float64(actual.value_type):
-                    hint = " (float64: cast the values to float32)"
-                self.result.add(
-                    Problem(
-                        f"{column.replace('_', '-')}-type",
-                        f"{column} is {actual}, must be {types[0]}{hint}",
-                        name,
-                    )
-                )
-                usable = False
-        return usable
+        problems = schema_problems(schema)
+        for rule, message in problems:
+            self.result.add(Problem(rule, message, name))
+        return "id" in schema.names and not any(rule.endswith("-type") for rule, _ in problems)
 
     def _batch(self, batch: pa.RecordBatch, name: str, first_row: int) -> None:
         ids = batch.column("id").to_pylist()

@@ -132,7 +132,7 @@ def restore(**options: Any) -> None:
                 )
         return problems
 
-    run_import({**options, **EVERYTHING}, before=_refuse_non_empty, check=against_manifest)
+    run_import({**options, **EVERYTHING}, before=_refuse_non_empty, check=against_manifest, digests=True)
 
 
 def _refuse_non_empty(request: MigrationRequest, target: PineconeStore, source: FileSource) -> None:

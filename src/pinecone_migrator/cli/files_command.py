@@ -94,7 +94,10 @@ def export(**options: Any) -> None:
 def run_export(options: dict[str, Any]) -> None:
     from ..engine.copy import CopyOptions
     from ..engine.migrate import Endpoint
+    from ..statelock import hold
     from ..stores.files import FileSource, FileTarget
+    from ..stores.files.location import Location
+    from ..stores.files.target import check_destination
     from ..stores.pinecone import PineconeStore
 
     request = build_request(
@@ -107,9 +110,12 @@ def run_export(options: dict[str, Any]) -> None:
     )
     key = api_key(options["source_api_key_env"], "source")
     with user_errors():
+        check_destination(Location(options["to"]))
+        source = PineconeStore(request.source.index, key, request.source.host)
+    # From here on files are written (staging, lock, --restart's removals): one process per ledger.
+    with user_errors(), hold(request.ledger_path(), "export"):
         staging = staging_path(request)
         refuse_foreign_contents(options["to"], staging, options["restart"])
-        source = PineconeStore(request.source.index, key, request.source.host)
         target = FileTarget(
             options["to"],
             options["file_format"],
@@ -117,10 +123,10 @@ def run_export(options: dict[str, Any]) -> None:
             rows_per_file=options["rows_per_file"],
             restart=options["restart"],
         )
-    try:
-        run_copy(request, source, target, options, verify_target=lambda: FileSource(options["to"]))
-    finally:
-        target.close()
+        try:
+            run_copy(request, source, target, options, verify_target=lambda: FileSource(options["to"]))
+        finally:
+            target.close()
 
 
 def refuse_foreign_contents(url: str, staging: Path, restart: bool) -> None:
@@ -148,6 +154,16 @@ FROM_OPTION = click.option(
     metavar="PATH_OR_URI",
     help="An export, or any tree in Pinecone's bulk-import layout: a local folder, s3://, gs://, az://.",
 )
+# TARGET_INDEX_OPTIONS with --target-index's help saying what import does with a missing index.
+IMPORT_TARGET_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option(
+        "--target-index",
+        required=True,
+        help="Index to import into. When missing it is created like the exported index (its manifest.json; "
+        "without one, the files' shape and --metric), unless --no-create-target is given.",
+    ),
+    *TARGET_INDEX_OPTIONS[1:],
+]
 IMPORT_OPTIONS: list[Callable[[Any], Any]] = [
     CONFIG_OPTION,
     FROM_OPTION,
@@ -157,7 +173,7 @@ IMPORT_OPTIONS: list[Callable[[Any], Any]] = [
         default=None,
         help="For files without a manifest.json, when the target must be created.",
     ),
-    *TARGET_INDEX_OPTIONS,
+    *IMPORT_TARGET_OPTIONS,
     *ROUTING_OPTIONS,
     *RUN_OPTIONS,
     *WRITE_OPTIONS,
@@ -174,8 +190,10 @@ def import_options(function: FC) -> FC:
 def import_(**options: Any) -> None:
     """Upsert every record of an export (or a bulk-import tree) into an index, resumably.
 
-    The target is created like the exported index (its manifest.json) when missing. Exit codes as for
-    migrate. With --bulk, Pinecone imports the Parquet files itself (see `imports` to follow them).
+    Everything is checked before anything is written: paths stay inside --from, every Parquet footer and
+    schema and every JSON Lines line is read (a bad line is refused, exit 2, not skipped). A missing target
+    is created like the exported index (its manifest.json), unless --no-create-target is given. Exit codes
+    as for migrate. With --bulk, Pinecone imports the Parquet files itself (see `imports` to follow them).
     """
     if options.get("bulk"):
         from .bulk_command import run_bulk_import
@@ -189,19 +207,26 @@ def run_import(
     options: dict[str, Any],
     before: Callable[[MigrationRequest, PineconeStore, FileSource], None] | None = None,
     check: Callable[[VerifyResult], list[str]] | None = None,
+    *,
+    digests: bool = False,
 ) -> None:
-    """``before`` may refuse the run once the stores are known; ``check`` adds problems to a verification."""
+    """``before`` may refuse the run once the stores are known; ``check`` adds problems to a verification;
+    ``digests``: the files must hold what their manifest recorded, checked before anything is written."""
+    from ..statelock import hold
     from ..stores.files import FileSource
     from ..stores.pinecone import PineconeStore
 
     request = _request({**options, "source_index": options["from_"], "source_host": None})
     key = api_key(options["target_api_key_env"] or "PINECONE_API_KEY", "target")
     with user_errors():
-        target = PineconeStore(request.target.index, key, request.target.host)
         metric = options.get("metric")
         source = FileSource(options["from_"], metric)
+        source.check_exists()
+        target = PineconeStore(request.target.index, key, request.target.host)
         if metric is None and source.manifest is None and target.exists():
             source = FileSource(options["from_"], target.describe().shape.metric)
+        source.check(digests=digests)
         if before is not None:
             before(request, target, source)
-    run_copy(request, source, target, options, check=check)
+    with user_errors(), hold(request.ledger_path(), "import"):
+        run_copy(request, source, target, options, check=check)

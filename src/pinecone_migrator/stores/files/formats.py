@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,28 +141,37 @@ class DecodedChunk:
         return record
 
 
+def unreadable(where: str, error: Exception) -> UserError:
+    return UserError(
+        f"{where}: not a readable Parquet file ({error}); it is damaged or truncated: copy it again from "
+        "the original, or export again."
+    )
+
+
+def parquet_footer(handle: IO[Any], where: str) -> pq.FileMetaData:
+    """A Parquet file's footer (its schema and row groups), or a :class:`UserError` saying it is damaged."""
+    try:
+        return pq.ParquetFile(handle).metadata
+    except (pa.ArrowException, OSError) as error:
+        raise unreadable(where, error) from None
+
+
 def parquet_row_groups(handle: IO[Any], where: str) -> list[int]:
     """The number of rows of each row group of a Parquet file."""
-    try:
-        metadata = pq.ParquetFile(handle).metadata
-    except (pa.ArrowInvalid, OSError) as error:
-        raise UserError(f"{where}: not a readable Parquet file ({error}).") from None
+    metadata = parquet_footer(handle, where)
     return [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
 
 
 def parquet_schema_names(handle: IO[Any], where: str) -> list[str]:
-    try:
-        names: list[str] = pq.ParquetFile(handle).schema_arrow.names
-    except (pa.ArrowInvalid, OSError) as error:
-        raise UserError(f"{where}: not a readable Parquet file ({error}).") from None
+    names: list[str] = parquet_footer(handle, where).schema.to_arrow_schema().names
     return names
 
 
 def read_parquet(handle: IO[Any], where: str, group: int, first_row: int) -> DecodedChunk:
     try:
         table = pq.ParquetFile(handle).read_row_group(group)
-    except (pa.ArrowInvalid, OSError) as error:
-        raise UserError(f"{where}: not a readable Parquet file ({error}).") from None
+    except (pa.ArrowException, OSError) as error:
+        raise unreadable(where, error) from None
     names = set(table.column_names)
     if "id" not in names:
         raise UserError(f"{where}: no 'id' column; this is not a file in Pinecone's bulk-import layout.")
@@ -216,7 +226,13 @@ def read_jsonl(handle: IO[Any], where: str, compressed: bool) -> DecodedChunk:
                 try:
                     records.append(Record.from_json(orjson.loads(line)))
                 except (InvalidRecord, orjson.JSONDecodeError) as error:
-                    raise UserError(f"{where}, line {number + 1}: {error}") from None
-    except (OSError, EOFError) as error:
-        raise UserError(f"{where}: cannot be read ({error}).") from None
+                    raise UserError(
+                        f"{where}, line {number + 1}: not a record ({error}). Fix or remove that line, or "
+                        "export again."
+                    ) from None
+    except (OSError, EOFError, zlib.error) as error:
+        raise UserError(
+            f"{where}: cannot be read ({error}); it is damaged or truncated: copy it again from the "
+            "original, or export again."
+        ) from None
     return DecodedChunk(0, [record.id for record in records], records.__getitem__)

@@ -2,6 +2,14 @@
 
 IDs are listed file by file, row by row; a cursor is ``<file number>:<row>``. Records are fetched from the
 files just listed, which stay decoded in a small cache, so list-then-fetch reads each file once.
+
+Before an import writes anything, :meth:`FileSource.check` reads what the import will read, so that a bad
+tree is refused (exit 2) with nothing written: every path stays inside the tree, every listed file exists,
+every Parquet footer and schema is read, and every JSON Lines line is decoded (a JSON Lines file has no
+footer, so a bad line near the end of a large file is found only by reading it all: it is refused before
+the import, not turned into a dead letter after the rest was written — one more read of the files, cheap
+next to the upserts). Row counts must equal the manifest's, and a restore also compares every namespace's
+set digest with the one its manifest recorded.
 """
 
 from __future__ import annotations
@@ -14,9 +22,17 @@ from functools import cached_property
 from typing import Any
 
 from ...errors import UserError
-from ...records import Record, approx_bytes
+from ...parquet_layout import schema_problems
+from ...records import Record, SetDigest, approx_bytes, record_digest
 from ..base import Capabilities, IdPage, IndexShape, StoreDescription, WriteAck
-from .formats import DecodedChunk, parquet_row_groups, parquet_schema_names, read_jsonl, read_parquet
+from .formats import (
+    DecodedChunk,
+    parquet_footer,
+    parquet_row_groups,
+    parquet_schema_names,
+    read_jsonl,
+    read_parquet,
+)
 from .layout import Manifest, format_of, read_manifest
 from .location import Location
 
@@ -61,6 +77,85 @@ class FileSource:
 
     def exists(self) -> bool:
         return self.location.exists() and (self.manifest is not None or bool(self.folders))
+
+    def check(self, *, digests: bool = False) -> None:
+        """Refuse (UserError) a tree an import could not read through, before anything is written (see the
+        module); ``digests``: also read every record and compare each namespace's digest with the
+        manifest's (a restore)."""
+        self.check_exists()
+        if not self.folders:
+            raise UserError(
+                f"{self.url} holds no data files in namespace folders (<root>/<namespace>/*.parquet or "
+                "*.jsonl.gz): nothing to import. Give the folder that holds the export."
+            )
+        for namespace, (_, files) in self.folders.items():
+            digest = SetDigest() if digests else None
+            rows = sum(self._check_file(namespace, name, digest) for name in files)
+            self._check_against_manifest(namespace, rows, digest)
+
+    def check_exists(self) -> None:
+        if self.location.is_local and not self.location.exists():
+            raise UserError(f"{self.url} does not exist: give the folder that holds the export.")
+        if self.location.is_file():
+            raise UserError(
+                f"{self.url} is a file: give the folder that holds the export (and its manifest)."
+            )
+        if not self.location.is_local and self.manifest is None and not self.folders:
+            raise UserError(f"{self.url} holds nothing: give the prefix that holds the export.")
+
+    def _check_file(self, namespace: str, name: str, digest: SetDigest | None) -> int:
+        """Read a data file as the import will (a Parquet file: its footer and schema); its row count."""
+        path = f"{self.folders[namespace][0]}/{name}"
+        where = self.location.path(path)
+        if not self.location.exists(path):
+            raise UserError(
+                f"{where} is listed in the manifest but missing: the export is incomplete or damaged; copy "
+                "it again from the original, or export again."
+            )
+        if format_of(name) == "parquet":
+            with self.location.open(path) as handle:
+                footer = parquet_footer(handle, where)
+            problems = schema_problems(footer.schema.to_arrow_schema())
+            if problems:
+                raise UserError(
+                    f"{where}: not in Pinecone's bulk-import layout: "
+                    + "; ".join(message for _, message in problems)
+                    + ". Fix the file (`pinecone-migrator validate` lists every problem), or export again."
+                )
+            groups = [footer.row_group(group).num_rows for group in range(footer.num_row_groups)]
+            with self._lock:
+                self._rows[(namespace, name)] = groups
+        if digest is not None or format_of(name) != "parquet":
+            # Every record is decoded: a bad row or line is found now (and its digest taken, if asked).
+            for chunk in self._file_chunks(namespace, name):
+                for row in range(len(chunk.ids)):
+                    record = chunk.record(row)
+                    if digest is not None:
+                        digest.add(record_digest(record))
+        return sum(self._chunk_rows(namespace, name))
+
+    def _file_chunks(self, namespace: str, name: str) -> Iterator[DecodedChunk]:
+        for number in range(len(self._chunk_rows(namespace, name))):
+            chunk = self._chunk(namespace, name, number)
+            if chunk is not None:
+                yield chunk
+
+    def _check_against_manifest(self, namespace: str, rows: int, digest: SetDigest | None) -> None:
+        if self.manifest is None:
+            return
+        entry = self.manifest.namespaces[namespace]
+        if rows != entry.records:
+            raise UserError(
+                f"{self.url}: namespace {namespace!r} has {rows:,} rows in its files, but the manifest "
+                f"records {entry.records:,}: the export is damaged or was changed. Copy it again from the "
+                "original, or export again."
+            )
+        if digest is not None and digest != entry.digest:
+            raise UserError(
+                f"{self.url}: the files of namespace {namespace!r} do not hold what the manifest recorded "
+                "when they were written (changed or damaged since); nothing was written. Copy the backup "
+                "again from the original."
+            )
 
     def describe(self) -> StoreDescription:
         if self.manifest is not None:
@@ -203,10 +298,7 @@ class FileSource:
     def chunks(self, namespace: str) -> Iterator[DecodedChunk]:
         """Every chunk of the namespace in turn (the slow path of fetch, for IDs not read lately)."""
         for name in self.folders[namespace][1]:
-            for number in range(len(self._chunk_rows(namespace, name))):
-                chunk = self._chunk(namespace, name, number)
-                if chunk is not None:
-                    yield chunk
+            yield from self._file_chunks(namespace, name)
 
     def request_size(self, record: Record) -> int:
         return approx_bytes(record)

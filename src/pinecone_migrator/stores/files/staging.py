@@ -93,7 +93,7 @@ class Staging:
         self._db = open_db(path, page_size=65536)
         self._db.executescript(SCHEMA)
         self.file_format = str(identity["format"])
-        self.run_token = ""
+        self.run_token = self._meta("run_token") or ""
         if forget:
             return
         wanted = orjson.dumps(identity, option=orjson.OPT_SORT_KEYS).decode()

@@ -5,11 +5,18 @@ namespace become one data file, written locally, then published complete. :meth:
 once every namespace is copied) writes the last, shorter files, removes stale copies of rewritten IDs, and
 writes the manifest with each namespace's files, count and set digest. Until then the manifest says the
 export is incomplete, and an import refuses it.
+
+The files in the tree are the export's own, and only those: temporary files are named after the export's
+run token, so a resumed run removes what a killed one left half-written; ``--restart`` removes the earlier
+export's files but refuses, before removing anything, a tree that also holds files it did not write
+(removing those would lose someone's data, keeping them would leave a tree its manifest does not describe).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +27,16 @@ from ...errors import UserError
 from ...records import Record, approx_bytes
 from ..base import Capabilities, IdPage, StoreDescription, WriteAck
 from .formats import StagedRow, write_rows
-from .layout import FORMATS, MANIFEST, Manifest, NamespaceEntry, folder_of, read_manifest, write_manifest
+from .layout import (
+    FOLDER_NAMING,
+    FORMATS,
+    MANIFEST,
+    Manifest,
+    NamespaceEntry,
+    folder_of,
+    read_manifest,
+    write_manifest,
+)
 from .location import Location
 from .source import FileSource
 from .staging import Claim, Staging
@@ -51,15 +67,25 @@ class FileTarget:
         if restart:
             discard_export(staging_path, self.location)
         self.staging = Staging(staging_path, identity)
+        self.naming = _folder_naming(self.location)
         self._emitting = threading.Lock()
         self._dense = True
         self._reader: FileSource | None = None
+        remove_leftovers(self.location, staging_path, self.staging.run_token)
         self._recover()
+
+    @property
+    def tag(self) -> str:
+        """Marks this export's temporary files (see :func:`remove_leftovers`)."""
+        return self.staging.run_token
+
+    def folder(self, namespace: str) -> str:
+        return folder_of(namespace, self.naming)
 
     def _recover(self) -> None:
         """Claims of a run that died: published files are committed, unpublished ones claimed again."""
         for namespace, name in self.staging.pending():
-            if self.location.exists(f"{folder_of(namespace)}/{name}"):
+            if self.location.exists(f"{self.folder(namespace)}/{name}"):
                 self.staging.commit(namespace, name, self.staging.plan(namespace, name))
             else:
                 self.staging.release(namespace, name)
@@ -88,7 +114,8 @@ class FileTarget:
     ) -> None:
         """An export starts with a manifest that says it is incomplete and describes the source."""
         self._dense = source.shape.dimension is not None
-        write_manifest(self.location, Manifest(self.file_format, source))
+        manifest = Manifest(self.file_format, source, folder_naming=self.naming)
+        write_manifest(self.location, manifest, self.tag)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(max_write_records=1_000, max_write_bytes=32_000_000, max_list_page=1_000)
@@ -129,7 +156,8 @@ class FileTarget:
     def _write_file(
         self, namespace: str, name: str, chunks: Iterable[Sequence[StagedRow]], sparse: bool
     ) -> None:
-        with self.location.writing(f"{folder_of(namespace)}/{name}", self.staging.path.parent) as local:
+        path = f"{self.folder(namespace)}/{name}"
+        with self.location.writing(path, self.staging.path.parent, self.tag) as local:
             write_rows(chunks, local, self.file_format, dense=self._dense, sparse=sparse)
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
@@ -164,7 +192,7 @@ class FileTarget:
             raise FileNotFoundError(self.location.path(MANIFEST))
         manifest.namespaces = {
             namespace: NamespaceEntry(
-                folder=folder_of(namespace),
+                folder=self.folder(namespace),
                 files=totals.files,
                 records=totals.digest.count,
                 digest=totals.digest,
@@ -178,14 +206,14 @@ class FileTarget:
             }
         )
         manifest.complete = True
-        write_manifest(self.location, manifest)
+        write_manifest(self.location, manifest, self.tag)
 
     def _drop_stale(self, namespace: str, name: str) -> None:
         """Rewrite one file without the rows whose current copy is in a later file."""
         keep = self.staging.held_by(namespace, name)
-        path = f"{folder_of(namespace)}/{name}"
+        path = f"{self.folder(namespace)}/{name}"
         reader = FileSource(self.url)
-        reader.folders = {namespace: (folder_of(namespace), [name])}
+        reader.folders = {namespace: (self.folder(namespace), [name])}
         if keep:
             sparse = reader.has_sparse_values(namespace, name)
             chunks = (
@@ -199,23 +227,95 @@ class FileTarget:
         log.info("rewrote %s without its stale rows (%d left)", path, len(keep))
 
 
+def check_destination(location: Location) -> None:
+    """Refuse, before anything is written anywhere, a place an export could not write to."""
+    if location.is_local:
+        _check_local_folder(Path(location.root), location.url)
+        return
+    bucket = location.root.split("/", 1)[0]
+    try:
+        with location.remote_errors():
+            location.fs.ls(bucket)  # an authenticated call: no credentials, no access or no bucket fail here
+    except FileNotFoundError:
+        raise UserError(
+            f"{location.url}: the bucket or container {bucket!r} does not exist (or these credentials cannot "
+            "see it): create it first, or check the name and the credentials."
+        ) from None
+
+
+def _check_local_folder(root: Path, url: str) -> None:
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{url} is a file: give a folder (new or empty) for the export.")
+    folder = root
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"{url} cannot be created: {folder} is a file. Give a folder path.")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()  # tried for real: permission bits say nothing to root
+    except OSError as error:
+        raise UserError(
+            f"{url} cannot be written: {folder} does not accept new files ({error.strerror}). Choose "
+            "another --to, or fix that folder's permissions."
+        ) from None
+
+
+def _folder_naming(location: Location) -> int:
+    """How this export names escaped folders: as its manifest says (an export begun by an older version
+    goes on as it began), or the current way for a new one."""
+    try:
+        manifest = read_manifest(location)
+    except UserError:
+        manifest = None
+    return FOLDER_NAMING if manifest is None else manifest.folder_naming
+
+
+def remove_leftovers(location: Location, staging_path: Path, tag: str) -> None:
+    """Temporary files a killed run of this export left: half-written files in the tree, upload folders
+    beside the staging file. Only names carrying this export's run token are touched."""
+    if not tag:
+        return
+    for name in location.partials(tag) if location.is_local else []:
+        location.remove(name)
+        log.info("removed %s, left half-written by an earlier run of this export", location.path(name))
+    for folder in staging_path.parent.glob(f".{tag}-upload-*"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def discard_export(staging_path: Path, location: Location) -> None:
-    """Forget an earlier export to this place (``--restart``): its files, its manifest, its staging table."""
-    doomed: set[str] = set()
+    """Forget an earlier export to this place (``--restart``): its files, its manifest, its staging table.
+
+    Refused, before anything is removed, when the tree holds files that are neither listed in the earlier
+    export's manifest nor known to its staging table (see the module)."""
+    doomed: set[str] = {MANIFEST}
+    tag = ""
     try:
         manifest = read_manifest(location)
     except UserError:
         manifest = None
     if manifest is not None:
         doomed.update(f"{e.folder}/{name}" for e in manifest.namespaces.values() for name in e.files)
+    naming = FOLDER_NAMING if manifest is None else manifest.folder_naming
     if staging_path.exists():
         staging = Staging(staging_path, {"format": "?"}, forget=True)
         try:
-            doomed.update(f"{folder_of(namespace)}/{name}" for namespace, name in staging.known_files())
+            doomed.update(f"{folder_of(ns, naming)}/{name}" for ns, name in staging.known_files())
+            tag = staging.run_token
         finally:
             staging.close()
+    refuse_foreign_files(location, doomed)
+    remove_leftovers(location, staging_path, tag)
     for name in sorted(doomed):
         location.remove(name)
-    location.remove(MANIFEST)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{staging_path}{suffix}").unlink(missing_ok=True)
+
+
+def refuse_foreign_files(location: Location, own: set[str]) -> None:
+    foreign = [name for name in location.files() if name not in own]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5:,} more" if len(foreign) > 5 else "")
+        raise UserError(
+            f"--restart: {location.url} holds {len(foreign):,} file(s) this export did not write ({shown}); "
+            "nothing was removed. Move them elsewhere, or export to another --to."
+        )
