@@ -20,6 +20,8 @@ documentation for serverless indexes; where it is silent, the choices are noted 
   shares an element with the operand list; ``$ne``/``$nin`` are exactly their negations.
 * A missing field (or a null) matches ``$ne``, ``$nin`` and ``$exists: false``, and nothing else:
   ``{"migrated": {"$ne": true}}`` finds the records not yet stamped, as the original migration script expects.
+* ``$and``/``$or`` may nest at most ``MAX_NESTING`` levels deep; a deeper filter is refused like any other
+  invalid one (Pinecone documents no limit, see ``MAX_NESTING``).
 """
 
 from __future__ import annotations
@@ -27,12 +29,19 @@ from __future__ import annotations
 import json
 import math
 import operator
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeAlias
 
 MetadataPredicate = Callable[[Mapping[str, Any]], bool]
 
 MAX_IN_VALUES = 10_000
+# Pinecone documents no nesting limit for $and/$or (its docs and the 10.x SDK, checked 2025). Filters written
+# by hand or built by query builders are a few levels deep, so 32 refuses nothing real, while it keeps both
+# compiling (one recursion per level) and evaluating (one closure call per level) far from Python's
+# recursion limit, wherever compile_filter is called from. The SDK cannot even send much deeper: it encodes
+# with orjson, which stops at 255 levels of JSON nesting (about 127 of $or).
+MAX_NESTING = 32
 FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
 LOGICAL_OPERATORS = ("$and", "$or")
 
@@ -55,13 +64,25 @@ class FilterError(ValueError):
     """A filter Pinecone would refuse; the message says what is wrong and how to fix it."""
 
 
+def _bounded_repr() -> reprlib.Repr:
+    """A repr bounded in depth too: a value nested thousands of levels deep must not overflow the stack
+    while its error message is written. (Repr takes no keyword arguments before Python 3.12.)"""
+    bounded = reprlib.Repr()
+    bounded.maxlevel = 3
+    bounded.maxstring = bounded.maxother = 40
+    return bounded
+
+
+_short_repr = _bounded_repr()
+
+
 def _describe(value: Any) -> str:
     """A short description of an offending value for error messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = repr(value)
+    text = _short_repr.repr(value) if isinstance(value, (list, dict)) else repr(value)
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{type(value).__name__} {text}"
@@ -253,7 +274,8 @@ def _field(field: str, condition: Any) -> Iterable[MetadataPredicate]:
     return [_field_condition(field, "$eq", condition)]
 
 
-def _compile(node: Any, where: str) -> MetadataPredicate:
+def _compile(node: Any, where: str, depth: int = 0) -> MetadataPredicate:
+    """The predicate of one filter object; ``depth`` counts the $and/$or levels around it."""
     if not isinstance(node, Mapping):
         raise FilterError(
             f'{where} must be a JSON object such as {{"genre": "drama"}}, got {_describe(node)}.'
@@ -263,7 +285,13 @@ def _compile(node: Any, where: str) -> MetadataPredicate:
         if key in LOGICAL_OPERATORS:
             if not isinstance(value, list) or not value:
                 raise FilterError(f"{key} needs a non-empty list of filter objects, got {_describe(value)}.")
-            parts = [_compile(part, f"Each entry of {key}") for part in value]
+            if depth >= MAX_NESTING:
+                raise FilterError(
+                    f"The filter nests $and/$or more than {MAX_NESTING} levels deep: flatten it, e.g. merge "
+                    'nested $and lists into one, or nested $or lists into one, or use "$in" for alternatives '
+                    "of one field."
+                )
+            parts = [_compile(part, f"Each entry of {key}", depth + 1) for part in value]
             predicates.append(_conjunction(parts) if key == "$and" else _disjunction(parts))
         elif not isinstance(key, str) or not key:
             raise FilterError(f"{key!r} is an invalid field name: field names must be non-empty strings.")

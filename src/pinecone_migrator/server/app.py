@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from . import admin, backups, control, dataplane, imports
 from .catalog import Catalog
@@ -31,6 +32,27 @@ def error_response(error: ApiError, plane: Plane) -> web.Response:
     return json_response(error.body(plane), status=error.status, headers=error.headers)
 
 
+def one_line(error: BaseException) -> str:
+    """An aiohttp protocol error as one short line (their texts span lines and quote the raw bytes)."""
+    cause = error if isinstance(error, HttpProcessingError) else error.__cause__
+    text = cause.message if isinstance(cause, HttpProcessingError) else str(error)
+    return " ".join(text.split())[:200]
+
+
+def client_gone(request: web.Request) -> bool:
+    """Whether the client has closed its connection (or sent EOF, which closes it too)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _disconnected(request: web.Request) -> web.Response:
+    """A client that hangs up mid-request is routine (a timeout, Ctrl-C, a killed run), not a server fault:
+    one quiet line, and an answer (nginx's 499, "client closed request") that nobody will read."""
+    log.info("client closed the connection during %s %s; request dropped", request.method, request.path)
+    gone = ApiError(499, "CANCELLED", "The client closed the connection before the request was complete.")
+    return error_response(gone, plane_of(request))
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -43,7 +65,14 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             code = "NOT_FOUND" if http_error.status == 404 else "UNIMPLEMENTED"
             return error_response(ApiError(http_error.status, code, message), plane_of(request))
         raise
-    except Exception:
+    except (HttpProcessingError, web.RequestPayloadError) as bad_body:
+        if client_gone(request):
+            return _disconnected(request)
+        message = f"The request body could not be read: {one_line(bad_body)}"
+        return error_response(ApiError(400, "INVALID_ARGUMENT", message), plane_of(request))
+    except Exception as error:
+        if isinstance(error, ConnectionError) and client_gone(request):
+            return _disconnected(request)
         log.exception("internal error on %s %s", request.method, request.path)
         internal = ApiError(500, "INTERNAL", "Internal server error; see the server log.")
         return error_response(internal, plane_of(request))

@@ -3,17 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from .app import build_app
+from .app import build_app, one_line
 from .context import STATE_KEY, ServerConfig, ServerState
 
 MAX_URL_BYTES = 1024 * 1024
+
+
+def _client_fault(error: BaseException | None) -> str | None:
+    """What a client did wrong, when ``error`` is the client's doing rather than the server's."""
+    if isinstance(error, ConnectionError):
+        return f"client connection lost: {one_line(error)}"
+    if isinstance(error, (HttpProcessingError, web.RequestPayloadError)):
+        return f"malformed HTTP request refused: {one_line(error)}"
+    return None
+
+
+class _ClientFaultsInOneLine(logging.Filter):
+    """aiohttp logs a malformed request, a body it cannot decode, or a client gone mid-response at ERROR with
+    a traceback. They are the client's doing, not the server's: one line at INFO. Anything else keeps its
+    traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fault = _client_fault(record.exc_info[1] if record.exc_info else None)
+        if fault is not None:
+            record.msg, record.args = "%s", (fault,)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+
+# The logger of aiohttp's HTTP protocol handler for our server (aiohttp's own default is aiohttp.server).
+HTTP_LOG = logging.getLogger("pinecone_migrator.server.http")
+HTTP_LOG.addFilter(_ClientFaultsInOneLine())
 
 
 def _bound_port(runner: web.AppRunner) -> int:
@@ -33,6 +63,7 @@ async def _start(config: ServerConfig) -> tuple[web.AppRunner, int]:
         handle_signals=False,
         max_line_size=MAX_URL_BYTES,
         max_field_size=MAX_URL_BYTES,
+        logger=HTTP_LOG,
     )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
