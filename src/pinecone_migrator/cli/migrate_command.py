@@ -186,13 +186,30 @@ def _confirm(request: MigrationRequest, source: Store, target: Store) -> None:
     description, namespaces, _ = select(request, source)
     records = sum(description.namespace_counts.get(ns, 0) for ns in namespaces)
     state = target_state(description, target, request)
+    done = _listed_earlier(request)
+    left = (
+        f"{max(records - done, 0):,} of {records:,} records left (resuming: {done:,} done by an earlier run)"
+        if done
+        else f"{records:,} records"
+    )
     question = (
-        f"Copy {records:,} records in {len(namespaces)} namespace(s) from {request.source.label()} to "
+        f"Copy {left} in {len(namespaces)} namespace(s) from {request.source.label()} to "
         f"{request.target.label()} (target {state})?"
     )
     if not click.confirm(question, default=False, err=True):
         click.echo("Cancelled: nothing was written.", err=True)
         sys.exit(EXIT_DECLINED)
+
+
+def _listed_earlier(request: MigrationRequest) -> int:
+    """Records an earlier run of this ledger already handled (0 for a new ledger or --restart)."""
+    from ..engine.ledger import Ledger
+
+    path = request.ledger_path()
+    if request.restart or not path.exists():
+        return 0
+    with Ledger(path, read_only=True) as ledger:
+        return sum(unit.listed for unit in ledger.namespaces())
 
 
 def _finish(
@@ -214,9 +231,11 @@ def _finish(
             f"{ns.namespace}: copied {ns.copied:,} of {expected}, skipped by filter {ns.skipped:,}, "
             f"dead letters {ns.dead_letters}, {'done' if ns.done else 'not finished'}"
         )
-    rate = summary.copied / summary.elapsed_seconds if summary.elapsed_seconds else 0.0
+    rate = summary.records_per_second or 0.0
+    earlier = f", {summary.copied_before:,} of them by earlier runs" if summary.copied_before else ""
     lines.append(
-        f"total: {summary.copied:,} records in {summary.elapsed_seconds:.1f} s ({rate:,.0f} records/s)"
+        f"total: {summary.copied:,} records{earlier}; this run {summary.copied_this_run:,} in "
+        f"{summary.elapsed_seconds:.1f} s ({rate:,.0f} records/s)"
     )
     if summary.read_back is not None:
         lines.append(f"verify batch: {summary.read_back:,} records read back equal, {summary.resent} re-sent")

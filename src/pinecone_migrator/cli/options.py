@@ -87,7 +87,11 @@ SOURCE_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
     ),
 ]
 TARGET_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
-    click.option("--target-index", required=True, help="Index to copy to (created when missing)."),
+    click.option(
+        "--target-index",
+        required=True,
+        help="The target index (migrate and sync create a missing one unless --no-create-target).",
+    ),
     click.option(
         "--target-host",
         default=None,

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import orjson
 from rich.console import Console
 
 from ..errors import UserError
@@ -269,7 +268,11 @@ def verdict_lines(result: VerifyResult, title: str = "verify") -> list[str]:
             f"{result.unroutable:,} with no namespace to route to"
         )
     for ns in result.namespaces:
-        counts = f"expected {_count(ns.expected_count)}, found {_count(ns.actual_count)}"
+        counts = (
+            f"expected {_count(ns.expected_count)}, found {_count(ns.actual_count)}"
+            if ns.expected_count is not None or ns.actual_count is not None
+            else "sampled records compared; counts are not compared at this level"
+        )
         if ns.equal:
             lines.append(f"  {ns.namespace}: equal ({counts})")
             continue
@@ -353,7 +356,8 @@ def _search(
         )
     if unjudged:
         lines.append(f"  {unjudged}")
-    if options["report"] is not None:
-        options["report"].write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+    report_failure = write_report(options["report"], body)
     emit_summary(options["log_format"], lines, body)
+    if report_failure is not None:
+        fail(report_failure)
     sys.exit(exit_code(equal, unjudged is None, stop.is_set()))

@@ -126,10 +126,20 @@ class MigrationSummary:
     resumed: bool
     read_back: int | None = None  # --verify batch: records read back equal (this run)
     resent: int | None = None  # --verify batch: records sent again because the target's copy differed
+    copied_before: int = 0  # by earlier runs of the same ledger (a resumed run)
 
     @property
     def copied(self) -> int:
         return sum(n.copied for n in self.namespaces)
+
+    @property
+    def copied_this_run(self) -> int:
+        return self.copied - self.copied_before
+
+    @property
+    def records_per_second(self) -> float | None:
+        """This run's speed: a resumed run does not count what earlier runs copied."""
+        return self.copied_this_run / self.elapsed_seconds if self.elapsed_seconds else None
 
     @property
     def dead_letters(self) -> int:
@@ -145,11 +155,12 @@ class MigrationSummary:
             "interrupted": self.interrupted,
             "resumed": self.resumed,
             "copied": self.copied,
+            "copied_this_run": self.copied_this_run,
             "dead_letters": self.dead_letters,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
-            "records_per_second": round(self.copied / self.elapsed_seconds, 1)
-            if self.elapsed_seconds
-            else None,
+            "records_per_second": None
+            if self.records_per_second is None
+            else round(self.records_per_second, 1),
             "namespaces": [vars(n) for n in self.namespaces],
             **(
                 {"verify": {"level": "batch", "read_back_equal": self.read_back, "resent": self.resent}}
@@ -370,7 +381,9 @@ def run_migration(
             resumed = ledger.bind(fingerprint, restart=request.restart)
             for namespace in namespaces:
                 ledger.ensure_unit(namespace, total_hint=counts.get(namespace))
-            earlier = {unit.namespace: unit.listed for unit in ledger.namespaces()}
+            earlier_units = ledger.namespaces()
+            earlier = {unit.namespace: unit.listed for unit in earlier_units}
+            copied_before = sum(unit.copied for unit in earlier_units)
             listener.run_started(
                 {ns: counts.get(ns) for ns in namespaces}, {ns: earlier.get(ns, 0) for ns in namespaces}
             )
@@ -422,6 +435,7 @@ def run_migration(
             resumed=resumed,
             read_back=totals.read_back if request.options.read_back else None,
             resent=totals.resent if request.options.read_back else None,
+            copied_before=copied_before,
         )
 
 
