@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinecone_migrator.filters import FilterError, compile_filter
+from pinecone_migrator.filters import MAX_NESTING, FilterError, compile_filter
 
 MOVIE: dict[str, Any] = {
     "genre": "drama",
@@ -324,6 +324,68 @@ def test_the_whole_filter_is_validated_even_where_evaluation_would_not_reach() -
 
 def test_filter_error_is_a_value_error() -> None:
     assert issubclass(FilterError, ValueError)
+
+
+# -- nesting ------------------------------------------------------------------------------------------------
+
+
+def _nested(levels: int, operator: str, second: bool = True) -> dict[str, Any]:
+    """``levels`` of ``{operator: [inner, {"year": -1}]}`` (or ``[inner]``) around ``{"genre": "drama"}``."""
+    node: dict[str, Any] = {"genre": "drama"}
+    for _ in range(levels):
+        node = {operator: [node, {"year": -1}] if second else [node]}
+    return node
+
+
+@pytest.mark.parametrize("operator", ["$and", "$or"])
+def test_filters_nested_up_to_the_limit_compile_and_evaluate(operator: str) -> None:
+    predicate = compile_filter(_nested(MAX_NESTING, operator))
+    assert predicate(MOVIE) is (operator == "$or")
+    assert compile_filter(_nested(MAX_NESTING, operator, second=False))(MOVIE) is True
+
+
+@pytest.mark.parametrize("operator", ["$and", "$or"])
+@pytest.mark.parametrize("levels", [MAX_NESTING + 1, 300, 5_000])
+@pytest.mark.parametrize("second", [True, False])
+def test_filters_nested_deeper_are_refused_with_filter_error(
+    operator: str, levels: int, second: bool
+) -> None:
+    with pytest.raises(FilterError, match=f"more than {MAX_NESTING} levels deep: flatten it"):
+        compile_filter(_nested(levels, operator, second))
+
+
+def test_and_and_or_levels_count_together_toward_the_limit() -> None:
+    node: dict[str, Any] = {"genre": "drama"}
+    for level in range(5_000):
+        node = {("$and", "$or")[level % 2]: [node]}
+    with pytest.raises(FilterError, match="more than"):
+        compile_filter(node)
+
+
+def _deep_list(levels: int) -> list[Any]:
+    outer: list[Any] = []
+    inner = outer
+    for _ in range(levels):
+        inner.append([])
+        inner = inner[0]
+    return outer
+
+
+@pytest.mark.parametrize(
+    "filter_json",
+    [
+        {"genre": {"$eq": _deep_list(5_000)}},
+        {"genre": {"$in": [_deep_list(5_000)]}},
+        {"genre": {"$in": _deep_list(5_000)}},
+        {"genre": {"$gt": _deep_list(5_000)}},
+        {"genre": {"$eq": {"x": _deep_list(5_000)}}},
+        {"$or": _deep_list(5_000)},
+    ],
+)
+def test_a_deeply_nested_value_is_described_without_recursion_error(filter_json: dict[str, Any]) -> None:
+    with pytest.raises(FilterError) as refused:
+        compile_filter(filter_json)
+    assert len(str(refused.value)) < 400
 
 
 # -- property tests ------------------------------------------------------------------------------------------
