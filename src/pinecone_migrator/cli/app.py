@@ -40,10 +40,7 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(ExitCode.BAD_INPUT)
-    except click.Abort:
-        click.echo("Aborted: nothing more was done.", err=True)
-        sys.exit(ExitCode.INTERRUPTED)
-    except KeyboardInterrupt:
+    except (click.Abort, KeyboardInterrupt):  # click turns Ctrl-C (and EOF at a prompt) into Abort
         click.echo("Interrupted: run the same command again to resume.", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     except MigratorError as error:
