@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from pinecone_migrator.errors import RecordsRejected, RemoteError
+from pinecone_migrator.errors import RecordsRejected, UserError
 from pinecone_migrator.records import Record, SparseValues
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
@@ -107,19 +107,18 @@ def test_transient_errors_are_retried_until_success(server: BackgroundServer, st
     assert counters["requests"] > 0
 
 
-def test_wrong_key_is_not_retried_and_never_shown() -> None:
+def test_wrong_key_is_bad_input_and_never_shown() -> None:
     with BackgroundServer(ServerConfig(port=0, api_key="right-key")) as running:
         wrong = PineconeStore("any", api_key="wrong-key-value", control_host=running.url, retry=FAST_RETRY)
-        with pytest.raises(RemoteError) as failed:
+        with pytest.raises(UserError, match="refused the API key") as failed:
             wrong.describe()
-        assert failed.value.status == 401 and not failed.value.retryable
         assert "wrong-key-value" not in str(failed.value)
 
 
-def test_missing_index_is_a_clear_error(server: BackgroundServer) -> None:
+def test_missing_index_is_bad_input_naming_it(server: BackgroundServer) -> None:
     missing = PineconeStore("nope", api_key="k", control_host=server.url, retry=FAST_RETRY)
     assert not missing.exists()
-    with pytest.raises(RemoteError, match="'nope'"):
+    with pytest.raises(UserError, match=r"index 'nope' at .* does not exist"):
         missing.describe()
 
 

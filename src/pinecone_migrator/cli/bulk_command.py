@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..stores.base import StoreDescription
     from ..stores.files import FileSource
     from ..stores.pinecone import PineconeStore
-    from ..stores.pinecone_jobs import Job
+    from ..stores.pinecone_jobs import Job, PineconeJobs
 
 log = logging.getLogger("pinecone_migrator.bulk")
 
@@ -73,7 +73,7 @@ CLIENT_SIDE_ONLY = {
 
 def run_bulk_import(options: dict[str, Any]) -> None:
     from ..stores.files import FileSource
-    from ..stores.pinecone import PineconeStore
+    from ..stores.pinecone import PineconeStore, Side
     from ..stores.pinecone_jobs import IMPORT_DONE, PineconeJobs, bulk_import_uri, follow
 
     given = [flag for name, flag in CLIENT_SIDE_ONLY.items() if options.get(name)]
@@ -94,9 +94,12 @@ def run_bulk_import(options: dict[str, Any]) -> None:
             "Upload it first, or leave out --bulk to import it client-side."
         )
     setup_logging(options["log_format"], options["quiet"], None)
-    key = api_key(options["target_api_key_env"] or "PINECONE_API_KEY", "target")
+    key_env = options["target_api_key_env"] or "PINECONE_API_KEY"
+    key = api_key(key_env, "target")
     with user_errors():
-        target = PineconeStore(options["target_index"], key, options["target_host"])
+        target = PineconeStore(
+            options["target_index"], key, options["target_host"], side=Side("target", key_env)
+        )
         source = FileSource(uri, options.get("metric"))
         description = source.describe()
         existing = target.describe() if target.exists() else None
@@ -267,12 +270,14 @@ def job_options(function: FC) -> FC:
     return apply_options(function, JOB_OPTIONS)
 
 
-def _jobs(options: dict[str, Any]) -> Any:
-    from ..stores.pinecone import PineconeStore
+def _jobs(options: dict[str, Any]) -> PineconeJobs:
+    from ..stores.pinecone import PineconeStore, Side
     from ..stores.pinecone_jobs import PineconeJobs
 
-    key = api_key(options["target_api_key_env"], "target")
-    return PineconeJobs(PineconeStore(options["target_index"], key, options["target_host"]))
+    key_env = options["target_api_key_env"]
+    key = api_key(key_env, "target")
+    side = Side("target", key_env)
+    return PineconeJobs(PineconeStore(options["target_index"], key, options["target_host"], side=side))
 
 
 def _show(job: Job, as_json: bool) -> None:

@@ -25,16 +25,19 @@ COUNT_WAIT_SECONDS = 120.0  # counts lag behind writes: how long a restore's cou
 
 
 def native_backup(options: dict[str, Any]) -> None:
-    from ..stores.pinecone import PineconeStore
+    from ..stores.pinecone import PineconeStore, Side
     from ..stores.pinecone_jobs import PineconeJobs, follow
 
-    key = api_key(options["source_api_key_env"], "source")
+    key_env = options["source_api_key_env"]
+    key = api_key(key_env, "source")
     stop = threading.Event()
     install_stop_handlers(stop)
     with user_errors():
-        store = PineconeStore(options["source_index"], key, options["source_host"])
+        store = PineconeStore(
+            options["source_index"], key, options["source_host"], side=Side("source", key_env)
+        )
         if not store.exists():
-            raise UserError(f"The source index {options['source_index']!r} does not exist.")
+            raise store.missing()
         jobs = PineconeJobs(store)
         started = jobs.create_backup(options["backup_name"], options["description"])
         click.echo(f"started native backup {started.id} of {options['source_index']!r}", err=True)
@@ -50,15 +53,18 @@ def native_backup(options: dict[str, Any]) -> None:
 
 
 def native_restore(options: dict[str, Any]) -> None:
-    from ..stores.pinecone import PineconeStore
+    from ..stores.pinecone import PineconeStore, Side
     from ..stores.pinecone_jobs import RESTORE_DONE, PineconeJobs, follow
 
-    key = api_key(options["target_api_key_env"] or "PINECONE_API_KEY", "target")
+    key_env = options["target_api_key_env"] or "PINECONE_API_KEY"
+    key = api_key(key_env, "target")
     backup_id = options["from_"]
     stop = threading.Event()
     install_stop_handlers(stop)
     with user_errors():
-        store = PineconeStore(options["target_index"], key, options["target_host"])
+        store = PineconeStore(
+            options["target_index"], key, options["target_host"], side=Side("target", key_env)
+        )
         if store.exists():
             raise UserError(
                 f"The index {options['target_index']!r} exists; a native restore creates a new index. "

@@ -2,9 +2,10 @@
 it), records through the REST data plane directly (see :mod:`.pinecone_rest` for why).
 
 Retries: every call is retried with jittered exponential backoff within a time budget, because a migration
-must outlast longer outages than the SDK's few seconds. A batch the target refuses for its content
-(400/413/422) is not retried: it is reported as :class:`RecordsRejected` so the engine can find the records
-at fault.
+must outlast longer outages than the SDK's few seconds (the SDK's own retries are turned off, so that one
+policy decides). A batch the target refuses for its content (400/413/422) is not retried: it is reported as
+:class:`RecordsRejected` so the engine can find the records at fault. A refused API key (401/403) is bad
+input, reported at once; so is an index, import or backup that does not exist where a user named it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -39,7 +41,7 @@ from .pinecone_rest import (
     message_of,
     upsert_body,
 )
-from .retry import FIRST_CONTACT, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
+from .retry import DENIED_STATUSES, FIRST_CONTACT, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
 
 T = TypeVar("T")
 REQUEST_LSN = "x-pinecone-request-lsn"
@@ -48,7 +50,32 @@ READY_TIMEOUT_SECONDS = 900
 # A create that timed out waiting for readiness is not sent again (the index exists by then).
 CREATE_RETRY = RetryPolicy(attempts=3, base_seconds=1.0, max_seconds=5.0, budget_seconds=60.0)
 
-__all__ = ["PineconeStore", "RetryPolicy", "fetch_batches", "wire_namespace"]
+__all__ = ["PineconeStore", "RetryPolicy", "Side", "fetch_batches", "wire_namespace"]
+
+
+@dataclass(frozen=True)
+class Side:
+    """Which end of a command an index is, only for messages: they name the options to check."""
+
+    role: str  # "source" or "target"
+    key_env: str | None = None  # the environment variable the API key was read from
+
+    def key_advice(self) -> str:
+        option = f"--{self.role}-api-key-env"
+        return (
+            f"the variable {self.key_env} (named by {option})"
+            if self.key_env
+            else f"the variable {option} names"
+        )
+
+    def host_option(self) -> str:
+        return f"--{self.role}-host"
+
+
+def key_advice(side: Side | None) -> str:
+    if side is None:
+        return "the variable named by --source-api-key-env or --target-api-key-env, whichever this index is"
+    return side.key_advice()
 
 
 def wire_namespace(namespace: str) -> str:
@@ -66,15 +93,17 @@ class PineconeStore:
         control_host: str | None = None,
         retry: RetryPolicy | None = None,
         seed: int | None = None,
+        *,
+        side: Side | None = None,
+        contacted: bool = False,
     ) -> None:
-        from pinecone import Pinecone
-
         self.index_name = index_name
+        self.side = side
         self._control_host = control_host
-        self._client = (
-            Pinecone(api_key=api_key, host=control_host) if control_host else Pinecone(api_key=api_key)
-        )
+        self._client = _client(api_key, control_host, side)
         self._retry = retry or RetryPolicy()
+        # Whether the control plane has answered once (a connection failure before that means a wrong host).
+        self._contacted = contacted
         self._rng = random.Random(seed)
         self._api_key = api_key
         self._throttle_listener: Callable[[], None] | None = None
@@ -90,7 +119,58 @@ class PineconeStore:
         """What another process (a verify's scan worker) needs to open the same index: its name, key, host
         and retry policy; no connection or cached state travels. The key only crosses the pipe to our own
         child process."""
-        return (PineconeStore, (self.index_name, self._api_key, self._control_host, self._retry))
+        return (_reopened, (self.index_name, self._api_key, self._control_host, self._retry, self.side,
+                            self._contacted))  # fmt: skip
+
+    # -- what messages say -----------------------------------------------------------------------------------
+
+    @property
+    def host_name(self) -> str:
+        return self._control_host or "Pinecone's cloud (api.pinecone.io)"
+
+    def where(self) -> str:
+        """``source index 'x' at http://host``: the index as the user named it."""
+        kind = "index" if self.side is None else f"{self.side.role} index"
+        return f"{kind} {self.index_name!r} at {self.host_name}"
+
+    def _check_names(self) -> str:
+        if self.side is None:
+            return "Check the index name and host options"
+        return f"Check --{self.side.role}-index and {self.side.host_option()}"
+
+    def missing(self) -> UserError:
+        return UserError(f"The {self.where()} does not exist. {self._check_names()}.")
+
+    def denied(self, status: int, message: str, host: str | None = None) -> UserError:
+        """A 401/403: the key is wrong, or lacks a permission; the key itself is never shown."""
+        at = "" if host is None else f" (its data plane, {host})"
+        kind = "index" if self.side is None else f"{self.side.role} index"
+        subject = f"The {kind} {self.index_name!r} at {self.host_name}{at}"
+        advice = key_advice(self.side)
+        if status == 401:
+            return UserError(
+                f"{subject} refused the API key ({message}). Check the key in {advice}: it must be a key of "
+                "the project that holds this index."
+            )
+        return UserError(
+            f"{subject} denied the operation to the API key ({message}). Check that the key in {advice} has "
+            "the permission for it (a read-only key cannot write or create)."
+        )
+
+    def _unreachable(self, operation: str, error: Exception) -> RemoteError:
+        """A connection failure: before the host ever answered, most likely a wrong host; after, an outage."""
+        if self._contacted:
+            message = f"lost the connection to the control plane of the {self.where()} ({error})"
+            advice = "Run the same command again to resume once it answers."
+        else:
+            message = f"could not connect to the control plane of the {self.where()} ({error})"
+            if self._control_host is None:
+                advice = "Check the network (or the proxy), then run the same command again."
+            elif self.side is None:
+                advice = "Check the host option (--source-host or --target-host), then run the command again."
+            else:
+                advice = f"Check {self.side.host_option()}, then run the same command again."
+        return RemoteError(operation, f"{message}. {advice}", retryable=True)
 
     # -- calls with retries --------------------------------------------------------------------------------
 
@@ -101,7 +181,10 @@ class PineconeStore:
         *,
         refusable: bool = False,
         retry: RetryPolicy | None = None,
+        not_found: Callable[[], UserError] | None = None,
     ) -> T:
+        """``not_found``: what a 404 means here, when it means that the user named something that does not
+        exist (an index, an import, a backup); otherwise a 404 is a remote failure."""
         from pinecone.errors.exceptions import (
             ApiError,
             NotFoundError,
@@ -112,11 +195,13 @@ class PineconeStore:
         )
 
         started = time.monotonic()
-        policy = retry or self._retry
-        delays = policy.delays(self._rng)
+        retries = 0
         while True:
+            policy = retry or self._retry
             try:
-                return call()
+                result = call()
+                self._contacted = True
+                return result
             except (PineconeValueError, PineconeTypeError) as error:
                 # The SDK refused to send it: in a write the records are at fault (e.g. a non-ASCII ID),
                 # anywhere else the request we built from the user's input.
@@ -124,6 +209,9 @@ class PineconeStore:
                     raise RecordsRejected(operation, str(error)) from None
                 raise UserError(f"{operation}: {error}") from None
             except NotFoundError:
+                self._contacted = True
+                if not_found is not None:
+                    raise not_found() from None
                 raise RemoteError(
                     operation,
                     f"index {self.index_name!r} or its namespace was not found",
@@ -131,22 +219,30 @@ class PineconeStore:
                     retryable=False,
                 ) from None
             except ApiError as error:
+                self._contacted = True
                 status = error.status_code
+                if status in DENIED_STATUSES:
+                    raise self.denied(status, _message(error)) from None
                 if refusable and status in REFUSED_STATUSES:
                     raise RecordsRejected(operation, _message(error), status) from None
                 if status not in RETRYABLE_STATUSES:
                     raise RemoteError(operation, _message(error), status=status, retryable=False) from None
                 failure: RemoteError = RemoteError(operation, _message(error), status=status, retryable=True)
             except (PineconeConnectionError, PineconeTimeoutError) as error:
-                failure = RemoteError(operation, f"connection problem: {error}", retryable=True)
-            delay = next(delays, None)
+                failure = self._unreachable(operation, error)
+                if not self._contacted:
+                    policy = FIRST_CONTACT
+            delay = policy.delay(retries, self._rng)
             if delay is None or time.monotonic() - started + delay > policy.budget_seconds:
                 raise failure
+            retries += 1
             time.sleep(delay)
 
-    def call(self, operation: str, call: Callable[[], T]) -> T:
+    def call(
+        self, operation: str, call: Callable[[], T], *, not_found: Callable[[], UserError] | None = None
+    ) -> T:
         """An SDK call with this store's retries and error translation (for control-plane jobs)."""
-        return self._call(operation, call)
+        return self._call(operation, call, not_found=not_found)
 
     @property
     def client(self) -> Any:
@@ -167,6 +263,7 @@ class PineconeStore:
                 retry=self._retry,
                 rng=random.Random(self._rng.random()),
                 on_throttle=self._throttled,
+                denied=self.denied,
             )
         return self._data
 
@@ -186,20 +283,26 @@ class PineconeStore:
     def _describe_raw(self) -> Any:
         if self._description is None:
             self._description = self._call(
-                "describe index", lambda: self._client.describe_index(self.index_name)
+                "describe index", lambda: self._client.describe_index(self.index_name), not_found=self.missing
             )
         return self._description
 
     # -- the store protocol --------------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        """The first call of a run: a wrong host or key fails within seconds, not after the long budget."""
         return bool(
             self._call(
                 "list indexes",
                 lambda: self.index_name in self._client.list_indexes().names(),
-                retry=FIRST_CONTACT,
+                not_found=self._not_a_control_plane,
             )
+        )
+
+    def _not_a_control_plane(self) -> UserError:
+        return UserError(
+            f"{self.host_name} answered 404 Not Found to a list of its indexes: it is not a Pinecone control "
+            f"plane (for the {self.where()}). {self._check_names()}: the host is the project's control-plane "
+            "URL, not an index host."
         )
 
     def describe(self) -> StoreDescription:
@@ -428,6 +531,34 @@ class PineconeStore:
             else:
                 raise
         self._description = None
+
+
+def _client(api_key: str, control_host: str | None, side: Side | None) -> Any:
+    from pinecone import Pinecone, RetryConfig
+    from pinecone.errors.exceptions import PineconeValueError
+
+    # No retries in the SDK: this store's policy decides (a wrong host fails fast, an outage is outlasted).
+    no_retries = RetryConfig(max_retries=0)
+    try:
+        if control_host:
+            return Pinecone(api_key=api_key, host=control_host, retry_config=no_retries)
+        return Pinecone(api_key=api_key, retry_config=no_retries)
+    except PineconeValueError:
+        raise UserError(
+            f"The API key in {key_advice(side)} cannot be sent: it is blank, has spaces or a newline around "
+            "it (read from a file?), or holds a control or non-ASCII character. Strip it and run again."
+        ) from None
+
+
+def _reopened(
+    index_name: str,
+    api_key: str,
+    control_host: str | None,
+    retry: RetryPolicy,
+    side: Side | None,
+    contacted: bool,
+) -> PineconeStore:
+    return PineconeStore(index_name, api_key, control_host, retry, side=side, contacted=contacted)
 
 
 def _message(error: Any) -> str:

@@ -91,9 +91,19 @@ class PineconeJobs:
         )
         return str(response.id)
 
+    def _no_import(self, import_id: str) -> Callable[[], UserError]:
+        name = self.store.index_name
+        return lambda: UserError(
+            f"There is no bulk import {import_id!r} in the {self.store.where()}. "
+            f"`pinecone-migrator imports list --target-index {name}` lists its imports."
+        )
+
     def describe_import(self, import_id: str) -> Job:
         index = self._index()
-        return _import_job(self.store.call("describe import", lambda: index.describe_import(import_id)))
+        model = self.store.call(
+            "describe import", lambda: index.describe_import(import_id), not_found=self._no_import(import_id)
+        )
+        return _import_job(model)
 
     def list_imports(self) -> list[Job]:
         index = self._index()
@@ -101,7 +111,9 @@ class PineconeJobs:
 
     def cancel_import(self, import_id: str) -> None:
         index = self._index()
-        self.store.call("cancel import", lambda: index.cancel_import(import_id))
+        self.store.call(
+            "cancel import", lambda: index.cancel_import(import_id), not_found=self._no_import(import_id)
+        )
 
     def create_backup(self, name: str | None, description: str | None) -> Job:
         client = self.store.client
@@ -115,9 +127,18 @@ class PineconeJobs:
 
     def describe_backup(self, backup_id: str) -> Job:
         client = self.store.client
-        return _backup_job(
-            self.store.call("describe backup", lambda: client.describe_backup(backup_id=backup_id))
+
+        def missing() -> UserError:
+            return UserError(
+                f"There is no backup {backup_id!r} in the project at {self.store.host_name}. --from takes "
+                "the ID that `backup --native` printed, and a native backup is restored only in its own "
+                "project (check the host and the API key)."
+            )
+
+        model = self.store.call(
+            "describe backup", lambda: client.describe_backup(backup_id=backup_id), not_found=missing
         )
+        return _backup_job(model)
 
     def restore(self, backup_id: str, *, deletion_protection: bool, tags: dict[str, str] | None) -> str:
         """Start creating this store's index from a backup; returns the restore job's ID."""

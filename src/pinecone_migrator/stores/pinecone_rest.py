@@ -24,12 +24,14 @@ import orjson
 import simdjson
 
 from .. import __version__
-from ..errors import RecordsRejected, RemoteError
+from ..errors import MigratorError, RecordsRejected, RemoteError, UserError
 from ..records import InvalidRecord, Record, SparseValues, checked_record
-from .retry import REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
+from .retry import DENIED_STATUSES, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
 
 API_VERSION = "2025-10"
 QueryParams = list[tuple[str, str | int | float | bool | None]]
+# What a 401/403 from an index host becomes: (status, server message, host) -> the error to raise.
+Denied = Callable[[int, str, str], MigratorError]
 # Fetch IDs travel in the URL; keep each request's encoded IDs well under common URL limits.
 MAX_FETCH_URL_BYTES = 12_000
 
@@ -239,9 +241,12 @@ class DataPlane:
         retry: RetryPolicy,
         rng: random.Random,
         on_throttle: Callable[[], None] | None = None,
+        denied: Denied | None = None,
         timeout_seconds: float = 60.0,
     ) -> None:
         base = host if "://" in host else f"https://{host}"  # Pinecone returns hosts without a scheme
+        self.host = base
+        self._denied = denied or _denied
         self._client = httpx.Client(
             base_url=base,
             headers={
@@ -284,14 +289,20 @@ class DataPlane:
             try:
                 response = self._client.request(method, path, params=params, content=body, headers=headers)
             except httpx.TimeoutException as error:
-                failure = RemoteError(operation, f"timed out: {type(error).__name__}", retryable=True)
+                failure = RemoteError(
+                    operation, f"{self.host} timed out: {type(error).__name__}", retryable=True
+                )
             except httpx.TransportError as error:
-                failure = RemoteError(operation, f"connection problem: {error}", retryable=True)
+                failure = RemoteError(
+                    operation, f"connection problem with {self.host}: {error}", retryable=True
+                )
             else:
                 status = response.status_code
                 if status < 300:
                     return response
                 message = error_message(response)
+                if status in DENIED_STATUSES:
+                    raise self._denied(status, message, self.host)
                 if refusable and status in REFUSED_STATUSES:
                     raise RecordsRejected(operation, message, status)
                 if status not in RETRYABLE_STATUSES:
@@ -310,6 +321,13 @@ class DataPlane:
 
     def call_json(self, operation: str, method: str, path: str, **kwargs: Any) -> Any:
         return orjson.loads(self.call(operation, method, path, **kwargs).content)
+
+
+def _denied(status: int, message: str, host: str) -> UserError:
+    return UserError(
+        f"The index host {host} refused the API key ({message}). Check the key in the variable named by "
+        "--source-api-key-env or --target-api-key-env, whichever this index is."
+    )
 
 
 def lsn(response: httpx.Response, header: str) -> int | None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 REFUSED_STATUSES = frozenset({400, 413, 422})
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# The key is wrong or lacks a permission: asking again with the same key cannot help.
+DENIED_STATUSES = frozenset({401, 403})
 
 
 @dataclass(frozen=True)
@@ -17,11 +19,20 @@ class RetryPolicy:
     max_seconds: float = 30.0
     budget_seconds: float = 300.0
 
+    def delay(self, retry: int, rng: random.Random) -> float | None:
+        """Full-jitter exponential backoff: a random wait up to base·2^retry, capped; None once the
+        attempts are used up."""
+        if retry >= self.attempts - 1:
+            return None
+        return rng.uniform(0, min(self.max_seconds, self.base_seconds * 2**retry))
+
     def delays(self, rng: random.Random) -> Iterator[float]:
-        """Full-jitter exponential backoff: random waits up to base·2^n, capped."""
-        for attempt in range(self.attempts - 1):
-            yield rng.uniform(0, min(self.max_seconds, self.base_seconds * 2**attempt))
+        retry = 0
+        while (wait := self.delay(retry, rng)) is not None:
+            yield wait
+            retry += 1
 
 
-# The first call of a run: a wrong host or key should fail within seconds, not after the long budget.
+# Until a host has answered once, a connection failure most likely means a wrong host: fail within seconds,
+# not after the long budget. (A host that answers with 429/5xx is the right one, busy: the long budget.)
 FIRST_CONTACT = RetryPolicy(attempts=3, base_seconds=0.5, max_seconds=2.0, budget_seconds=10.0)
