@@ -36,7 +36,7 @@ from typing import Any, TypeAlias
 MetadataPredicate = Callable[[Mapping[str, Any]], bool]
 
 MAX_IN_VALUES = 10_000
-# Pinecone documents no nesting limit for $and/$or (its docs and the 10.x SDK, checked 2025). Filters written
+# Pinecone states no nesting limit for $and/$or (neither its documentation nor the 10.x SDK). Filters written
 # by hand or built by query builders are a few levels deep, so 32 refuses nothing real, while it keeps both
 # compiling (one recursion per level) and evaluating (one closure call per level) far from Python's
 # recursion limit, wherever compile_filter is called from. The SDK cannot even send much deeper: it encodes
