@@ -40,7 +40,7 @@ MAX_IN_VALUES = 10_000
 # by hand or built by query builders are a few levels deep, so 32 refuses nothing real, while it keeps both
 # compiling (one recursion per level) and evaluating (one closure call per level) far from Python's
 # recursion limit, wherever compile_filter is called from. The SDK cannot even send much deeper: it encodes
-# with orjson, which stops at 255 levels of JSON nesting (about 127 of $or).
+# with orjson, which refuses more than about 250 levels of JSON nesting (some 125 of $or).
 MAX_NESTING = 32
 FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
 LOGICAL_OPERATORS = ("$and", "$or")
