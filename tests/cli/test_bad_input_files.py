@@ -117,16 +117,33 @@ def jsonl_lines(here: CaseWorld) -> tuple[Path, list[bytes]]:
     return path, gzip.decompress(path.read_bytes()).splitlines(keepends=True)
 
 
-def bad_last_line(here: CaseWorld) -> None:
-    """The last line of the last file read is cut short: 99 good records before it."""
-    path, lines = jsonl_lines(here)
-    path.write_bytes(gzip.compress(b"".join(lines[:-1]) + lines[-1][:40] + b"\n"))
+def later_file(damage: Callable[[bytes, list[bytes]], bytes]) -> Callable[[CaseWorld], None]:
+    """tenant-a gets a second file of 150 more records (the manifest lists it and counts them), damaged by
+    ``damage(gzip of its lines, its lines)``: a whole page of good records is read before the damage."""
+
+    def setup(here: CaseWorld) -> None:
+        path, lines = jsonl_lines(here)
+        more = []
+        for number in range(150):
+            record = orjson.loads(lines[number % len(lines)])
+            more.append(orjson.dumps({**record, "id": f"more-{number:03d}"}) + b"\n")
+        later = path.with_name(path.name.replace("part-", "part-9", 1))
+        later.write_bytes(damage(gzip.compress(b"".join(more)), more))
+
+        def listed(manifest: dict[str, Any]) -> None:
+            entry(manifest).update(files=[path.name, later.name], records=len(lines) + len(more))
+
+        edit_manifest(here.jsonl, listed)
+
+    return setup
 
 
-def truncated_gzip(here: CaseWorld) -> None:
-    path, _ = jsonl_lines(here)
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+def cut_last_line(_: bytes, lines: list[bytes]) -> bytes:
+    return gzip.compress(b"".join(lines[:-1]) + lines[-1][:40] + b"\n")
+
+
+def cut_in_half(data: bytes, _: list[bytes]) -> bytes:
+    return data[: len(data) // 2]
 
 
 def changed_record(here: CaseWorld) -> None:
@@ -159,11 +176,11 @@ def foreign_file_in_export(here: CaseWorld) -> None:
 
 
 def export_untouched(here: CaseWorld, _: subprocess.CompletedProcess[str]) -> None:
-    """--restart refused: the earlier export, its manifest and the foreign file are all still there."""
+    """--restart refused: the earlier export, its manifest and any foreign file are all still there."""
     manifest = orjson.loads(manifest_path(here.export).read_bytes())
     listed = {f"{e['folder']}/{name}" for e in manifest["namespaces"].values() for name in e["files"]}
     present = {p.relative_to(here.export).as_posix() for p in data_files(here.export)}
-    assert present == listed | {"tenant-a/notes.txt"}
+    assert present - {"tenant-a/notes.txt"} == listed
 
 
 def foreign_untouched(here: CaseWorld, _: subprocess.CompletedProcess[str]) -> None:
@@ -199,7 +216,7 @@ def release_holder(here: CaseWorld, _: subprocess.CompletedProcess[str]) -> None
         except ChildProcessError:
             break
         time.sleep(0.05)
-    assert not (here.tmp / "out").exists(), "the refused export wrote files"
+    export_untouched(here, _)
 
 
 NEW = ("--target-index", "new")
@@ -236,10 +253,10 @@ CASES = [
     Case("import: manifest without its namespaces", (*IMPORT, "--from", "{export}", *NEW), 2,
          r"not a manifest this tool can read.*restore it from the original",
          setup=manifest_text(b'{"format": "parquet", "source": {}}')),
-    Case("import: JSON Lines line cut short at the end", (*IMPORT, "--from", "{jsonl}", *NEW), 2,
-         r"tenant-a/part-.*\.jsonl\.gz, line 100: not a record", setup=bad_last_line),
-    Case("import: truncated JSON Lines file", (*IMPORT, "--from", "{jsonl}", *NEW), 2,
-         r"tenant-a/part-.*jsonl\.gz: cannot be read.*damaged or truncated", setup=truncated_gzip),
+    Case("import: JSON Lines line cut short, in a later file", (*IMPORT, "--from", "{jsonl}", *NEW), 2,
+         r"tenant-a/part-9.*\.jsonl\.gz, line 150: not a record", setup=later_file(cut_last_line)),
+    Case("import: truncated JSON Lines file, a later one", (*IMPORT, "--from", "{jsonl}", *NEW), 2,
+         r"tenant-a/part-9.*jsonl\.gz: cannot be read.*damaged or truncated", setup=later_file(cut_in_half)),
     Case("import --from a missing path", (*IMPORT, "--from", "./nowhere", *NEW), 2,
          r"\./nowhere does not exist: give the folder"),
     Case("import --from a regular file", (*IMPORT, "--from", "{tmp}/file.txt", *NEW), 2,
@@ -248,6 +265,8 @@ CASES = [
          r"files of namespace 'tenant-a' do not hold what the manifest recorded", setup=changed_record),
     Case("restore: a data file missing", (*RESTORE, "--from", "{jsonl}", *NEW), 2,
          r"listed in the manifest but missing", setup=missing_file),
+    Case("validate --report under /proc", ("validate", "{export}", "--report", "/proc/pm/report.json"), 2,
+         r"--report /proc/pm/report\.json cannot be"),
     Case("validate: a JSON Lines export", ("validate", "{jsonl}"), 2,
          r"is a JSON Lines export: validate checks Parquet files"),
     Case("export --to a regular file", (*EXPORT, *TO_OUT[:3], "{tmp}/file.txt"), 2,
@@ -268,7 +287,8 @@ CASES = [
          r"--restart: .* holds 1 file\(s\) this export did not write \(tenant-a/notes\.txt\); nothing was removed",
          setup=foreign_file_in_export, check=export_untouched),
     # Item 2 (for export): one process per ledger.
-    Case("export while another process holds its ledger", (*EXPORT, *TO_OUT), 2,
+    Case("export --restart while another process holds its ledger",
+         (*EXPORT, *TO_OUT[:3], "{export}", "--restart"), 2,
          r"in use by another run \(PID \d+", setup=ledger_held, check=release_holder),
 ]  # fmt: skip
 

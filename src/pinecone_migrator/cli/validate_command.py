@@ -24,16 +24,20 @@ SHOWN = 50  # problems on screen; the report has them all (up to 1,000 per rule)
 def validate(directory: str, dimension: int | None, report: Path | None) -> None:
     """Check an import directory (one folder per namespace, Parquet files in them; a local folder or an
     s3://, gs://, az:// prefix) against every documented rule of Pinecone's bulk import, and list every
-    problem with its file and row.
+    problem with its file and row. A JSON Lines export is not checked (bulk import reads Parquet only);
+    a manifest.json naming a path outside the tree, or a symbolic link out of it, is refused (exit 2).
 
     Exit codes: 0 valid, 2 bad input, 5 problems found.
     """
     from ..parquet_layout import validate_tree
+    from ..statelock import check_writable
 
     if "://" not in directory and not Path(directory).is_dir():
         why = "does not exist or is not a directory: give the folder that holds the namespace folders"
         fail(UserError(f"{directory} {why}."))
     with user_errors():
+        if report is not None:
+            check_writable(report, "--report")  # before the files are read, not after
         result = validate_tree(directory, dimension)
     if report is not None:
         report.write_bytes(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
