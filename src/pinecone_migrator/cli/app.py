@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import sys
 import tempfile
 import time
 import traceback
+from typing import NoReturn
 
 import click
 
@@ -48,6 +50,8 @@ def main() -> None:
         sys.exit(error.exit_code)
     except OSError as error:
         _os_failure(error)
+    except sqlite3.Error as error:
+        _state_failure(error)
     except Exception as error:  # a bug: say so in one line, keep the traceback
         _internal_failure(error)
 
@@ -65,7 +69,38 @@ def _os_failure(error: OSError) -> None:
     sys.exit(ExitCode.INCOMPLETE)
 
 
-def _internal_failure(error: Exception) -> None:
+# SQLite's primary result codes for a file it could not use: the state file's fault, not ours. Other codes
+# (a bad statement, say) are bugs.
+_FILE_FAILURES = {
+    5: "it is busy",
+    6: "it is locked",
+    8: "it is read-only",
+    10: "an I/O error",
+    11: "it is damaged",
+    13: "the disk is full",
+    14: "it cannot be opened",
+    26: "it is not a database",
+}
+
+
+def _state_failure(error: sqlite3.Error) -> None:
+    code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+; on 3.10 only a full disk is recognised
+    if code is not None:
+        reason = _FILE_FAILURES.get(code & 0xFF)
+    else:
+        reason = "the disk is full" if "disk is full" in str(error) else None
+    if reason is None:
+        _internal_failure(error)
+    click.echo(
+        f"error: a state file (--state, or its staging beside it) could not be written: {error} ({reason}). "
+        "Fix that (free space, permissions) and run the same command again to resume: what was committed "
+        "is kept.",
+        err=True,
+    )
+    sys.exit(ExitCode.INCOMPLETE)
+
+
+def _internal_failure(error: Exception) -> NoReturn:
     if os.environ.get(DEBUG_ENV):
         traceback.print_exc()
         sys.exit(ExitCode.INTERNAL)
