@@ -90,8 +90,8 @@ def test_a_host_that_answered_once_gets_the_full_policy(keyed_server: Background
     with pytest.raises(RemoteError, match="lost the connection"):
         answered.exists()
     assert _drops(keyed_server) == QUICK.attempts  # one request per attempt: the SDK does not retry too
-    with pytest.raises(RemoteError, match="lost the connection"):
-        pickle.loads(pickle.dumps(answered)).exists()  # a worker's copy knows the host answered
+    with pytest.raises(RemoteError, match="lost the connection to the control plane of the source index"):
+        pickle.loads(pickle.dumps(answered)).exists()  # a worker: same side, host answered
     assert _drops(keyed_server) == 2 * QUICK.attempts
     fresh = PineconeStore("src", RIGHT_KEY, keyed_server.url, QUICK, side=Side("source"))
     with pytest.raises(RemoteError, match=r"could not connect.*Check --source-host"):
