@@ -8,8 +8,10 @@ import pickle
 import random
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -103,3 +105,35 @@ def test_a_host_that_is_not_a_control_plane_is_bad_input(keyed_server: Backgroun
     store = PineconeStore("src", RIGHT_KEY, f"{keyed_server.url}/nope", QUICK, side=Side("source"))
     with pytest.raises(UserError, match=r"not a Pinecone control plane.*--source-host"):
         store.exists()
+
+
+class _NotPinecone(BaseHTTPRequestHandler):
+    """A web server that answers every request with a page, as a wrong --source-host might."""
+
+    def do_GET(self) -> None:
+        body = b"<html>a web page</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def web_page_host() -> Iterator[str]:
+    with ThreadingHTTPServer(("127.0.0.1", 0), _NotPinecone) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+
+
+def test_a_host_answering_something_else_is_bad_input(web_page_host: str) -> None:
+    store = PineconeStore("src", RIGHT_KEY, web_page_host, side=Side("source"))  # the long default policy
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"did not answer list indexes as Pinecone's API does.*--source-host"):
+        store.exists()
+    assert time.monotonic() - started < 2

@@ -172,6 +172,13 @@ class PineconeStore:
                 advice = f"Check {self.side.host_option()}, then run the same command again."
         return RemoteError(operation, f"{message}. {advice}", retryable=True)
 
+    def _not_pinecone(self, operation: str, answer: str) -> UserError:
+        return UserError(
+            f"{self.host_name} did not answer {operation} as Pinecone's API does ({answer}); it is not the "
+            f"control plane of the {self.where()}. {self._check_names()}: the host is the project's "
+            "control-plane URL."
+        )
+
     # -- calls with retries --------------------------------------------------------------------------------
 
     def _call(
@@ -192,6 +199,7 @@ class PineconeStore:
             PineconeTimeoutError,
             PineconeTypeError,
             PineconeValueError,
+            ResponseParsingError,
         )
 
         started = time.monotonic()
@@ -228,6 +236,13 @@ class PineconeStore:
                 if status not in RETRYABLE_STATUSES:
                     raise RemoteError(operation, _message(error), status=status, retryable=False) from None
                 failure: RemoteError = RemoteError(operation, _message(error), status=status, retryable=True)
+            except ResponseParsingError as error:
+                # From a host that never answered well: a wrong host. Later: something in between (a proxy's
+                # error page), worth another try.
+                answer = _first_line(error)
+                if not self._contacted:
+                    raise self._not_pinecone(operation, answer) from None
+                failure = RemoteError(operation, f"not Pinecone's API: {answer}", retryable=True)
             except (PineconeConnectionError, PineconeTimeoutError) as error:
                 failure = self._unreachable(operation, error)
                 if not self._contacted:
@@ -559,6 +574,11 @@ def _reopened(
     contacted: bool,
 ) -> PineconeStore:
     return PineconeStore(index_name, api_key, control_host, retry, side=side, contacted=contacted)
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
 
 
 def _message(error: Any) -> str:
