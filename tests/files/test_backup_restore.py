@@ -67,8 +67,10 @@ def test_restore_of_a_damaged_backup_says_so(
     entry["digest"]["total"] = f"{(int(entry['digest']['total'], 16) + 1) % 2**128:032x}"
     (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
     restored = run(_restore(target, tmp_path, "--from", str(folder), "--target-index", "back"))
-    assert restored.returncode == 5, restored.stderr
-    assert "'tenant-a': the backup's files do not hold what its manifest recorded" in restored.stdout
+    # Found before the target is created: a refusal, with nothing written.
+    assert restored.returncode == 2, restored.stderr
+    assert "namespace 'tenant-a' do not hold what the manifest recorded" in restored.stderr
+    assert "back" not in [i.name for i in Pinecone(api_key=TARGET_KEY, host=target.url).list_indexes()]
 
 
 def test_native_backup_and_restore_on_the_local_server(

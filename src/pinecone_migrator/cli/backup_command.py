@@ -60,7 +60,12 @@ RESTORE_OPTIONS: list[Callable[[Any], Any]] = [
     CONFIG_OPTION,
     FROM_OPTION,
     NATIVE_OPTION,
-    *TARGET_INDEX_OPTIONS,
+    click.option(
+        "--target-index",
+        required=True,
+        help="A new index (created like the backed-up one, unless --no-create-target) or an empty one.",
+    ),
+    *TARGET_INDEX_OPTIONS[1:],
     *RUN_OPTIONS,
     *TARGET_CREATION_OPTIONS,
     verify_option("digest", batch=False),
@@ -99,6 +104,9 @@ def backup(**options: Any) -> None:
 @restore_options
 def restore(**options: Any) -> None:
     """Restore a backup into a new or empty index, then prove it equal to the backup's manifest.
+
+    Before the target is created, the backup is read whole: its manifest's paths, every file, and each
+    namespace's count and digest against the manifest (a damaged backup is refused, exit 2, nothing written).
 
     Verification is on (--verify digest) by default: the restored index and the backup's files are read
     and compared, and the files' digests must equal those the manifest recorded at backup time. Exit codes

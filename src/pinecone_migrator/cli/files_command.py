@@ -14,7 +14,7 @@ import click
 
 from .app import cli
 from .bulk_command import BULK_OPTIONS
-from .common import FC, api_key, apply_options, user_errors
+from .common import FC, api_key, apply_options, command_name, user_errors
 from .migrate_command import WRITE_OPTIONS, YES_OPTION, _request, run_copy, verify_option
 from .options import (
     CONFIG_OPTION,
@@ -113,7 +113,7 @@ def run_export(options: dict[str, Any]) -> None:
         check_destination(Location(options["to"]))
         source = PineconeStore(request.source.index, key, request.source.host)
     # From here on files are written (staging, lock, --restart's removals): one process per ledger.
-    with user_errors(), hold(request.ledger_path(), "export"):
+    with user_errors(), hold(request.ledger_path(), command_name() or "export"):
         staging = staging_path(request)
         refuse_foreign_contents(options["to"], staging, options["restart"])
         target = FileTarget(
@@ -228,5 +228,5 @@ def run_import(
         source.check(digests=digests)
         if before is not None:
             before(request, target, source)
-    with user_errors(), hold(request.ledger_path(), "import"):
+    with user_errors(), hold(request.ledger_path(), command_name() or "import"):
         run_copy(request, source, target, options, check=check)
