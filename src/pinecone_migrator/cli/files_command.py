@@ -14,7 +14,7 @@ import click
 
 from .app import cli
 from .bulk_command import BULK_OPTIONS
-from .common import FC, api_key, apply_options, command_name, user_errors
+from .common import FC, apply_options, command_name, user_errors
 from .migrate_command import WRITE_OPTIONS, YES_OPTION, _request, run_copy, verify_option
 from .options import (
     CONFIG_OPTION,
@@ -24,6 +24,7 @@ from .options import (
     SOURCE_INDEX_OPTIONS,
     TARGET_INDEX_OPTIONS,
     build_request,
+    index_store,
 )
 
 if TYPE_CHECKING:
@@ -98,7 +99,6 @@ def run_export(options: dict[str, Any]) -> None:
     from ..stores.files import FileSource, FileTarget
     from ..stores.files.location import Location
     from ..stores.files.target import check_destination
-    from ..stores.pinecone import PineconeStore
 
     request = build_request(
         options,
@@ -108,10 +108,9 @@ def run_export(options: dict[str, Any]) -> None:
             concurrency=options["concurrency"], shards=options["shards"], max_request_bytes=32_000_000
         ),
     )
-    key = api_key(options["source_api_key_env"], "source")
+    source = index_store("source", request.source.index, request.source.host, options["source_api_key_env"])
     with user_errors():
         check_destination(Location(options["to"]))
-        source = PineconeStore(request.source.index, key, request.source.host)
     # From here on files are written (staging, lock, --restart's removals): one process per ledger.
     with user_errors(), hold(request.ledger_path(), command_name() or "export"):
         staging = staging_path(request)
@@ -214,15 +213,14 @@ def run_import(
     ``digests``: the files must hold what their manifest recorded, checked before anything is written."""
     from ..statelock import hold
     from ..stores.files import FileSource
-    from ..stores.pinecone import PineconeStore
 
     request = _request({**options, "source_index": options["from_"], "source_host": None})
-    key = api_key(options["target_api_key_env"] or "PINECONE_API_KEY", "target")
+    target_variable = options["target_api_key_env"] or "PINECONE_API_KEY"
+    target = index_store("target", request.target.index, request.target.host, target_variable)
     with user_errors():
         metric = options.get("metric")
         source = FileSource(options["from_"], metric)
         source.check_exists()
-        target = PineconeStore(request.target.index, key, request.target.host)
         if metric is None and source.manifest is None and target.exists():
             source = FileSource(options["from_"], target.describe().shape.metric)
         source.check(digests=digests)

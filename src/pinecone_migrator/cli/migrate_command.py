@@ -29,7 +29,7 @@ from .common import (
     write_report,
 )
 from .display import LiveProgress, LogProgress, emit_summary, install_stop_handlers, setup_logging
-from .options import SHARDS_OPTION, build_request, keys, selection_options
+from .options import SHARDS_OPTION, build_request, index_stores, selection_options
 
 if TYPE_CHECKING:
     from ..engine.migrate import MigrationRequest, MigrationSummary
@@ -119,16 +119,13 @@ def migrate(**options: Any) -> None:
     Exit codes: 0 clean, 1 declined at the prompt, 2 bad input, 3 incomplete (run again to resume),
     4 finished with dead letters, 5 --verify found differences, 130 interrupted (run again to resume).
     """
-    from ..stores.pinecone import PineconeStore
 
     request = _request(options)
-    source_key, target_key = keys(options)
     if options["dry_run"]:
-        _print_plan(request, source_key, target_key, options["report"])
+        _print_plan(request, options)
         return
     with user_errors():
-        source = PineconeStore(request.source.index, source_key, request.source.host)
-        target = PineconeStore(request.target.index, target_key, request.target.host)
+        source, target = index_stores(request, options)
     run_copy(request, source, target, options)
 
 
@@ -270,15 +267,14 @@ def plan(context: click.Context, /, **options: Any) -> None:
     context.invoke(migrate, **options, dry_run=True)
 
 
-def _print_plan(request: MigrationRequest, source_key: str, target_key: str, report: Path | None) -> None:
+def _print_plan(request: MigrationRequest, options: dict[str, Any]) -> None:
     from ..engine.migrate import plan_migration
-    from ..stores.pinecone import PineconeStore
 
     with user_errors():
+        report = options["report"]
         if report is not None:
             check_writable(report, "The --report file")
-        source = PineconeStore(request.source.index, source_key, request.source.host)
-        target = PineconeStore(request.target.index, target_key, request.target.host)
+        source, target = index_stores(request, options)
         found, target_state = plan_migration(request, source, target)
     body = {"dry_run": True, "target": target_state, **found.to_json()}
     failure = write_report(report, body)

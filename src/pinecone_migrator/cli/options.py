@@ -16,6 +16,7 @@ from .common import FC, api_key, apply_options, filter_option, host_url, namespa
 
 if TYPE_CHECKING:
     from ..engine.migrate import Endpoint, MigrationRequest
+    from ..stores.pinecone import PineconeStore
 
 
 def _load_config_file(context: click.Context, param: click.Parameter, value: Path | None) -> None:
@@ -163,11 +164,21 @@ def selection_options(function: FC) -> FC:
     return apply_options(function, SELECTION_OPTIONS)
 
 
-def keys(options: dict[str, Any]) -> tuple[str, str]:
-    """The source's and the target's API keys (from the environment, or a seed config file)."""
+def index_stores(request: MigrationRequest, options: dict[str, Any]) -> tuple[PineconeStore, PineconeStore]:
+    """The source and target indexes of a request, each with the key of the variable its options name
+    (a missing key is refused before any connection); their errors name the side and its options."""
     source_variable = options["source_api_key_env"]
-    source_key = api_key(source_variable, "source")
-    return source_key, api_key(options["target_api_key_env"] or source_variable, "target")
+    target_variable = options["target_api_key_env"] or source_variable
+    return (
+        index_store("source", request.source.index, request.source.host, source_variable),
+        index_store("target", request.target.index, request.target.host, target_variable),
+    )
+
+
+def index_store(role: str, index: str, host: str | None, key_variable: str) -> PineconeStore:
+    from ..stores.pinecone import PineconeStore, Side
+
+    return PineconeStore(index, api_key(key_variable, role), host, side=Side(role, key_variable))
 
 
 def build_request(

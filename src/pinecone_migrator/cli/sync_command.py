@@ -38,7 +38,7 @@ from .options import (
     RUN_OPTIONS,
     SOURCE_INDEX_OPTIONS,
     TARGET_INDEX_OPTIONS,
-    keys,
+    index_stores,
 )
 
 if TYPE_CHECKING:
@@ -133,7 +133,6 @@ def sync(**options: Any) -> None:
     from ..engine.stamping import StampOptions, StampPass
     from ..engine.sync import SyncOptions, SyncPass, check_sync, follow
     from ..engine.sync_state import SyncState
-    from ..stores.pinecone import PineconeStore
 
     request = _request({**options, "verify": "off"})
     settings = SyncOptions(
@@ -146,7 +145,6 @@ def sync(**options: Any) -> None:
         concurrency=options["concurrency"],
         max_request_bytes=options["max_request_bytes"],
     )
-    source_key, target_key = keys(options)
     console = Console(stderr=True) if interactive() and not options["quiet"] else None
     setup_logging(options["log_format"], options["quiet"], None)
     stop = threading.Event()
@@ -170,8 +168,7 @@ def sync(**options: Any) -> None:
     last: PassRecord | None = None
     with user_errors(), hold(request.ledger_path(), command_name()):
         check_output_paths(options)
-        source = PineconeStore(request.source.index, source_key, request.source.host)
-        target = PineconeStore(request.target.index, target_key, request.target.host)
+        source, target = index_stores(request, options)
         check_sync(request, settings, source, target, stamping=stamping)
         with SyncState(request.ledger_path(), fingerprint, restart=request.restart) as state:
 

@@ -29,7 +29,7 @@ from .common import (
     write_report,
 )
 from .display import VerifyLive, VerifyLog, emit_summary, install_stop_handlers, setup_logging
-from .options import SHARDS_OPTION, build_request, keys, selection_options
+from .options import SHARDS_OPTION, build_request, index_stores, selection_options
 
 if TYPE_CHECKING:
     from ..engine.migrate import MigrationRequest
@@ -111,7 +111,6 @@ def verify(**options: Any) -> None:
     Exit codes: 0 equal, 2 bad input, 3 a remote failure stopped it, 5 differences found, 6 this level cannot
     judge this migration (e.g. counts with a filter), 130 interrupted.
     """
-    from ..stores.pinecone import PineconeStore
 
     level = options["level"]
     if options["delete_extra"] and not options["repair"]:
@@ -123,7 +122,6 @@ def verify(**options: Any) -> None:
     request = build_request(options)
     from ..engine.pods import enumerable
 
-    source_key, target_key = keys(options)
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
     console = Console(stderr=True) if live else None
     setup_logging(options["log_format"], options["quiet"], console)
@@ -131,8 +129,7 @@ def verify(**options: Any) -> None:
     install_stop_handlers(stop, console)
     with user_errors(), hold(request.ledger_path(), command_name()):
         check_output_paths(options)
-        source = PineconeStore(request.source.index, source_key, request.source.host)
-        target = PineconeStore(request.target.index, target_key, request.target.host)
+        source, target = index_stores(request, options)
         for side, store, endpoint in (("source", source, request.source), ("target", target, request.target)):
             if not store.exists():
                 raise UserError(f"The {side} index {endpoint.index!r} does not exist at {endpoint.label()}.")

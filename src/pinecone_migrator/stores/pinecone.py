@@ -215,7 +215,7 @@ class PineconeStore:
                 # anywhere else the request we built from the user's input.
                 if refusable:
                     raise RecordsRejected(operation, str(error)) from None
-                raise UserError(f"{operation}: {error}") from None
+                raise UserError(f"{operation} (index {self.index_name!r}): {error}") from None
             except NotFoundError:
                 self._contacted = True
                 if not_found is not None:
