@@ -24,6 +24,7 @@ from .common import (
     EXIT_DIFFERENT,
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
+    EXIT_USAGE,
     FC,
     api_key,
     apply_options,
@@ -59,7 +60,11 @@ BULK_OPTIONS: list[Callable[[Any], Any]] = [
         default=None,
         help="--bulk: the storage integration that lets Pinecone read the bucket.",
     ),
-    click.option("--no-validate", is_flag=True, help="--bulk: start without checking the files first."),
+    click.option(
+        "--no-validate",
+        is_flag=True,
+        help="--bulk: skip the row-by-row check of the files (their footers and schemas are still read).",
+    ),
 ]
 # A server-side import takes every namespace folder as it is: nothing can be renamed, routed or filtered.
 CLIENT_SIDE_ONLY = {
@@ -141,6 +146,7 @@ def _check_files(
             f"{uri} holds JSON Lines; Pinecone's bulk import reads Parquet (export --format parquet)."
         )
     if options["no_validate"]:
+        source.check()  # still read every footer and schema: a damaged file must not start an import
         return
     dimension = (existing or description).shape.dimension
     result = validate_tree(uri, dimension)
@@ -153,7 +159,7 @@ def _check_files(
             "(`pinecone-migrator validate` lists them all).",
             err=True,
         )
-        sys.exit(EXIT_DIFFERENT)
+        sys.exit(EXIT_USAGE)
 
 
 def _prepare_target(
@@ -163,7 +169,8 @@ def _prepare_target(
     target: PineconeStore,
     options: dict[str, Any],
 ) -> None:
-    """The target exists in the files' shape (created when missing) and holds none of their namespaces."""
+    """The target exists in the files' shape (created when missing, unless --no-create-target) and holds
+    none of their namespaces."""
     if existing is not None:
         differences = description.shape.differences(existing.shape)
         if differences:
