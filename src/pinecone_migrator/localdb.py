@@ -24,7 +24,11 @@ OUR_TABLES = frozenset(
 def inspect_state(path: Path) -> set[str]:
     """The tables of an existing state file (empty for a missing or empty file), read-only; refuses a file
     that is not SQLite, is damaged, or holds tables this tool never writes (someone else's database)."""
-    if not path.exists() or path.is_dir() or path.stat().st_size == 0:
+    if not path.exists() or path.is_dir():
+        return set()
+    if not path.is_file():
+        raise UserError(f"{path} is not a regular file, so it cannot be a state file: pass another --state.")
+    if path.stat().st_size == 0:
         return set()
     with open(path, "rb") as handle:
         header = handle.read(len(SQLITE_HEADER))

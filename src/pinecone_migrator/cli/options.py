@@ -210,7 +210,7 @@ def build_request(
     return MigrationRequest(
         source=source,
         target=target,
-        namespaces=tuple(namespace_name(ns) for ns in options["namespaces"]),
+        namespaces=tuple(dict.fromkeys(namespace_name(ns) for ns in options["namespaces"])),  # once each
         namespace_map=mapping,
         target_namespace=None
         if target_namespace is None
