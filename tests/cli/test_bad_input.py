@@ -104,6 +104,8 @@ CASES = [
     Case("state file under /proc", ("migrate", *SRC, *DST, *NEW, "--state", "/proc/version/ledger.sqlite"), 2, "cannot be created"),
     Case("state file is a directory", ("migrate", *SRC, *DST, *NEW, "--state", "{tmp}"), 2, "is a directory"),
     Case("state file under a regular file", ("migrate", *SRC, *DST, *NEW, "--state", "{tmp}/plain/ledger.sqlite"), 2, "not a directory", setup=_file("plain")),
+    Case("state file is a device", ("migrate", *SRC, *DST, *NEW, "--state", "/dev/null"), 2, "not a regular file"),
+    Case("status of a device", ("status", "--state", "/dev/null"), 2, "not a regular file"),
     Case("ledger of another migration, target missing", (*MIGRATE, *NEW), 2, "belongs to a different migration", setup=_other_ledger),
     Case("sync on a migrate ledger of another migration", (*SYNC, *NEW), 2, "belongs to a different migration", setup=_other_ledger),
     Case("status of someone else's SQLite file", ("status", "--state", STATE_FILE), 2, "did not write", setup=_foreign_sqlite, check=_unchanged_foreign),
