@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 from pinecone import Pinecone
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source, migrate
@@ -86,12 +87,32 @@ def test_a_holder_killed_with_sigkill_does_not_block_the_next_run(
     lock = tmp_path / "ledger.sqlite.lock"
     first = migrate(source, target, tmp_path, *ROUTE, wait=False)
     assert isinstance(first, subprocess.Popen)
-    _wait_for(lambda: lock.exists() and lock.stat().st_size > 0)
+    ledger = tmp_path / "ledger.sqlite"
+    _wait_for(lambda: ledger.exists() and _copied_so_far(ledger) > 0)
     os.kill(first.pid, signal.SIGKILL)
     first.communicate(timeout=30)
     assert lock.exists(), "SIGKILL leaves the file, but not the lock"
+    before = _copied_so_far(ledger)
     _slow(source, 0)
-    again = migrate(source, target, tmp_path, *ROUTE)
+    report = tmp_path / "report.json"
+    again = migrate(source, target, tmp_path, *ROUTE, "--report", str(report))
     assert isinstance(again, subprocess.CompletedProcess)
     assert again.returncode == 0, again.stderr
     assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst") == written
+    # the resumed run's speed counts its own records only
+    summary = orjson.loads(report.read_bytes())
+    assert summary["copied"] == 900 and summary["copied_this_run"] == 900 - before
+    expected_rate = (900 - before) / summary["elapsed_seconds"]
+    assert abs(summary["records_per_second"] - expected_rate) <= 0.01 * expected_rate + 0.1
+    line = f"total: 900 records, {before:,} of them by earlier runs; this run {900 - before:,} in"
+    assert line in again.stdout
+
+
+def _copied_so_far(ledger: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+            (copied,) = db.execute("SELECT COALESCE(SUM(copied), 0) FROM units").fetchone()
+        db.close()
+    except sqlite3.OperationalError:  # created, tables not yet there
+        return 0
+    return int(copied)
