@@ -40,16 +40,25 @@ def _ledger_counts(path: Path) -> tuple[int, int]:
     return int(copied), int(listed)
 
 
+def _start_slow_migrate(
+    source: ServerProcess, target: ServerProcess, tmp_path: Path, *extra: str
+) -> subprocess.Popen[str]:
+    """A migrate made slow by 150 ms of source latency, returned once it holds the ledger's lock."""
+    _slow(source, 150)
+    lock = tmp_path / "ledger.sqlite.lock"
+    running = migrate(source, target, tmp_path, *ROUTE, *extra, wait=False)
+    assert isinstance(running, subprocess.Popen)
+    _wait_for(lambda: lock.exists() and lock.stat().st_size > 0)
+    return running
+
+
 def test_a_second_run_on_a_held_ledger_is_refused_and_the_first_finishes_exactly(
     servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
 ) -> None:
     source, target = servers
     written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url))
-    _slow(source, 150)
     lock = tmp_path / "ledger.sqlite.lock"
-    first = migrate(source, target, tmp_path, *ROUTE, wait=False)
-    assert isinstance(first, subprocess.Popen)
-    _wait_for(lambda: lock.exists() and lock.stat().st_size > 0)
+    first = _start_slow_migrate(source, target, tmp_path)
     started = time.monotonic()
     second = migrate(source, target, tmp_path, *ROUTE)
     assert isinstance(second, subprocess.CompletedProcess)
@@ -65,10 +74,7 @@ def test_a_second_run_on_a_held_ledger_is_refused_and_the_first_finishes_exactly
     assert _ledger_counts(tmp_path / "ledger.sqlite") == (900, 900)
     assert not lock.exists(), "a finished run removes its lock file"
     # and the other commands that use the same state file are refused the same way while it is held
-    _slow(source, 150)
-    holder = migrate(source, target, tmp_path, *ROUTE, "--restart", wait=False)
-    assert isinstance(holder, subprocess.Popen)
-    _wait_for(lambda: lock.exists() and lock.stat().st_size > 0)
+    holder = _start_slow_migrate(source, target, tmp_path, "--restart")
     for verb, extra in (("verify", ()), ("sync", ("--once",))):
         refused = migrate(source, target, tmp_path, *ROUTE, *extra, verb=verb)
         assert isinstance(refused, subprocess.CompletedProcess)
@@ -83,10 +89,8 @@ def test_a_holder_killed_with_sigkill_does_not_block_the_next_run(
 ) -> None:
     source, target = servers
     written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url))
-    _slow(source, 150)
     lock = tmp_path / "ledger.sqlite.lock"
-    first = migrate(source, target, tmp_path, *ROUTE, wait=False)
-    assert isinstance(first, subprocess.Popen)
+    first = _start_slow_migrate(source, target, tmp_path)
     ledger = tmp_path / "ledger.sqlite"
     _wait_for(lambda: ledger.exists() and _copied_so_far(ledger) > 0)
     os.kill(first.pid, signal.SIGKILL)
