@@ -18,7 +18,7 @@ from aiohttp import web
 from . import search
 from .catalog import IndexDefinition
 from .context import ServerState, json_response, state_of
-from .errors import ApiError, already_exists, invalid_argument, not_found
+from .errors import ApiError, already_exists, failed_precondition, invalid_argument, not_found
 from .fastjson import decode_dense_upsert
 from .store import IndexData, MetadataPatch, StoredRecord
 from .validation import (
@@ -68,6 +68,21 @@ class Target:
 
     def read_headers(self) -> dict[str, str]:
         return {INDEXED_LSN: str(self.data.applied_lsn)}
+
+    def check_new_namespace(self, ns: str) -> None:
+        """Dedicated read nodes hold one namespace: Pinecone's DRN guide lists "Max namespaces per index: 1"
+        (more only as early access through support). It documents no error text for a second one; we answer
+        400 FAILED_PRECONDITION (a valid request the index's state refuses; 400 so clients do not retry)."""
+        capacity = self.definition.read_capacity or {}
+        if capacity.get("mode") != "Dedicated" or self.data.namespace_exists(ns):
+            return
+        held = sorted(self.data.namespace_counts())
+        if held:
+            raise failed_precondition(
+                f"Index {self.name!r} runs on dedicated read nodes, which hold one namespace: it already "
+                f"holds {held[0]!r}, so namespace {ns!r} cannot be created. Write into {held[0]!r}, or use "
+                "an on-demand index for several namespaces."
+            )
 
 
 def _record_json(
@@ -133,6 +148,7 @@ async def upsert(request: web.Request) -> web.Response:
             body, definition.vector_type, definition.dimension, definition.metric, maybe_booleans
         )
     ns = namespace_name(body.get("namespace"))
+    target.check_new_namespace(ns)
     target.limit("upsert", ns, len(records), len(raw))
     headers = target.write(("upsert", ns, records))
     return json_response({"upsertedCount": len(records)}, headers=headers)
@@ -438,6 +454,7 @@ async def create_namespace(request: web.Request) -> web.Response:
     schema = _namespace_schema(body.get("schema"))
     if target.data.namespace_exists(ns):
         raise already_exists(f"Namespace {ns!r} already exists.")
+    target.check_new_namespace(ns)
     target.limit("namespaces", ns)
     schema_text = orjson.dumps(schema).decode() if schema is not None else None
     headers = target.write(("create_namespace", ns, schema_text))

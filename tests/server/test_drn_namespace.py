@@ -1,0 +1,52 @@
+"""Dedicated read nodes hold one namespace (Pinecone's DRN guide: "Max namespaces per index: 1")."""
+
+from __future__ import annotations
+
+import pytest
+from pinecone import Pinecone, ServerlessSpec
+from pinecone.errors.exceptions import ApiError as SdkApiError
+
+DEDICATED = {
+    "mode": "Dedicated",
+    "dedicated": {"node_type": "b1", "scaling": "Manual", "manual": {"shards": 1, "replicas": 1}},
+}
+VECTOR = {"id": "a", "values": [0.1, 0.2, 0.3, 0.4]}
+
+
+def _index(pc: Pinecone, name: str, read_capacity: dict[str, object] | None) -> object:
+    spec = ServerlessSpec(cloud="aws", region="us-east-1", read_capacity=read_capacity)
+    pc.create_index(name, dimension=4, metric="cosine", spec=spec)
+    return pc.index(host=pc.describe_index(name).host)
+
+
+def test_a_dedicated_index_refuses_a_second_namespace(pc: Pinecone) -> None:
+    index = _index(pc, "drn", DEDICATED)
+    index.upsert(vectors=[VECTOR], namespace="first")  # type: ignore[attr-defined]
+    index.upsert(vectors=[{**VECTOR, "id": "b"}], namespace="first")  # type: ignore[attr-defined]
+    with pytest.raises(SdkApiError) as refused:
+        index.upsert(vectors=[VECTOR], namespace="second")  # type: ignore[attr-defined]
+    assert refused.value.status_code == 400
+    assert "dedicated read nodes" in str(refused.value) and "'first'" in str(refused.value)
+    with pytest.raises(SdkApiError):
+        index.upsert(vectors=[VECTOR])  # type: ignore[attr-defined]  # the default namespace is a second one
+    with pytest.raises(SdkApiError) as created:
+        index.create_namespace(name="third")  # type: ignore[attr-defined]
+    assert created.value.status_code == 400
+    stats = index.describe_index_stats()  # type: ignore[attr-defined]
+    assert {name: ns.vector_count for name, ns in stats.namespaces.items()} == {"first": 2}
+
+
+def test_an_emptied_namespace_frees_the_dedicated_index_for_another(pc: Pinecone) -> None:
+    index = _index(pc, "drn", DEDICATED)
+    index.upsert(vectors=[VECTOR], namespace="first")  # type: ignore[attr-defined]
+    index.delete(ids=["a"], namespace="first")  # type: ignore[attr-defined]
+    index.upsert(vectors=[VECTOR], namespace="second")  # type: ignore[attr-defined]
+    stats = index.describe_index_stats()  # type: ignore[attr-defined]
+    assert {name: ns.vector_count for name, ns in stats.namespaces.items()} == {"second": 1}
+
+
+def test_an_on_demand_index_holds_many_namespaces(pc: Pinecone) -> None:
+    index = _index(pc, "many", None)
+    for namespace in ("first", "second", "third"):
+        index.upsert(vectors=[VECTOR], namespace=namespace)  # type: ignore[attr-defined]
+    assert len(index.describe_index_stats().namespaces) == 3  # type: ignore[attr-defined]
