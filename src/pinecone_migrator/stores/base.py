@@ -47,6 +47,8 @@ class StoreDescription:
     deployment_type: str = "managed"  # "managed" (serverless), "pod", "byoc", or "files"
     # Where the records live (an index's data-plane URL, a file tree's URL): equal locations are one store.
     location: str | None = None
+    # Pinecone's dedicated read nodes hold one namespace per index.
+    dedicated_read_nodes: bool = False
 
 
 @dataclass(frozen=True)

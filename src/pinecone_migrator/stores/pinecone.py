@@ -336,6 +336,7 @@ class PineconeStore:
             tags=dict(model.tags or {}),
             deployment_type=type(deployment).__name__.removesuffix("Deployment").lower(),
             location=model.host,
+            dedicated_read_nodes=getattr(getattr(model, "read_capacity", None), "dedicated", None) is not None,
         )
 
     def capabilities(self) -> Capabilities:
