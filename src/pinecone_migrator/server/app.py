@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from . import admin, backups, control, dataplane, imports
+from . import admin, backups, control, dataplane, imports, records_api
 from .catalog import Catalog
 from .context import STATE_KEY, ServerConfig, ServerState, json_response, state_of
 from .errors import ApiError, Plane, unauthenticated
@@ -124,6 +124,7 @@ def build_app(config: ServerConfig) -> web.Application:
     app.cleanup_ctx.append(_apply_pending_writes)
     admin.add_routes(app)
     control.add_routes(app)
+    records_api.add_routes(app)  # before the data plane's catch-all for the records/* paths
     dataplane.add_routes(app)
     imports.add_routes(app)
     backups.add_routes(app)

@@ -44,6 +44,8 @@ class IndexDefinition:
     read_capacity: dict[str, Any] | None = None  # as requested: {"mode": "OnDemand"} or Dedicated
     vector_field: str = "_values"  # the schema field name the 2026-07 dialect uses for the vectors
     extra_schema_fields: dict[str, Any] = field(default_factory=dict)  # echoed back as given
+    # An integrated index's embedding (see .integrated): its model embeds the text of records/* requests.
+    embed: dict[str, Any] | None = None
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
     @property

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import control_classic, control_schema
+from . import control_classic, control_schema, integrated
 from .catalog import IndexDefinition, index_path, validate_tags
 from .context import json_response, state_of
 from .control_schema import require_object
@@ -96,6 +96,13 @@ async def create_index(request: web.Request) -> web.Response:
     return json_response(describe(request, definition), status=201)
 
 
+async def create_index_for_model(request: web.Request) -> web.Response:
+    """An integrated-embedding index: both dialects send the same request, and differ in the reply."""
+    definition = integrated.definition_for_model(await request_object(request))
+    state_of(request).catalog.create(definition)
+    return json_response(describe(request, definition), status=201)
+
+
 async def list_indexes(request: web.Request) -> web.Response:
     definitions = state_of(request).catalog.list()
     return json_response({"indexes": [describe(request, definition) for definition in definitions]})
@@ -151,6 +158,7 @@ async def delete_index(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     router = app.router
     router.add_post("/indexes", create_index)
+    router.add_post("/indexes/create-for-model", create_index_for_model)
     router.add_get("/indexes", list_indexes)
     router.add_get("/indexes/{name}", describe_index)
     router.add_patch("/indexes/{name}", configure_index)

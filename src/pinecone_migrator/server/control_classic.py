@@ -28,6 +28,7 @@ from .control_schema import (
     unprocessable,
 )
 from .errors import invalid_argument
+from .integrated import classic_embed, patch_classic_embed
 
 SPEC_KINDS = ("serverless", "pod", "byoc")
 RESERVED_FIELD_NAMES = ("_id", DENSE_FIELD, SPARSE_FIELD)
@@ -35,7 +36,10 @@ RESERVED_FIELD_NAMES = ("_id", DENSE_FIELD, SPARSE_FIELD)
 
 def definition_from_create(body: dict[str, Any]) -> IndexDefinition:
     if body.get("embed") is not None:
-        raise invalid_argument("Integrated embedding (embed) is not supported by the local server.")
+        raise invalid_argument(
+            "embed is not a field of create_index: create an integrated index with create-for-model "
+            "(SDK: create_index_for_model)."
+        )
     name = require_string(body.get("name"), "name")
     kind, spec = _spec(body.get("spec"))
     if spec.get("source_collection") is not None:
@@ -105,6 +109,8 @@ def render(definition: IndexDefinition, host: str) -> dict[str, Any]:
     }
     if definition.dimension is not None:
         model["dimension"] = definition.dimension
+    if definition.embed is not None:
+        model["embed"] = classic_embed(definition.embed)
     return model
 
 
@@ -140,12 +146,15 @@ def _render_pod(definition: IndexDefinition) -> dict[str, Any]:
 
 
 def configure_changes(body: dict[str, Any], definition: IndexDefinition) -> dict[str, Any]:
-    """The dialect-specific part of a 2025-10 configure: a ``spec`` naming the index's own kind."""
-    if body.get("embed") is not None:
-        raise invalid_argument("Integrated embedding (embed) is not supported by the local server.")
-    if body.get("spec") is None:
-        return {}
-    kind, settings = _spec(body["spec"])
+    """The dialect-specific part of a 2025-10 configure: ``embed``, and a ``spec`` naming the index's kind."""
+    changes = {} if body.get("embed") is None else patch_classic_embed(definition, body["embed"])
+    if body.get("spec") is not None:
+        changes.update(_spec_changes(body["spec"], definition))
+    return changes
+
+
+def _spec_changes(value: Any, definition: IndexDefinition) -> dict[str, Any]:
+    kind, settings = _spec(value)
     if kind == "pod":
         return {"deployment": patch_pod(definition, settings)}
     if kind == "byoc":

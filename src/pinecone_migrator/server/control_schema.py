@@ -275,7 +275,8 @@ def _check_sparse_field(name: str, field: dict[str, Any]) -> None:
 def _check_metadata_field(name: str, field: dict[str, Any], kind: Any) -> None:
     if kind == "semantic_text" or (kind == "string" and ("embed" in field or "sparse_embed" in field)):
         raise invalid_argument(
-            f"Schema field {name!r}: integrated embedding is not supported by the local server."
+            f"Schema field {name!r}: the local server creates integrated-embedding indexes through "
+            "create-for-model (SDK: create_index_for_model), not through a schema field."
         )
     if kind is None:
         raise unprocessable(f"schema.fields.{name}: missing field `type`.")
@@ -338,15 +339,22 @@ def render(definition: IndexDefinition, host: str) -> dict[str, Any]:
         "host": host,
         "status": dict(READY),
         "deployment": _render_deployment(definition.deployment),
-        "schema": {
-            "fields": {definition.vector_field: _vector_field(definition), **definition.extra_schema_fields}
-        },
+        "schema": {"fields": {**_primary_field(definition), **definition.extra_schema_fields}},
         "deletion_protection": definition.deletion_protection,
         "tags": definition.tags,
     }
     if not definition.is_pod:
         model["read_capacity"] = render_read_capacity(definition.read_capacity)
     return model
+
+
+def _primary_field(definition: IndexDefinition) -> dict[str, Any]:
+    """The field the index's vectors come from: its vector field, or an integrated index's semantic_text."""
+    if definition.embed is not None:
+        from .integrated import semantic_field  # imports this module
+
+        return {definition.embed["field_map"]["text"]: semantic_field(definition.embed)}
+    return {definition.vector_field: _vector_field(definition)}
 
 
 def _vector_field(definition: IndexDefinition) -> dict[str, Any]:
@@ -364,10 +372,9 @@ def configure_changes(body: dict[str, Any], definition: IndexDefinition) -> dict
     """The dialect-specific part of a 2026-07 configure: ``deployment``, ``read_capacity``, ``schema``."""
     changes: dict[str, Any] = {}
     if body.get("schema") is not None:
-        raise invalid_argument(
-            "The schema of an index cannot be changed after creation "
-            "(only semantic_text parameters can, and the local server has no semantic_text fields)."
-        )
+        from .integrated import patch_semantic_field  # imports this module
+
+        changes.update(patch_semantic_field(definition, body["schema"]))
     if body.get("deployment") is not None:
         changes["deployment"] = patch_pod(definition, require_object(body["deployment"], "deployment"))
     if body.get("read_capacity") is not None:
