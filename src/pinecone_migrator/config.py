@@ -9,10 +9,10 @@ because keys belong in the environment.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -39,6 +39,7 @@ OWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "allow_merge": bool,
     "namespace_from_metadata": str,
     "fallback_namespace": str,
+    "clean_namespace_names": bool,
     "filter": (dict, str),
     "state": str,
     "no_create_target": bool,
@@ -96,11 +97,13 @@ OWN_KEYS: dict[str, type | tuple[type, ...]] = {
 # Keys whose option is spelled differently in the code.
 OPTION_NAMES = {"diff": "diff_path", "from": "from_", "format": "file_format"}
 
-# The original script's keys, by lower-case name.
+# The keys the original script reads from its config.json (both of its published versions), by lower-case
+# name, plus the names its README documents (verify_mode, reset_mode, iterate_all_namespaces).
 SEED_KEYS = {
     "api_key",
     "api_key_dest",
     "use_seperate_target_client",
+    "prime_index_store",
     "source_index",
     "target_index",
     "source_namespace",
@@ -108,23 +111,30 @@ SEED_KEYS = {
     "target_cloud",
     "target_region",
     "batch_size",
+    "parquet_write_back_batch_size",
     "create_target",
     "iterate_over_namespaces",
+    "iterate_all_namespaces",
     "use_source_as_target_namespace",
     "namespace_from_metadata_field",
     "metadata_field_to_namespace_from",
     "filter_to_use",
     "use_filter",
     "delta_mode",
+    "delta_delay_between_runs",
+    "delta_delay_duration",
     "verify_mode",
+    "verify_only",
+    "run_validation_after_every_batch",
+    "reset_migration_flags",
+    "reset_mode",
     "write_to_parquet",
+    "save_to_s3",
+    "bucket_name",
+    "s3_folder_name",
 }
 SEED_ONLY_KEYS = SEED_KEYS - set(OWN_KEYS)
-# Features of the original script that belong to other commands.
-ELSEWHERE = {
-    "delta_mode": "continuous copying is the sync command (pinecone-migrator sync, --stamp-source to stamp)",
-    "write_to_parquet": "Parquet export is the export command (pinecone-migrator export --to PATH)",
-}
+DEFAULT_NAMESPACE = "__default__"
 
 
 def looks_like_ours(path: Path) -> bool:
@@ -138,7 +148,9 @@ def looks_like_ours(path: Path) -> bool:
     return any(str(key).lower() in OWN_KEYS.keys() | SEED_KEYS for key in raw)
 
 
-def load_config(path: Path) -> LoadedConfig:
+def load_config(path: Path, command: str | None = None) -> LoadedConfig:
+    """The settings of a config file; ``command`` (migrate, verify, sync, reset, ...) decides which of the
+    original script's modes are accepted (each belongs to one command)."""
     try:
         raw = orjson.loads(path.read_bytes())
     except FileNotFoundError:
@@ -149,7 +161,7 @@ def load_config(path: Path) -> LoadedConfig:
         raise UserError(f"The config file {path} must hold a JSON object of settings.")
     lowered = {str(k).lower(): v for k, v in raw.items()}
     if lowered.keys() & SEED_ONLY_KEYS:
-        return _from_seed(lowered, path)
+        return _from_seed(lowered, path, command)
     return _from_own(raw, path)
 
 
@@ -175,69 +187,208 @@ def _from_own(raw: Mapping[str, Any], path: Path) -> LoadedConfig:
     return loaded
 
 
-def _from_seed(raw: Mapping[str, Any], path: Path) -> LoadedConfig:
-    unknown = sorted(set(raw) - SEED_KEYS)
+def _from_seed(raw: Mapping[str, Any], path: Path, command: str | None) -> LoadedConfig:
+    unknown = sorted(set(raw) - SEED_KEYS - set(OWN_KEYS))
     if unknown:
         raise UserError(
             f"The config file {path} looks like the original script's config.json but has unknown keys "
-            f"{unknown}; known keys: {sorted(SEED_KEYS)}."
+            f"{unknown}; known keys: {sorted(SEED_KEYS)} and our own {sorted(OWN_KEYS)}."
         )
-    loaded = LoadedConfig()
+    seed = _SeedFile(raw, path, command or "migrate")
+    seed.refuse_other_commands()
+    seed.map_indexes()
+    seed.map_namespaces()
+    seed.map_filter()
+    seed.map_verification()
+    seed.map_api_keys()
+    seed.note_ignored()
+    # Our own keys may sit in the same file (e.g. fallback_namespace) and win over the mapped ones.
+    own = _from_own({k: v for k, v in raw.items() if k in OWN_KEYS and k not in SEED_KEYS}, path)
+    seed.loaded.defaults.update(own.defaults)
+    return seed.loaded
 
-    def take(key: str, kind: type | tuple[type, ...], apply: Callable[[Any], None]) -> None:
-        if key in raw and raw[key] is not None:
-            _check_type(path, key, raw[key], kind)
-            apply(raw[key])
 
-    def flag(key: str) -> bool:
-        take(key, bool, lambda v: None)
-        return bool(raw.get(key))
+class _SeedFile:
+    """The original script's config.json, read key by key into our options (``loaded``)."""
 
-    for key, why in ELSEWHERE.items():
-        if flag(key):
-            raise UserError(f"The config file {path} sets {key!r}: {why}. Remove it to run the migration.")
-    if flag("verify_mode"):
-        loaded.defaults["verify"] = "digest"
-    take("source_index", str, lambda v: loaded.defaults.update(source_index=v))
-    take("target_index", str, lambda v: loaded.defaults.update(target_index=v))
-    take("target_cloud", str, lambda v: loaded.defaults.update(target_cloud=v))
-    take("target_region", str, lambda v: loaded.defaults.update(target_region=v))
-    if not flag("iterate_over_namespaces"):
-        take("source_namespace", str, lambda v: loaded.defaults.update(namespaces=[v]) if v else None)
-    if not flag("use_source_as_target_namespace"):
-        take("target_namespace", str, lambda v: loaded.defaults.update(target_namespace=v) if v else None)
-    take("create_target", bool, lambda v: loaded.defaults.update(no_create_target=not v))
-    if flag("namespace_from_metadata_field"):
-        take(
-            "metadata_field_to_namespace_from",
-            str,
-            lambda v: loaded.defaults.update(namespace_from_metadata=v),
+    def __init__(self, raw: Mapping[str, Any], path: Path, command: str) -> None:
+        self.raw = raw
+        self.path = path
+        self.command = command
+        self.loaded = LoadedConfig()
+
+    def value(self, key: str, kind: type | tuple[type, ...]) -> Any:
+        """The key's value checked against ``kind``; None when absent or null."""
+        value = self.raw.get(key)
+        if value is not None:
+            _check_type(self.path, key, value, kind)
+        return value
+
+    def flag(self, key: str) -> bool:
+        return bool(self.value(key, bool))
+
+    def set(self, **defaults: Any) -> None:
+        self.loaded.defaults.update(defaults)
+
+    def refuse(self, key: str, instead: str) -> NoReturn:
+        raise UserError(
+            f"The config file {self.path} sets {key!r} to true: {instead}. "
+            f"Set it to false (or remove it) to run {self.command} with this file."
         )
-        if "namespace_from_metadata" not in loaded.defaults:
-            raise UserError(
-                f"The config file {path} routes by metadata but names no metadata_field_to_namespace_from."
+
+    def refuse_other_commands(self) -> None:
+        """Modes of the script that are other commands here: accepted by that command, refused elsewhere."""
+        if self.flag("write_to_parquet") and self.command != "export":
+            self.refuse(
+                "write_to_parquet",
+                "Parquet export is the export command (pinecone-migrator export --to PATH)",
             )
-    if flag("use_filter"):
-        take(
-            "filter_to_use",
-            (dict, str),
-            lambda v: loaded.defaults.update(
-                filter_json=v if isinstance(v, str) else orjson.dumps(v).decode()
-            ),
-        )
-    take("batch_size", int, lambda v: loaded.warnings.append(
-        "batch_size is ignored: requests are sized by records and bytes automatically."
-    ))  # fmt: skip
-    for key, side in (("api_key", "source"), ("api_key_dest", "target")):
-        if key == "api_key_dest" and not flag("use_seperate_target_client"):
-            continue
-        if isinstance(raw.get(key), str) and raw[key]:
-            loaded.secrets[side] = raw[key]
-        elif raw.get(key) is not None:
-            _check_type(path, key, raw[key], str)
-        if side in loaded.secrets:
-            loaded.warnings.append(
-                f"The config file holds an API key under {key!r}: move it to an environment variable "
-                f"(--{side}-api-key-env) and delete it from the file."
+        if self.flag("save_to_s3"):
+            where = (
+                f"s3://{self.value('bucket_name', str) or 'BUCKET'}/{self.value('s3_folder_name', str) or ''}"
             )
-    return loaded
+            if self.command != "export":
+                self.refuse("save_to_s3", f"Parquet export to a bucket is the export command (--to {where})")
+            self.set(to=where)
+        if self.flag("prime_index_store"):
+            self.refuse(
+                "prime_index_store",
+                "there is no ID list to prime: migrate lists the source as it copies and keeps its progress "
+                "in its ledger (--state); an interrupted migrate resumes when run again",
+            )
+        self._continuous()
+        for key in ("reset_migration_flags", "reset_mode"):
+            if self.flag(key):
+                if self.command != "reset":
+                    index = self.value("source_index", str) or "SOURCE"
+                    self.refuse(
+                        key,
+                        "removing the migrated/migrated_at stamps from the source is "
+                        f"pinecone-migrator reset --stamps --source-index {index} (migrate never stamps it)",
+                    )
+                self.set(stamps=True)
+        if self.flag("verify_only") and self.command != "verify":
+            self.refuse(
+                "verify_only", f"comparing without copying is pinecone-migrator verify --config {self.path}"
+            )
+
+    def _continuous(self) -> None:
+        """delta_mode and delta_delay_*: polling for new records is the sync command (its --interval)."""
+        duration = self.value("delta_delay_duration", (int, float))
+        pause = self.flag("delta_delay_between_runs")
+        if duration is not None and duration < 0:
+            raise UserError(f"The config file {self.path}: 'delta_delay_duration' must be 0 or more seconds.")
+        if self.command == "sync":
+            if pause and duration is not None:
+                self.set(interval=duration)
+            return
+        interval = f" --interval {duration:g}" if pause and duration is not None else ""
+        if self.flag("delta_mode"):
+            self.refuse(
+                "delta_mode",
+                "continuous copying is the sync command (pinecone-migrator sync "
+                f"--config {self.path}{interval}; --stamp-source to stamp the source)",
+            )
+        if pause:
+            self.refuse(
+                "delta_delay_between_runs",
+                "passes with a pause between them are the sync command "
+                f"(pinecone-migrator sync --config {self.path} --interval {duration or 'SECONDS'})",
+            )
+
+    def map_indexes(self) -> None:
+        for key in ("source_index", "target_index", "target_cloud", "target_region"):
+            value = self.value(key, str)
+            if value:
+                self.set(**{key: value})
+        create = self.value("create_target", bool)
+        if create is not None:
+            self.set(no_create_target=not create)
+
+    def map_namespaces(self) -> None:
+        """The script copies ``source_namespace`` ("" is the default namespace) unless it iterates over all
+        of them, and writes into ``target_namespace`` ("" again the default one) unless told to keep the
+        source's names or to route by a metadata field."""
+        iterate = self.flag("iterate_over_namespaces") or self.flag("iterate_all_namespaces")
+        source = self.value("source_namespace", str) or DEFAULT_NAMESPACE
+        if not iterate:
+            self.set(namespaces=[source])
+        target = self.value("target_namespace", str)
+        keep_names = self.flag("use_source_as_target_namespace")
+        if self.flag("namespace_from_metadata_field"):
+            field_name = self.value("metadata_field_to_namespace_from", str)
+            if not field_name:
+                raise UserError(
+                    f"The config file {self.path} routes by metadata (namespace_from_metadata_field) but "
+                    "names no metadata_field_to_namespace_from."
+                )
+            self.set(namespace_from_metadata=field_name, clean_namespace_names=True)
+            return
+        if keep_names:
+            return
+        destination = target or DEFAULT_NAMESPACE
+        if not iterate and destination == source:
+            return
+        self.set(target_namespace=destination)
+        if not target:
+            self.loaded.warnings.append(
+                "target_namespace is empty and use_source_as_target_namespace is false: records go to the "
+                f"target's default namespace ({DEFAULT_NAMESPACE}), as the script wrote them; set "
+                "use_source_as_target_namespace to true to keep each namespace's name."
+            )
+
+    def map_filter(self) -> None:
+        chosen = self.value("filter_to_use", (dict, str))
+        if self.flag("use_filter") and chosen is not None:
+            self.set(filter_json=chosen if isinstance(chosen, str) else orjson.dumps(chosen).decode())
+
+    def map_verification(self) -> None:
+        at_end = self.flag("verify_mode")
+        every_batch = self.flag("run_validation_after_every_batch")
+        if every_batch:
+            self.set(verify="batch")
+            if at_end:
+                self.loaded.warnings.append(
+                    "verify_mode and run_validation_after_every_batch are both set: every written batch is "
+                    "read back (--verify batch); run pinecone-migrator verify afterwards for a whole-index "
+                    "digest."
+                )
+        elif at_end:
+            self.set(verify="digest")
+
+    def map_api_keys(self) -> None:
+        """One key serves both sides unless use_seperate_target_client (spelled so in the script) is true."""
+        separate = self.flag("use_seperate_target_client")
+        source_key = self.value("api_key", str)
+        target_key = self.value("api_key_dest", str)
+        if source_key:
+            self.loaded.secrets["source"] = source_key
+            if not separate:
+                self.loaded.secrets["target"] = source_key
+            sides = "source" if separate else "source and the target"
+            self._warn_key("api_key", sides, "--source-api-key-env" if separate else "PINECONE_API_KEY")
+        if separate and target_key:
+            self.loaded.secrets["target"] = target_key
+            self._warn_key("api_key_dest", "target", "--target-api-key-env")
+        elif target_key:
+            self.loaded.warnings.append(
+                "api_key_dest is not used: use_seperate_target_client is false, so api_key serves both sides."
+            )
+
+    def _warn_key(self, key: str, sides: str, where: str) -> None:
+        self.loaded.warnings.append(
+            f"The config file holds an API key under {key!r} (used for the {sides}): move it to an "
+            f"environment variable ({where}) and delete it from the file."
+        )
+
+    def note_ignored(self) -> None:
+        if self.value("batch_size", int) is not None:
+            self.loaded.warnings.append(
+                "batch_size is ignored: requests are sized by records and bytes automatically."
+            )
+        if self.value("parquet_write_back_batch_size", int) is not None:
+            self.loaded.warnings.append(
+                "parquet_write_back_batch_size is ignored: nothing is ever written back to the source."
+            )
+        self.value("bucket_name", str)
+        self.value("s3_folder_name", str)

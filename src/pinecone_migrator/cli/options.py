@@ -34,7 +34,7 @@ def _load_config_file(context: click.Context, param: click.Parameter, value: Pat
             return
         path = default
     try:
-        loaded = load_config(path)
+        loaded = load_config(path, context.info_name)
     except MigratorError as error:
         raise click.UsageError(str(error)) from None
     for warning in loaded.warnings:
@@ -128,6 +128,12 @@ ROUTING_OPTIONS: list[Callable[[Any], Any]] = [
         help="With --namespace-from-metadata: where records without a usable field go (else: dead letters).",
     ),
     click.option(
+        "--clean-namespace-names",
+        is_flag=True,
+        help="With --namespace-from-metadata: make each value an ASCII name first, as the original script "
+        "did ('café 12' -> 'cafe_12'); a value that cleans to nothing goes to --fallback-namespace.",
+    ),
+    click.option(
         "--filter", "filter_json", default=None, metavar="JSON", help="Only records matching this filter."
     ),
 ]
@@ -203,6 +209,9 @@ def build_request(
         raise click.UsageError("--namespace-from-metadata: name the metadata field that holds the namespace.")
     if fallback is not None and from_metadata is None:
         raise click.UsageError("--fallback-namespace only applies with --namespace-from-metadata.")
+    clean = bool(options.get("clean_namespace_names"))
+    if clean and from_metadata is None:
+        raise click.UsageError("--clean-namespace-names only applies with --namespace-from-metadata.")
     if source is None:
         source = Endpoint(options["source_index"], options["source_host"])
     if target is None:
@@ -219,6 +228,7 @@ def build_request(
         filter=filter_option(options["filter_json"]),
         namespace_from_metadata=from_metadata,
         fallback_namespace=None if fallback is None else namespace_name(fallback, "--fallback-namespace"),
+        clean_namespace_names=clean,
         state_path=options["state"],
         **extra,
     )

@@ -7,11 +7,13 @@ past a page only when that page and every page before it are acknowledged by the
 
 from __future__ import annotations
 
+import re
 import threading
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..filters import MetadataPredicate
 from ..records import Record
@@ -30,16 +32,41 @@ def fixed_route(namespace: str) -> Route:
     return lambda record: (namespace, None)
 
 
-def metadata_route(field_name: str, fallback: str | None) -> Route:
-    """Route each record to the namespace named by one of its metadata fields (one namespace per tenant)."""
+# Runs of anything but ASCII letters, digits and underscore become one underscore.
+_NOT_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_]+")
+
+
+def clean_namespace_name(value: str) -> str:
+    """The ASCII namespace name the original script made of a metadata value: accents dropped after
+    compatibility decomposition (``café`` -> ``cafe``), other non-ASCII characters removed, and every run of
+    characters other than letters, digits and ``_`` replaced by one ``_`` (``café 12`` -> ``cafe_12``).
+    May return ``""`` (e.g. for a value written only in a non-Latin script)."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    ascii_only = decomposed.encode("ascii", "ignore").decode("ascii")
+    return _NOT_NAME_CHARACTERS.sub("_", ascii_only)
+
+
+def _usable_name(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and 0 < len(value) <= 512 and value.isascii() and "\x00" not in value
+
+
+def metadata_route(field_name: str, fallback: str | None, clean: bool = False) -> Route:
+    """Route each record to the namespace named by one of its metadata fields (one namespace per tenant);
+    with ``clean``, by that name made ASCII (:func:`clean_namespace_name`)."""
 
     def route(record: Record) -> tuple[str | None, str | None]:
         value = record.metadata.get(field_name)
-        if isinstance(value, str) and 0 < len(value) <= 512 and value.isascii() and "\x00" not in value:
-            return value, None
+        name = clean_namespace_name(value) if clean and isinstance(value, str) else value
+        if _usable_name(name):
+            return name, None
         if fallback is not None:
             return fallback, None
-        problem = "is missing" if value is None else f"is not a usable namespace name ({value!r})"
+        if value is None:
+            problem = "is missing"
+        elif clean and isinstance(value, str):
+            problem = f"cleans to no usable namespace name ({value!r} -> {name!r})"
+        else:
+            problem = f"is not a usable namespace name ({value!r})"
         return None, (
             f"metadata field {field_name!r} {problem}; pass --fallback-namespace to place such records"
         )

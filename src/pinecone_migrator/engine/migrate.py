@@ -58,6 +58,7 @@ class MigrationRequest:
     filter: dict[str, Any] | None = None  # Pinecone metadata filter: copy only matching records
     namespace_from_metadata: str | None = None  # route each record by this metadata field
     fallback_namespace: str | None = None  # for records without a usable routing field
+    clean_namespace_names: bool = False  # routed names made ASCII as the original script did
     state_path: Path | None = None
     restart: bool = False
     create_target: bool = True
@@ -78,11 +79,15 @@ class MigrationRequest:
             "filter": self.filter,
             "namespace_from_metadata": self.namespace_from_metadata,
             "fallback_namespace": self.fallback_namespace,
+            # only when set, so that ledgers written before the option existed still match
+            **({"clean_namespace_names": True} if self.clean_namespace_names else {}),
         }
 
     def route(self, namespace: str) -> Route:
         if self.namespace_from_metadata is not None:
-            return metadata_route(self.namespace_from_metadata, self.fallback_namespace)
+            return metadata_route(
+                self.namespace_from_metadata, self.fallback_namespace, clean=self.clean_namespace_names
+            )
         return fixed_route(self.destination(namespace))
 
     def destination(self, namespace: str) -> str:
