@@ -61,6 +61,14 @@ def _config(content: str) -> object:
     return write
 
 
+def _seed(**keys: object) -> object:
+    """A config.json in the original script's format (its keys), with these keys set."""
+    base = {"api_key": "from-file", "api_key_dest": "", "use_seperate_target_client": False,
+            "source_index": "src", "target_index": "new", "source_namespace": "", "target_namespace": "",
+            "iterate_over_namespaces": True, "use_source_as_target_namespace": True}  # fmt: skip
+    return _config(orjson.dumps({**base, **keys}).decode())
+
+
 def _folder(name: str) -> object:
     def make(here: CaseWorld) -> None:
         (here.tmp / name).mkdir(parents=True)
@@ -167,6 +175,30 @@ CASES = [
     Case("--config that is a directory", (*MIGRATE, *NEW, "--config", "{tmp}/cfg"), 2, "cfg", setup=_folder("cfg")),
     Case("--config that is a JSON list", (*MIGRATE, *NEW, "--config", "{tmp}/config.json"), 2, "config", setup=_config("[1, 2]")),
     Case("reset without --yes and without a terminal", ("reset", *SRC, "--source-index", "src", "--state", STATE_FILE), 2, "--yes"),
+    # Dedicated read nodes hold one namespace; a fold needs its one namespace; sync does not fold.
+    Case("migrate of three namespaces into dedicated read nodes", (*MIGRATE, *NEW, "--target-read-nodes", "b1"), 2, r"dedicated read nodes, which hold one namespace.*3 namespaces.*--namespace NAME.*--namespace-to-metadata FIELD --target-namespace"),
+    Case("plan of three namespaces into dedicated read nodes", ("plan", *SRC, *DST, *STATE, *NEW, "--target-read-nodes", "t1"), 2, r"hold one namespace.*--namespace-to-metadata"),
+    Case("metadata routing into dedicated read nodes", (*MIGRATE, *NEW, "--target-read-nodes", "b1", "--namespace-from-metadata", "tenant"), 2, r"hold one namespace.*--namespace-from-metadata"),
+    Case("import of three namespaces into dedicated read nodes", ("import", *DST, *STATE, "--from", "{export}", "--target-index", "new", "--target-read-nodes", "b1"), 2, r"hold one namespace.*--namespace-to-metadata"),
+    Case("sync into dedicated read nodes", (*SYNC, *NEW, "--target-read-nodes", "b1"), 2, r"hold one namespace"),
+    Case("--namespace-to-metadata without --target-namespace", (*MIGRATE, *NEW, "--namespace-to-metadata", "home"), 2, "needs --target-namespace"),
+    Case("--namespace-to-metadata with --namespace-from-metadata", (*MIGRATE, *NEW, "--namespace-to-metadata", "home", "--namespace-from-metadata", "home"), 2, "choose one"),
+    Case("--namespace-to-metadata of no field", (*MIGRATE, *NEW, "--namespace-to-metadata", " ", "--target-namespace", "all"), 2, "name the metadata field"),
+    Case("--drop-namespace-field without --namespace-from-metadata", (*MIGRATE, *NEW, "--drop-namespace-field"), 2, "only applies with --namespace-from-metadata"),
+    Case("sync --namespace-to-metadata", (*SYNC, *NEW, "--namespace-to-metadata", "home", "--target-namespace", "all"), 2, "sync cannot fold"),
+    # The original script's config.json: its modes that are other commands here are refused, naming them.
+    Case("original config: verify_only", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'verify_only'.*pinecone-migrator verify --config", setup=_seed(verify_only=True)),
+    Case("original config: reset_migration_flags", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'reset_migration_flags'.*pinecone-migrator reset --stamps --source-index src", setup=_seed(reset_migration_flags=True)),
+    Case("original config: reset_mode", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'reset_mode'.*reset --stamps", setup=_seed(reset_mode=True)),
+    Case("original config: delta_mode", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'delta_mode'.*sync command.*sync --config", setup=_seed(delta_mode=True)),
+    Case("original config: delta_delay_between_runs", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'delta_delay_between_runs'.*sync --config \\S+ --interval 30", setup=_seed(delta_delay_between_runs=True, delta_delay_duration=30)),
+    Case("original config: write_to_parquet", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'write_to_parquet'.*export command", setup=_seed(write_to_parquet=True)),
+    Case("original config: save_to_s3", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'save_to_s3'.*export command \\(--to s3://b/f\\)", setup=_seed(save_to_s3=True, bucket_name="b", s3_folder_name="f")),
+    Case("original config: prime_index_store", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'prime_index_store'.*ledger \\(--state\\)", setup=_seed(prime_index_store=True)),
+    Case("original config: metadata routing without a field", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "names no metadata_field_to_namespace_from", setup=_seed(namespace_from_metadata_field=True)),
+    Case("original config: a flag that is not a bool", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'iterate_over_namespaces' must be a bool", setup=_seed(iterate_over_namespaces="yes")),
+    Case("original config: create_target false", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "does not exist and --no-create-target", setup=_seed(create_target=False)),
+    Case("--clean-namespace-names without --namespace-from-metadata", (*MIGRATE, *NEW, "--clean-namespace-names"), 2, "only applies with --namespace-from-metadata"),
 ]  # fmt: skip
 
 

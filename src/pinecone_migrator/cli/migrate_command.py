@@ -83,6 +83,12 @@ def _request(options: dict[str, Any]) -> MigrationRequest:
     from ..engine.copy import CopyOptions
 
     read_nodes = options["target_read_nodes"]
+    folds = options.get("namespace_to_metadata") is not None or options.get("drop_namespace_field")
+    if folds and command_name() == "sync":
+        raise click.UsageError(
+            "sync cannot fold or unfold namespaces (--namespace-to-metadata, --drop-namespace-field) yet: "
+            "do that once with migrate, or sync each namespace (--namespace) into its own target."
+        )
     return build_request(
         options,
         restart=options["restart"],

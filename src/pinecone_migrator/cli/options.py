@@ -134,6 +134,21 @@ ROUTING_OPTIONS: list[Callable[[Any], Any]] = [
         "did ('café 12' -> 'cafe_12'); a value that cleans to nothing goes to --fallback-namespace.",
     ),
     click.option(
+        "--namespace-to-metadata",
+        default=None,
+        metavar="FIELD",
+        help="Fold: with --target-namespace, every selected namespace goes into that one and each record "
+        "keeps its source namespace in this metadata field (--namespace-from-metadata FIELD undoes it). "
+        "Refused if an ID occurs in two namespaces; a record already holding another value in FIELD is a "
+        "dead letter.",
+    ),
+    click.option(
+        "--drop-namespace-field",
+        is_flag=True,
+        help="With --namespace-from-metadata: remove that field from the written records (undoes a "
+        "--namespace-to-metadata fold exactly).",
+    ),
+    click.option(
         "--filter", "filter_json", default=None, metavar="JSON", help="Only records matching this filter."
     ),
 ]
@@ -187,6 +202,30 @@ def index_store(role: str, index: str, host: str | None, key_variable: str) -> P
     return PineconeStore(index, api_key(key_variable, role), host, side=Side(role, key_variable))
 
 
+def _fold_field(field: str | None, target_namespace: str | None, from_metadata: str | None) -> str | None:
+    """--namespace-to-metadata FIELD: a fold needs the one namespace it folds into."""
+    if field is None:
+        return None
+    if not field.strip():
+        raise click.UsageError("--namespace-to-metadata: name the metadata field that keeps the namespace.")
+    if from_metadata is not None:
+        raise click.UsageError(
+            "--namespace-to-metadata folds namespaces into one, --namespace-from-metadata splits them: "
+            "choose one."
+        )
+    if target_namespace is None:
+        raise click.UsageError(
+            "--namespace-to-metadata needs --target-namespace NAME: the one namespace the fold writes into."
+        )
+    return field
+
+
+def _drop_field(drop: bool, from_metadata: str | None) -> bool:
+    if drop and from_metadata is None:
+        raise click.UsageError("--drop-namespace-field only applies with --namespace-from-metadata FIELD.")
+    return drop
+
+
 def build_request(
     options: dict[str, Any], /, source: Endpoint | None = None, target: Endpoint | None = None, **extra: Any
 ) -> MigrationRequest:
@@ -198,6 +237,7 @@ def build_request(
     target_namespace = options["target_namespace"]
     from_metadata = options["namespace_from_metadata"]
     fallback = options["fallback_namespace"]
+    fold = _fold_field(options.get("namespace_to_metadata"), target_namespace, from_metadata)
     if target_namespace is not None and mapping:
         raise click.UsageError("--target-namespace and --namespace-map exclude each other: choose one.")
     if from_metadata is not None and (target_namespace is not None or mapping):
@@ -229,6 +269,8 @@ def build_request(
         namespace_from_metadata=from_metadata,
         fallback_namespace=None if fallback is None else namespace_name(fallback, "--fallback-namespace"),
         clean_namespace_names=clean,
+        namespace_to_metadata=fold,
+        drop_namespace_field=_drop_field(options.get("drop_namespace_field", False), from_metadata),
         state_path=options["state"],
         **extra,
     )

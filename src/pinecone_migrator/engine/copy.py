@@ -139,6 +139,8 @@ class CopyRun:
     # The filter is still applied locally too: it decides, the store's evaluation only saves transfers.
     server_filter: dict[str, Any] | None = None
     totals: RunTotals = field(default_factory=RunTotals)
+    # A routed record of a source namespace as it is written (a fold adds the namespace to its metadata).
+    as_written: Callable[[str, Record], Record] | None = None
     # Set when any unit fails: the others stop taking pages (the failure itself is raised by its unit).
     halt: threading.Event = field(default_factory=threading.Event)
 
@@ -197,6 +199,8 @@ class UnitCopier:
             if namespace is None:
                 dead.append((record.id, None, refusal or "no target namespace"))
             else:
+                if run.as_written is not None:
+                    record = run.as_written(self.namespace, record)
                 destinations.setdefault(namespace, []).append(record)
         limits = (run.options.max_request_records, run.options.max_request_bytes)
         checked = resent = 0

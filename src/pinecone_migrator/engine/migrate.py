@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import IncompatibleTarget, UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
+from ..records import Record
 from ..statelock import hold
 from ..stores.base import (
     CreatesLike,
@@ -29,6 +30,14 @@ from ..stores.base import (
     same_location,
 )
 from .copy import CopyOptions, CopyRun, Route, RunTotals, fixed_route, metadata_route
+from .fold import (
+    creates_dedicated,
+    fold_route,
+    refuse_namespaces_a_dedicated_target_cannot_hold,
+    refuse_shared_ids,
+    with_source_namespace,
+    without_field,
+)
 from .ledger import Ledger
 from .namespace_copy import copy_in_parallel, copy_namespace
 from .pacing import AdaptiveLimit
@@ -59,6 +68,10 @@ class MigrationRequest:
     namespace_from_metadata: str | None = None  # route each record by this metadata field
     fallback_namespace: str | None = None  # for records without a usable routing field
     clean_namespace_names: bool = False  # routed names made ASCII as the original script did
+    # Fold: every selected namespace goes into target_namespace, its name kept in this metadata field.
+    namespace_to_metadata: str | None = None
+    # With namespace_from_metadata: the routing field is removed from the written records (undoes a fold).
+    drop_namespace_field: bool = False
     state_path: Path | None = None
     restart: bool = False
     create_target: bool = True
@@ -81,6 +94,8 @@ class MigrationRequest:
             "fallback_namespace": self.fallback_namespace,
             # only when set, so that ledgers written before the option existed still match
             **({"clean_namespace_names": True} if self.clean_namespace_names else {}),
+            **({"namespace_to_metadata": self.namespace_to_metadata} if self.namespace_to_metadata else {}),
+            **({"drop_namespace_field": True} if self.drop_namespace_field else {}),
         }
 
     def route(self, namespace: str) -> Route:
@@ -88,7 +103,17 @@ class MigrationRequest:
             return metadata_route(
                 self.namespace_from_metadata, self.fallback_namespace, clean=self.clean_namespace_names
             )
+        if self.namespace_to_metadata is not None:
+            return fold_route(self.namespace_to_metadata, namespace, self.destination(namespace))
         return fixed_route(self.destination(namespace))
+
+    def as_written(self, namespace: str, record: Record) -> Record:
+        """A routed record of source ``namespace`` as the migration writes it (a fold adds its namespace)."""
+        if self.namespace_to_metadata is not None:
+            return with_source_namespace(self.namespace_to_metadata, namespace, record)
+        if self.drop_namespace_field and self.namespace_from_metadata is not None:
+            return without_field(self.namespace_from_metadata, record)
+        return record
 
     def destination(self, namespace: str) -> str:
         if self.target_namespace is not None:
@@ -177,8 +202,18 @@ class MigrationSummary:
 
 def check_target(source: StoreDescription, target: Store, request: MigrationRequest) -> None:
     """Refuse an unusable target before anything is written; create a missing one."""
+    refuse_fold(request, "sync")
     if not inspect_target(source, target, request):
         create_target(source, target, request)
+
+
+def refuse_fold(request: MigrationRequest, command: str) -> None:
+    """Commands that write records without the copy pipeline cannot fold (yet)."""
+    if request.namespace_to_metadata is not None or request.drop_namespace_field:
+        raise UserError(
+            f"{command} cannot fold or unfold namespaces (--namespace-to-metadata, --drop-namespace-field) "
+            f"yet: do that once with migrate, or {command} each namespace into its own target."
+        )
 
 
 def inspect_target(source: StoreDescription, target: Store, request: MigrationRequest) -> bool:
@@ -194,7 +229,9 @@ def inspect_target(source: StoreDescription, target: Store, request: MigrationRe
                 + "; ".join(differences)
                 + ". Choose another --target-index (it will be created) or fix the target."
             )
+        check_one_namespace(source, request, found)
         return True
+    check_one_namespace(source, request, None)
     if not request.create_target:
         raise UserError(
             f"The target index {request.target.index!r} does not exist and --no-create-target was given."
@@ -202,6 +239,26 @@ def inspect_target(source: StoreDescription, target: Store, request: MigrationRe
     if not isinstance(target, CreatesLike):
         raise UserError(f"The target {request.target.label()!r} does not exist and cannot be created here.")
     return False
+
+
+def check_one_namespace(
+    source: StoreDescription, request: MigrationRequest, existing: StoreDescription | None
+) -> None:
+    """A dedicated-read-nodes target (``existing``, or the one --target-read-nodes creates) takes one
+    namespace: refuse a migration writing more, before anything is written."""
+    if existing is not None:
+        dedicated = existing.dedicated_read_nodes
+    else:
+        dedicated = creates_dedicated(request.target_read_capacity)
+    if not dedicated:
+        return
+    namespaces = list(request.namespaces) or sorted(source.namespace_counts)
+    refuse_namespaces_a_dedicated_target_cannot_hold(
+        sorted({request.destination(ns) for ns in namespaces}),
+        request.namespace_from_metadata is not None,
+        request.target.label(),
+        existing,
+    )
 
 
 def refuse_source_as_target(
@@ -242,6 +299,8 @@ def check_merges(namespaces: list[str], request: MigrationRequest) -> None:
     """Two source namespaces landing in one target namespace could overwrite each other's IDs."""
     if request.namespace_from_metadata is not None:
         return  # routing by metadata gathers records from any source namespace by design
+    if request.namespace_to_metadata is not None:
+        return  # a fold is a deliberate merge whose IDs are checked (refuse_shared_ids)
     landing: dict[str, list[str]] = {}
     for namespace in namespaces:
         landing.setdefault(request.destination(namespace), []).append(namespace)
@@ -302,6 +361,9 @@ def select(
 def plan_migration(request: MigrationRequest, source: Store, target: Store) -> tuple[Plan, str]:
     """What a migration would do, and the target's state; writes nothing anywhere."""
     description, namespaces, _ = select(request, source)
+    state = target_state(description, target, request)
+    if request.namespace_to_metadata is not None:
+        refuse_shared_ids(source, namespaces)
     plans = [
         plan_namespace(
             source,
@@ -315,9 +377,7 @@ def plan_migration(request: MigrationRequest, source: Store, target: Store) -> t
         )
         for namespace in namespaces
     ]
-    return Plan(namespaces=plans, page_size=request.options.page_size), target_state(
-        description, target, request
-    )
+    return Plan(namespaces=plans, page_size=request.options.page_size), state
 
 
 def target_state(description: StoreDescription, target: Store, request: MigrationRequest) -> str:
@@ -325,14 +385,21 @@ def target_state(description: StoreDescription, target: Store, request: Migratio
     if target.exists():
         found = target.describe()
         refuse_source_as_target(description, found, request)
+        check_one_namespace(description, request, found)
         differences = description.shape.differences(found.shape)
         return "exists, incompatible: " + "; ".join(differences) if differences else "exists, compatible"
-    return "missing: would be created" if request.create_target else "missing (--no-create-target)"
+    check_one_namespace(description, request, None)
+    if not request.create_target:
+        return "missing (--no-create-target)"
+    return f"missing: would be created ({description.created_as()})"
 
 
 def _namespace_width(request: MigrationRequest, namespaces: list[str]) -> int:
     """How many namespaces to copy at once. One at a time when records of several source namespaces can
-    meet in one target namespace: then a later namespace's record must be the one that stays."""
+    meet in one target namespace: then a later namespace's record must be the one that stays. (A fold's
+    namespaces share no ID, so they can go side by side.)"""
+    if request.namespace_to_metadata is not None:
+        return min(len(namespaces), request.options.concurrency)
     merging = request.namespace_from_metadata is not None or len(
         {request.destination(ns) for ns in namespaces}
     ) < len(namespaces)
@@ -360,6 +427,8 @@ def run_migration(
     started = time.monotonic()
     description, namespaces, predicate = select(request, source)
     target_exists = inspect_target(description, target, request)
+    if request.namespace_to_metadata is not None:
+        refuse_shared_ids(source, namespaces, stop)
     server_filter = request.filter if request.options.server_side_filter and request.filter else None
     fingerprint = request.fingerprint()
     if server_filter is not None and isinstance(source, FetchesByMetadata):
@@ -407,6 +476,7 @@ def run_migration(
                     progress=listener,
                     predicate=predicate,
                     server_filter=server_filter,
+                    as_written=request.as_written,
                 )
                 copy_in_parallel(
                     run,

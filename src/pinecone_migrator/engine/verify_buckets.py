@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import orjson
 
@@ -90,7 +91,11 @@ class BucketVerifier:
         self.lsns: dict[tuple[str, str], int | None] = {}  # (side, namespace) -> indexed LSN at the start
 
     def _fixed(self, namespace: str) -> str | None:
-        return None if self.routing else self.request.destination(namespace)
+        """The one target namespace of a source namespace's records, when no record's route can differ (a
+        fold's route can refuse a record whose metadata already holds the field)."""
+        if self.routing or self.request.namespace_to_metadata is not None:
+            return None
+        return self.request.destination(namespace)
 
     def _fetched(self, side: str, namespace: str, count: int) -> None:
         with self.lock:
@@ -109,6 +114,7 @@ class BucketVerifier:
         buckets, ignore, predicate = self.buckets, self.ignore, self.predicate
         fixed = self._fixed(namespace)
         route = self.request.route(namespace)
+        written = partial(self.request.as_written, namespace)
         empty = {} if fixed is None else {fixed: BucketDigests(buckets)}
         state = self._resume("source", namespace, empty, prefix)
         sums = state.digests
@@ -122,7 +128,7 @@ class BucketVerifier:
             if fixed is not None:
                 pair = (
                     [bucket_of(r.id, buckets) for r in records],
-                    [record_digest(r, ignore) for r in records],
+                    [record_digest(written(r), ignore) for r in records],
                 )
                 return _SourcePage({fixed: pair}, fetched, fetched - len(records), 0)
             per_destination: dict[str, tuple[list[int], list[int]]] = {}
@@ -136,7 +142,7 @@ class BucketVerifier:
                 if entry is None:
                     entry = per_destination[destination] = ([], [])
                 entry[0].append(bucket_of(record.id, buckets))
-                entry[1].append(record_digest(record, ignore))
+                entry[1].append(record_digest(written(record), ignore))
             return _SourcePage(per_destination, fetched, fetched - len(records), unroutable)
 
         def merge(page: _SourcePage) -> None:
@@ -491,7 +497,8 @@ class IdPass:
                     continue
                 chosen = wanted.get(destination)
                 if chosen is not None and (fixed is not None or bucket_of(record.id, buckets) in chosen):
-                    found.append((destination, record.id, record_digest(record, ignore)))
+                    written = owner.request.as_written(namespace, record)
+                    found.append((destination, record.id, record_digest(written, ignore)))
             return found, len(records)
 
         def merge(page: tuple[list[tuple[str, str, int]], int]) -> None:

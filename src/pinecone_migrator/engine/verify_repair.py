@@ -151,7 +151,7 @@ def _recopy(
             there = destination == wanted.get(record.id)
             known = chosen.get(record.id)
             if known is None or there or (destination is not None and not known[2]):
-                chosen[record.id] = (record, destination, there)
+                chosen[record.id] = (request.as_written(namespace, record), destination, there)
     summary.source_gone += len(ids) - len(chosen)
     per_destination: dict[str, list[Record]] = {}
     for record, destination, _ in chosen.values():

@@ -83,7 +83,7 @@ def verify_sample(
                 if predicate is not None and not predicate(candidate.metadata):
                     continue
                 if request.route(later)(candidate)[0] == destination:
-                    found, origin = candidate, later
+                    found, origin = request.as_written(later, candidate), later
         return found, origin
 
     drawn = draw_ids(
@@ -123,7 +123,7 @@ def verify_sample(
                 verdict.sampled += len(group)
                 merged = routing or len(feeders.get(destination, ())) > 1
                 for record in group:
-                    expected, origin = record, namespace
+                    expected, origin = request.as_written(namespace, record), namespace
                     found = ours.get(record.id)
                     same = found is not None and record_digest(expected, ignore) == record_digest(
                         found, ignore
