@@ -35,8 +35,8 @@ RECORD = {"genre": "drama", "year": 2019, "rating": 7.5, "live": True, "tags": [
         ({"tags": {"$nin": ["z", "b"]}}, False),
         ({"tags": {"$gt": 1}}, False),
         ({"genre": {"$gt": 1}}, False),
-        ({"missing": {"$ne": True}}, True),
-        ({"missing": {"$nin": ["x"]}}, True),
+        ({"missing": {"$ne": True}}, False),  # Pinecone since 2024: $ne/$nin need the field
+        ({"missing": {"$nin": ["x"]}}, False),
         ({"missing": {"$eq": "x"}}, False),
         ({"missing": {"$in": ["x"]}}, False),
         ({"missing": {"$exists": False}}, True),
@@ -94,11 +94,11 @@ def _reference(filter_json: dict[str, Any], metadata: dict[str, Any]) -> bool:
         if op == "$eq":
             return present and any(same(i, operand) for i in items)
         if op == "$ne":
-            return not (present and any(same(i, operand) for i in items))
+            return present and not any(same(i, operand) for i in items)
         if op == "$in":
             return present and any(same(i, o) for i in items for o in operand)
         if op == "$nin":
-            return not (present and any(same(i, o) for i in items for o in operand))
+            return present and not any(same(i, o) for i in items for o in operand)
         if op == "$exists":
             return present is operand
         number = isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -111,10 +111,10 @@ def test_operators_on_lists_of_strings(filter_json: dict[str, Any], expected: bo
 @pytest.mark.parametrize(
     ("condition", "expected"),
     [
-        ({"$ne": True}, True),
-        ({"$ne": "x"}, True),
-        ({"$nin": ["x", 1]}, True),
-        ({"$nin": []}, True),
+        ({"$ne": True}, False),
+        ({"$ne": "x"}, False),
+        ({"$nin": ["x", 1]}, False),
+        ({"$nin": []}, False),
         ({"$exists": False}, True),
         ({"$eq": "x"}, False),
         ("x", False),
@@ -126,14 +126,18 @@ def test_operators_on_lists_of_strings(filter_json: dict[str, Any], expected: bo
         ({"$exists": True}, False),
     ],
 )
-def test_a_missing_field_matches_only_negative_conditions(condition: Any, expected: bool) -> None:
+def test_a_missing_field_matches_only_exists_false(condition: Any, expected: bool) -> None:
     assert matches({"f": condition}, {}) is expected
     assert matches({"f": condition}, {"other": 1}) is expected
     assert matches({"f": condition}, {"f": None}) is expected  # a null counts as missing
 
 
-def test_the_migration_script_finds_unstamped_records_with_ne_true() -> None:
-    unstamped = compile_filter({"migrated": {"$ne": True}})
+def test_ne_true_alone_misses_records_never_stamped_so_stamp_mode_adds_exists_false() -> None:
+    ne_only = compile_filter({"migrated": {"$ne": True}})
+    assert not ne_only({})
+    assert not ne_only({"genre": "drama"})
+    assert ne_only({"migrated": False})
+    unstamped = compile_filter({"$or": [{"migrated": {"$exists": False}}, {"migrated": {"$ne": True}}]})
     assert unstamped({})
     assert unstamped({"genre": "drama"})
     assert unstamped({"migrated": False})
@@ -414,11 +418,11 @@ def _reference(filter_json: dict[str, Any], metadata: dict[str, Any]) -> bool:
         if op == "$eq":
             return any(equal(element, operand) for element in elements)
         if op == "$ne":
-            return not holds(field, "$eq", operand)
+            return stored is not None and not holds(field, "$eq", operand)
         if op == "$in":
             return any(holds(field, "$eq", option) for option in operand)
         if op == "$nin":
-            return not holds(field, "$in", operand)
+            return stored is not None and not holds(field, "$in", operand)
         if op == "$exists":
             return stored is not None if operand else stored is None
         if kind(stored) != "number":

@@ -18,8 +18,11 @@ documentation for serverless indexes; where it is silent, the choices are noted 
   ``$ne: "5"`` does); range operators match numbers only, never strings, booleans or lists.
 * Against a list-of-strings value, ``$eq`` matches when the list contains the operand, ``$in`` when it
   shares an element with the operand list; ``$ne``/``$nin`` are exactly their negations.
-* A missing field (or a null) matches ``$ne``, ``$nin`` and ``$exists: false``, and nothing else:
-  ``{"migrated": {"$ne": true}}`` finds the records not yet stamped, as the original migration script expects.
+* A missing field (or a null) matches ``$exists: false`` and nothing else: not ``$ne`` and not ``$nin``
+  either. Pinecone changed this in 2024 (serverless indexes: "$ne/$nin" only match records that have the
+  field; reported in deepset-ai/haystack-core-integrations#590, whose tests had to add ``$exists``), so
+  ``{"migrated": {"$ne": true}}`` alone misses records never stamped: ask for
+  ``{"$or": [{"migrated": {"$exists": false}}, {"migrated": {"$ne": true}}]}``.
 * ``$and``/``$or`` may nest at most ``MAX_NESTING`` levels deep; a deeper filter is refused like any other
   invalid one (Pinecone documents no limit, see ``MAX_NESTING``).
 """
@@ -182,15 +185,16 @@ def _exists(field: str, wanted: bool) -> MetadataPredicate:
     return lambda metadata: (metadata.get(field) is not None) is wanted
 
 
-def _negated(predicate: MetadataPredicate) -> MetadataPredicate:
-    return lambda metadata: not predicate(metadata)
+def _negated(field: str, predicate: MetadataPredicate) -> MetadataPredicate:
+    """``$ne``/``$nin``: the field is present and the positive condition fails (see the module notes)."""
+    return lambda metadata: metadata.get(field) is not None and not predicate(metadata)
 
 
 def _field_condition(field: str, op: str, operand: Any) -> MetadataPredicate:
     """One operator applied to one field, validated."""
     if op in ("$eq", "$ne"):
         equals = _equals(field, _operand_key(op, field, operand))
-        return equals if op == "$eq" else _negated(equals)
+        return equals if op == "$eq" else _negated(field, equals)
     if op in ("$in", "$nin"):
         if not isinstance(operand, list):
             raise FilterError(f"{op} on field {field!r} needs a list of values, got {_describe(operand)}.")
@@ -200,7 +204,7 @@ def _field_condition(field: str, op: str, operand: Any) -> MetadataPredicate:
                 "split it into several conditions."
             )
         member = _member(field, frozenset(_operand_key(op, field, item) for item in operand))
-        return member if op == "$in" else _negated(member)
+        return member if op == "$in" else _negated(field, member)
     if op in _RANGE:
         if isinstance(operand, bool) or not isinstance(operand, (int, float)):
             raise FilterError(

@@ -32,10 +32,10 @@ from .validation import (
     integer,
     json_object,
     metadata_filter,
-    metadata_text,
     namespace_name,
     query_vector,
     record_id,
+    set_metadata_values,
     sparse_arrays,
     unknown_index,
     upsert_records,
@@ -161,9 +161,7 @@ async def update(request: web.Request) -> web.Response:
     has_id, has_filter = body.get("id") is not None, body.get("filter") is not None
     if has_id == has_filter:
         raise invalid_argument("Update needs exactly one of 'id' or 'filter'.")
-    set_metadata = body.get("setMetadata")
-    if set_metadata is not None:
-        metadata_text(set_metadata)  # validates types and size; nulls mean "remove the key" in a merge
+    set_metadata = set_metadata_values(body.get("setMetadata"))
     if has_filter:
         predicate = metadata_filter(
             body["filter"], required=True, empty_message="Update with empty metadata filter is not allowed"
@@ -374,14 +372,21 @@ async def fetch_by_metadata(request: web.Request) -> web.Response:
 async def describe_index_stats(request: web.Request) -> web.Response:
     target = Target(request)
     body = json_object(await request.read()) if request.method == "POST" else {}
+    definition = target.definition
     predicate = metadata_filter(body.get("filter"))
+    if predicate is not None and not definition.is_pod:
+        # The specs: "Serverless indexes do not support filtering describe_index_stats by metadata";
+        # SDK 10.2.0: "The server rejects a non-empty filter". Pod-based indexes still answer it.
+        raise invalid_argument(
+            "Serverless indexes do not support filtering describe_index_stats by metadata: count the "
+            "matches with fetch_by_metadata (or query) instead."
+        )
     target.limit("describe_index_stats", "")
     counts = target.data.namespace_counts()
     if predicate is not None:
         counts = {ns: int(search.view_of(target.data, ns).matching(predicate).sum()) for ns in counts}
-    definition = target.definition
     response: dict[str, Any] = {
-        "namespaces": {ns: {"vectorCount": n} for ns, n in counts.items()},
+        "namespaces": {stats_namespace(definition, ns): {"vectorCount": n} for ns, n in counts.items()},
         "totalVectorCount": sum(counts.values()),
         "indexFullness": 0.0,
         "metric": definition.metric,
@@ -390,6 +395,18 @@ async def describe_index_stats(request: web.Request) -> web.Response:
     if definition.dimension is not None:
         response["dimension"] = definition.dimension
     return json_response(response, headers=target.read_headers())
+
+
+def stats_namespace(definition: IndexDefinition, ns: str) -> str:
+    """The default namespace's key in describe_index_stats: ``"__default__"`` on serverless indexes in every
+    API version, ``""`` on pod-based ones.
+
+    Evidence: SDK 10.2.0, which speaks API 2026-07, documents for describe_index_stats that "the default
+    namespace appears under "__default__"", and names it ``__default__`` in the namespaces API too
+    (describe_namespace, bulk import folders). The ``''`` key in the 2025-10/2026-04 specs is the example
+    response carried over from pod-based indexes, which predate the ``__default__`` name and answer ``""``.
+    """
+    return "" if definition.is_pod and ns == DEFAULT_NAMESPACE else ns
 
 
 # -- namespaces --------------------------------------------------------------------------------------------

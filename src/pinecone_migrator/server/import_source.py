@@ -9,8 +9,10 @@ an upsert would.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Generator
+import os
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,8 @@ def check_uri(uri: Any) -> str:
     scheme = urlparse(uri).scheme
     if scheme not in SCHEMES:
         raise invalid_argument(
-            f"This server imports from local paths, file:// and s3:// URIs, not {scheme}://."
+            f"This server imports from local paths, file:// and s3:// URIs (s3:// through an endpoint "
+            f"configured for it, AWS_ENDPOINT_URL), not {scheme}://: it never contacts cloud storage itself."
         )
     return uri
 
@@ -115,15 +118,52 @@ def open_source(uri: str, definition: IndexDefinition) -> Source:
     return Source(uri, files, validation.problems, sum(validation.counts.values()))
 
 
-def _object_store_source(uri: str, root: str) -> Source:
+S3_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+# botocore's credential providers that ask a well-known address of the machine it runs on (the EC2
+# instance-metadata address 169.254.169.254, an ECS container endpoint) rather than a host the user named.
+_PROBING_PROVIDERS = ("iam-role", "container-role")
+
+
+def s3_endpoint(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The S3 endpoint configured for this server (a local emulator such as moto, MinIO), if any."""
+    for name in S3_ENDPOINT_VARIABLES:
+        if environ.get(name):
+            return environ[name]
+    return None
+
+
+def _s3_filesystem(uri: str) -> Any:
+    """An s3fs filesystem that reaches only the configured endpoint; SourceError when there is none.
+
+    A local server must not read a real bucket (a test suite written for Pinecone's cloud names public
+    buckets), and botocore looking for credentials must not probe the instance-metadata address."""
+    endpoint = s3_endpoint()
+    if endpoint is None:
+        raise SourceError(
+            f"{uri}: this local server reads s3:// only through an endpoint configured for it (set "
+            "AWS_ENDPOINT_URL to a local S3 emulator such as moto or MinIO before starting the server); it "
+            "never contacts Amazon S3 itself. Or import from a local directory or file:// URI."
+        )
     try:
         # Optional dependencies (the s3 extra), only needed here.
         fsspec = importlib.import_module("fsspec")
-        filesystem = fsspec.filesystem("s3")
+        session = importlib.import_module("aiobotocore.session").get_session()
     except ImportError:
         raise SourceError(
             "Importing from s3:// needs fsspec and s3fs: pip install 'pinecone-migrator[s3]'."
         ) from None
+    resolver = session.get_component("credential_provider")
+    for provider in _PROBING_PROVIDERS:
+        with contextlib.suppress(ValueError):  # absent in this botocore version
+            resolver.remove(provider)
+    client_kwargs = {"endpoint_url": endpoint}
+    if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+        client_kwargs["region_name"] = "us-east-1"  # an emulator ignores it; botocore must not look it up
+    return fsspec.filesystem("s3", session=session, client_kwargs=client_kwargs, skip_instance_cache=True)
+
+
+def _object_store_source(uri: str, root: str) -> Source:
+    filesystem = _s3_filesystem(uri)
     if not filesystem.isdir(root):
         raise SourceError(f"{uri} is not a directory this server can read.")
     files: list[SourceFile] = []

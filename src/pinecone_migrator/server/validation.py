@@ -103,44 +103,72 @@ def metadata_filter(
         raise invalid_argument(f"Invalid filter: {error}") from None
 
 
-def metadata_text(value: Any, record: str = "") -> str | None:
-    """Validated metadata as stored JSON text (nulls dropped); None when there is none."""
+def _metadata_value(key: str, item: Any, where: str) -> str | bool | float | list[str]:
+    """One metadata value as Pinecone stores it: numbers become float64 (``1`` is stored as ``1.0``, an
+    integer above 2**53 is rounded), strings, booleans and lists of strings stay as they are."""
+    if isinstance(item, (str, bool)):
+        return item
+    if isinstance(item, (int, float)):
+        try:
+            number = float(item)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise invalid_argument(f"Metadata field {key!r}{where} must be a finite float64 number.")
+        return number
+    if isinstance(item, list):
+        if not all(isinstance(element, str) for element in item):
+            raise invalid_argument(
+                f"Metadata field {key!r}{where} is a list with non-string items: "
+                "lists may only contain strings."
+            )
+        return item
+    raise invalid_argument(
+        f"Metadata field {key!r}{where} has a value of type {type(item).__name__}: "
+        "metadata values must be strings, numbers, booleans or lists of strings "
+        "(nested objects are not allowed)."
+    )
+
+
+def metadata_values(value: Any, record: str = "") -> dict[str, Any]:
+    """Validated metadata with numbers as float64 and null values dropped.
+
+    Nulls: Pinecone's data plane once answered 400 ("Metadata value must be a string, number, boolean or
+    list of strings, got 'null' for field ...", quoted in many client libraries' issues), but SDK 10.2.0
+    states, citing the server's source (``NullHandling::Strip`` in ``pc-utils/src/prost_util.rs``), that
+    the server now strips null values on write, and accepts them itself so as not to break working code.
+    The newer, source-cited evidence wins: a null is dropped, on upsert, in an import and in an update's
+    ``setMetadata`` (where it neither sets nor removes the key: SDK 10.2.0 documents that an update "never
+    clears a field")."""
     if value is None:
-        return None
+        return {}
     where = f" of vector {record!r}" if record else ""
     if not isinstance(value, dict):
         raise invalid_argument(f"Metadata{where} must be a JSON object.")
-    clean: dict[str, Any] = {}
-    for key, item in value.items():
-        if item is None:
-            continue
-        if isinstance(item, (str, bool)):
-            pass
-        elif isinstance(item, (int, float)):
-            if isinstance(item, float) and not math.isfinite(item):
-                raise invalid_argument(f"Metadata field {key!r}{where} must be a finite number.")
-        elif isinstance(item, list):
-            if not all(isinstance(element, str) for element in item):
-                raise invalid_argument(
-                    f"Metadata field {key!r}{where} is a list with non-string items: "
-                    "lists may only contain strings."
-                )
-        else:
-            raise invalid_argument(
-                f"Metadata field {key!r}{where} has a value of type {type(item).__name__}: "
-                "metadata values must be strings, numbers, booleans or lists of strings "
-                "(nested objects are not allowed)."
-            )
-        clean[key] = item
+    return {key: _metadata_value(key, item, where) for key, item in value.items() if item is not None}
+
+
+def metadata_text(value: Any, record: str = "") -> str | None:
+    """Validated metadata as stored JSON text (numbers as float64, nulls dropped); None when there is none."""
+    clean = metadata_values(value, record)
     if not clean:
         return None
     text = orjson.dumps(clean)
     if len(text) > MAX_METADATA_BYTES:
+        where = f" of vector {record!r}" if record else ""
         raise invalid_argument(
             f"Metadata size is {len(text)} bytes{where}, which exceeds the limit of "
             f"{MAX_METADATA_BYTES} bytes per vector."
         )
     return text.decode()
+
+
+def set_metadata_values(value: Any) -> dict[str, Any] | None:
+    """An update's ``setMetadata``, validated, numbers as float64 and nulls dropped; None when absent."""
+    if value is None:
+        return None
+    text = metadata_text(value)
+    return orjson.loads(text) if text else {}
 
 
 def sparse_arrays(value: Any, where: str = "") -> tuple[bytes, bytes] | None:

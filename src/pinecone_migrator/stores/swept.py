@@ -824,6 +824,7 @@ def _categorical(
     rest = sampled - len(present)
     parts: list[Filter] = [{name: {"$eq": value}} for value in distinct]
     parts.append({name: {"$nin": distinct}})
+    parts.append({name: {"$exists": False}})  # $nin does not match a missing field (Pinecone since 2024)
     return max([*counts.values(), rest]) / sampled, parts
 
 
