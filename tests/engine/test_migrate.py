@@ -420,7 +420,7 @@ def test_created_target_gets_read_nodes_and_protection(
     result = migrate(
         source, target, tmp_path, "--source-index", "src", "--target-index", "dedicated",
         "--target-read-nodes", "t1", "--target-shards", "2", "--target-replicas", "3",
-        "--target-deletion-protection", "--target-region", "eu-west-1",
+        "--target-deletion-protection", "--target-region", "eu-west-1", "--namespace", "tenant-a",
     )  # fmt: skip
     assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stderr
     description = Pinecone(api_key=TARGET_KEY, host=target.url).describe_index("dedicated")

@@ -293,9 +293,12 @@ def _print_plan(request: MigrationRequest, options: dict[str, Any]) -> None:
             f"  {ns.source} -> {ns.target}: {ns.records:,} records, ~{ns.index_bytes / 1e6:,.1f} MB "
             f"(sampled {ns.sampled}), {ns.upsert_requests:,} upserts"
         )
+    into = found.target_namespaces
+    one = f"namespace {into[0]!r}" if len(into) == 1 else f"{len(into)} namespaces"
     click.echo(
-        f"Total: {found.records:,} records, ~{found.index_bytes / 1e9:,.3f} GB; a dedicated-read-nodes index "
-        f"needs {found.dedicated_shards} shard(s); requests: {found.list_requests:,} list, "
+        f"Total: {found.records:,} records, ~{found.index_bytes / 1e9:,.3f} GB into {one}; a "
+        f"dedicated-read-nodes index needs {found.dedicated_shards} shard(s); requests: "
+        f"{found.list_requests:,} list, "
         f"{found.fetch_requests:,} fetch, {found.upsert_requests:,} upsert; at least "
         f"{found.estimated_seconds:,.0f} s under Pinecone's published rate limits."
     )

@@ -374,6 +374,7 @@ def plan_migration(request: MigrationRequest, source: Store, target: Store) -> t
             description.namespace_counts[namespace],
             request.options,
             target,
+            partial(request.as_written, namespace),
         )
         for namespace in namespaces
     ]

@@ -8,9 +8,10 @@ per-index/per-namespace rate limits for the requests a migration sends (see the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from ..records import approx_bytes
+from ..records import Record, approx_bytes
 from ..stores.base import Store
 from .copy import CopyOptions
 
@@ -56,6 +57,10 @@ class Plan:
         return max(1, math.ceil(self.index_bytes / (SHARD_BYTES * SHARD_FILL)))
 
     @property
+    def target_namespaces(self) -> list[str]:
+        return sorted({n.target for n in self.namespaces})
+
+    @property
     def list_requests(self) -> int:
         return sum(math.ceil(n.records / self.page_size) for n in self.namespaces)
 
@@ -70,18 +75,17 @@ class Plan:
     @property
     def estimated_seconds(self) -> float:
         """Lower bound under Pinecone's published limits: list and fetch are limited per index, upserts per
-        namespace (namespaces are copied side by side, so the slowest one bounds the writes)."""
+        target namespace (namespaces are copied side by side, so the busiest target namespace bounds the
+        writes; every namespace of a fold or merge writes into the same one)."""
         reads = max(self.list_requests / LIST_PER_SECOND, self.fetch_requests / FETCH_PER_SECOND)
-        writes = (
-            max(
-                max(
-                    n.upsert_requests / UPSERT_PER_SECOND,
-                    n.records * n.request_bytes_per_record / UPSERT_BYTES_PER_SECOND,
-                )
-                for n in self.namespaces
-            )
-            if self.namespaces
-            else 0.0
+        requests: dict[str, int] = {}
+        sent: dict[str, float] = {}
+        for n in self.namespaces:
+            requests[n.target] = requests.get(n.target, 0) + n.upsert_requests
+            sent[n.target] = sent.get(n.target, 0.0) + n.records * n.request_bytes_per_record
+        writes = max(
+            (max(requests[t] / UPSERT_PER_SECOND, sent[t] / UPSERT_BYTES_PER_SECOND) for t in requests),
+            default=0.0,
         )
         return max(reads, writes)
 
@@ -90,6 +94,7 @@ class Plan:
             "records": self.records,
             "index_bytes": self.index_bytes,
             "dedicated_shards": self.dedicated_shards,
+            "target_namespaces": self.target_namespaces,
             "requests": {
                 "list": self.list_requests,
                 "fetch": self.fetch_requests,
@@ -101,16 +106,24 @@ class Plan:
 
 
 def plan_namespace(
-    source: Store, namespace: str, target: str, records: int, options: CopyOptions, sizer: Store
+    source: Store,
+    namespace: str,
+    target: str,
+    records: int,
+    options: CopyOptions,
+    sizer: Store,
+    as_written: Callable[[Record], Record] | None = None,
 ) -> NamespacePlan:
-    """Estimate one namespace from a sample; ``sizer`` is the store whose request encoding is measured."""
+    """Estimate one namespace from a sample; ``sizer`` is the store whose request encoding is measured;
+    ``as_written`` turns a source record into the one written (a fold's added field counts)."""
     sampled_bytes = 0
     sampled_request_bytes = 0
     sampled = 0
     cursor = None
     for _ in range(SAMPLE_PAGES):
         page = source.list_ids(namespace, cursor=cursor, limit=options.page_size)
-        for record in source.fetch(namespace, page.ids):
+        for found in source.fetch(namespace, page.ids):
+            record = found if as_written is None else as_written(found)
             sampled += 1
             sampled_bytes += approx_bytes(record)
             sampled_request_bytes += sizer.request_size(record)
