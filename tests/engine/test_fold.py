@@ -147,6 +147,12 @@ def test_a_fold_does_not_overwrite_a_field_already_in_the_metadata(
         timeout=60,
     )
     assert "already holds 'elsewhere'" in status.stdout
+    # verify expects what the fold should write: the refused record is not expected in the target
+    verified = _run(
+        source, target, tmp_path, "--source-index", "src", "--target-index", "dst", *FOLD, verb="verify"
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "1 with no namespace to route to" in verified.stdout + verified.stderr
 
 
 def test_an_existing_dedicated_target_holding_another_namespace_is_refused(
