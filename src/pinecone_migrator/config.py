@@ -315,8 +315,12 @@ class _SeedFile:
             self.set(namespaces=[source])
         target = self.value("target_namespace", str)
         keep_names = self.flag("use_source_as_target_namespace")
-        if self.flag("namespace_from_metadata_field"):
-            field_name = self.value("metadata_field_to_namespace_from", str)
+        routing = self.value("namespace_from_metadata_field", (bool, str))
+        if routing:
+            # The script reads a flag here; its README describes the field's name: both are understood.
+            field_name = self.value("metadata_field_to_namespace_from", str) or (
+                routing if isinstance(routing, str) else None
+            )
             if not field_name:
                 raise UserError(
                     f"The config file {self.path} routes by metadata (namespace_from_metadata_field) but "

@@ -79,8 +79,8 @@ KEY_TESTS = {
     "metadata_field_to_namespace_from": "test_metadata_routing_cleans_names_as_the_script_did",
     "filter_to_use": "test_migrate.py::test_original_script_config_json_is_mapped",
     "use_filter": "test_migrate.py::test_original_script_config_json_is_mapped",
-    "delta_mode": "bad input: delta_mode",
-    "delta_delay_between_runs": "bad input: delta_delay_between_runs",
+    "delta_mode": "bad input: delta_mode; test_delta_mode_is_the_sync_command",
+    "delta_delay_between_runs": "bad input: delta_delay_between_runs; test_delta_mode_is_the_sync_command",
     "delta_delay_duration": "test_mapping_for_other_commands",
     "verify_mode": "test_migrate.py::test_original_script_config_json_is_mapped",
     "verify_only": "test_verify_only_is_the_verify_command",
@@ -298,6 +298,26 @@ def test_mapping_for_other_commands(tmp_path: Path) -> None:
         s3_folder_name="src",
     )
     assert exported["to"] == "s3://backups/src" and "namespaces" not in exported
+    # namespace_from_metadata_field: the script reads a flag, its README names the field: both work
+    flagged = mapped("migrate", namespace_from_metadata_field=True, metadata_field_to_namespace_from="org")
+    named = mapped("migrate", namespace_from_metadata_field="org")
+    for routed in (flagged, named):
+        assert (routed["namespace_from_metadata"], routed["clean_namespace_names"]) == ("org", True)
+        assert "target_namespace" not in routed
+
+
+def test_delta_mode_is_the_sync_command(
+    one_key_servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = one_key_servers
+    source_pc = Pinecone(api_key=SHARED_KEY, host=source.url)
+    load_source(source_pc, count=15)
+    delta = {"delta_mode": True, "delta_delay_between_runs": True, "delta_delay_duration": 5}
+    config = _write_config(tmp_path, **delta, run_validation_after_every_batch=False)
+    result = _run(tmp_path, "sync", "--config", str(config), *_hosts(source, target), "--once")
+    assert result.returncode == 0, result.stderr
+    target_pc = Pinecone(api_key=SHARED_KEY, host=target.url)
+    assert contents(target_pc, "copy-of-src") == contents(source_pc, "src")
 
 
 @pytest.mark.parametrize(
