@@ -49,6 +49,20 @@ class StoreDescription:
     location: str | None = None
     # Pinecone's dedicated read nodes hold one namespace per index.
     dedicated_read_nodes: bool = False
+    # An integrated-embedding index's configuration (model, metric, field_map, read/write parameters); a
+    # target created like this store gets the same, so that text searches on it embed as on the source.
+    embed: dict[str, Any] | None = None
+
+    def created_as(self) -> str:
+        """In words, what an index created like this one will be (for plans and logs)."""
+        shape = self.shape
+        words = f"{shape.vector_type}, metric {shape.metric}"
+        if shape.dimension is not None:
+            words += f", dimension {shape.dimension}"
+        if self.embed is not None:
+            text_field = (self.embed.get("field_map") or {}).get("text")
+            words += f", integrated embedding: model {self.embed.get('model')}, text field {text_field}"
+        return words
 
 
 @dataclass(frozen=True)

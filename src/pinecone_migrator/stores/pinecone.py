@@ -326,7 +326,7 @@ class PineconeStore:
         deployment = model.deployment
         return StoreDescription(
             name=model.name,
-            shape=IndexShape(vector_type=model.vector_type, metric=model.metric, dimension=model.dimension),
+            shape=_shape(model, stats),
             namespace_counts={
                 (ns or DEFAULT_NAMESPACE): int(summary.get("vectorCount", 0))
                 for ns, summary in (stats.get("namespaces") or {}).items()
@@ -336,7 +336,9 @@ class PineconeStore:
             tags=dict(model.tags or {}),
             deployment_type=type(deployment).__name__.removesuffix("Deployment").lower(),
             location=model.host,
-            dedicated_read_nodes=getattr(getattr(model, "read_capacity", None), "dedicated", None) is not None,
+            dedicated_read_nodes=getattr(getattr(model, "read_capacity", None), "dedicated", None)
+            is not None,
+            embed=_embed(model),
         )
 
     def capabilities(self) -> Capabilities:
@@ -506,31 +508,29 @@ class PineconeStore:
         deletion_protection: bool = False,
         read_capacity: dict[str, Any] | None = None,
     ) -> None:
-        """Create this index with the source's dimension, metric, vector type and tags; wait until ready."""
-        from pinecone import ServerlessSpec
-
-        spec = ServerlessSpec(
-            cloud=cloud or source.cloud or "aws", region=region or source.region or "us-east-1"
-        )
-        shape = source.shape
+        """Create this index with the source's dimension, metric, vector type, tags and, for an integrated
+        index, its embedding model and configuration; wait until ready."""
+        where = {"cloud": cloud or source.cloud or "aws", "region": region or source.region or "us-east-1"}
         kwargs: dict[str, Any] = {
             "name": self.index_name,
-            "metric": shape.metric,
-            "spec": spec,
-            "vector_type": shape.vector_type,
             "deletion_protection": "enabled" if deletion_protection else "disabled",
+            # The SDK polls until the index is ready; bounded, so that a stuck index is reported.
+            "timeout": READY_TIMEOUT_SECONDS,
         }
-        if shape.dimension is not None:
-            kwargs["dimension"] = shape.dimension
         if source.tags:
             kwargs["tags"] = source.tags
         if read_capacity is not None:
             kwargs["read_capacity"] = read_capacity
-        # The SDK polls until the index is ready; bounded, so that a stuck index is reported, not waited on.
-        kwargs["timeout"] = READY_TIMEOUT_SECONDS
-        try:
+        if source.embed is not None:
+            # Same model and field map, so that text searches on the target embed as they did on the source.
+            kwargs.update(where, embed=_embed_request(source))
+            create = self._client.indexes.create_for_model
+        else:
+            kwargs.update(_vector_kwargs(source.shape, where))
             # indexes.create (not the create_index shim) is the surface that accepts read_capacity.
-            self._call("create index", lambda: self._client.indexes.create(**kwargs), retry=CREATE_RETRY)
+            create = self._client.indexes.create
+        try:
+            self._call("create index", lambda: create(**kwargs), retry=CREATE_RETRY)
         except RemoteError as error:
             if error.status in (400, 422):
                 raise UserError(f"Pinecone refused to create index {self.index_name!r}: {error}") from None
@@ -547,6 +547,51 @@ class PineconeStore:
             else:
                 raise
         self._description = None
+
+
+def _shape(model: Any, stats: dict[str, Any]) -> IndexShape:
+    """The index's shape from its description, or from its stats where the description has none: an
+    integrated index's ``semantic_text`` field (API 2026-07) reports neither dimension nor vector type."""
+    vector_type = getattr(model, "vector_type", None) or stats.get("vectorType") or "dense"
+    metric = str(getattr(model, "metric", None) or stats.get("metric") or "")
+    try:
+        dimension = model.dimension
+    except AttributeError:
+        dimension = stats.get("dimension")
+    return IndexShape(vector_type=vector_type, metric=metric, dimension=dimension)
+
+
+EMBED_KEYS = ("model", "metric", "field_map", "read_parameters", "write_parameters")
+
+
+def _embed(model: Any) -> dict[str, Any] | None:
+    """An integrated index's embedding configuration (model, metric, field map, read/write parameters)."""
+    embed = getattr(model, "embed", None)
+    if embed is None:
+        return None
+    found = {key: getattr(embed, key, None) for key in EMBED_KEYS}
+    return {key: value for key, value in found.items() if value is not None}
+
+
+def _embed_request(source: StoreDescription) -> dict[str, Any]:
+    assert source.embed is not None
+    request = dict(source.embed)
+    if source.shape.dimension is not None:
+        request["dimension"] = source.shape.dimension  # a model with several dimensions keeps the source's
+    return request
+
+
+def _vector_kwargs(shape: IndexShape, where: dict[str, str]) -> dict[str, Any]:
+    from pinecone import ServerlessSpec
+
+    kwargs: dict[str, Any] = {
+        "metric": shape.metric,
+        "spec": ServerlessSpec(cloud=where["cloud"], region=where["region"]),
+        "vector_type": shape.vector_type,
+    }
+    if shape.dimension is not None:
+        kwargs["dimension"] = shape.dimension
+    return kwargs
 
 
 def _client(api_key: str, control_host: str | None, side: Side | None) -> Any:
