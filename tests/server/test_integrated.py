@@ -213,3 +213,45 @@ def test_sdk9_creates_describes_configures_and_searches(server: BackgroundServer
     field = pc.describe_index("made-by-sdk9").schema.fields["body"]
     assert (field.model, field.metric) == ("multilingual-e5-large", "cosine")
     assert field.read_parameters == {"input_type": "query", "truncate": "END"}
+
+
+def control(server: BackgroundServer, method: str, path: str, version: str, body: Any) -> httpx.Response:
+    headers = {"Api-Key": "k", "X-Pinecone-Api-Version": version}
+    return httpx.request(method, f"{server.url}{path}", json=body, headers=headers)
+
+
+def test_the_spec_s_flat_create_for_model_body(server: BackgroundServer, pc: Pinecone) -> None:
+    body = {
+        "name": "flat",
+        "deployment": {"deployment_type": "managed", "cloud": "aws", "region": "us-east-1"},
+        "field": "content",
+        "model": "llama-text-embed-v2",
+        "metric": "dotproduct",
+        "read_parameters": {"input_type": "query"},
+    }
+    created = control(server, "POST", "/indexes/create-for-model", "2026-07", body)
+    assert created.status_code == 201, created.text
+    assert created.json()["schema"]["fields"]["content"]["type"] == "semantic_text"
+    field = pc.describe_index("flat").schema.fields["content"]
+    assert (field.model, field.metric, field.read_parameters) == (
+        "llama-text-embed-v2",
+        "dotproduct",
+        {"input_type": "query"},
+    )
+
+
+def test_classic_configure_turns_a_fitting_index_into_an_integrated_one(
+    server: BackgroundServer, pc: Pinecone
+) -> None:
+    dense_index(pc, "fits", dimension=1024)
+    dense_index(pc, "narrow", dimension=8)
+    embed = {"model": "multilingual-e5-large", "field_map": {"text": "body"}}
+    turned = control(server, "PATCH", "/indexes/fits", "2025-10", {"embed": embed})
+    assert turned.status_code == 202, turned.text
+    assert turned.json()["embed"]["field_map"] == {"text": "body"}
+    assert pc.describe_index("fits").schema.fields["body"].model == "multilingual-e5-large"
+    index = pc.index(host=pc.describe_index("fits").host)
+    index.upsert_records(namespace="ns", records=[{"_id": "a", "body": "now searchable by text"}])
+    assert index.search(namespace="ns", top_k=1, inputs={"text": "searchable"}).result.hits[0].id == "a"
+    refused = control(server, "PATCH", "/indexes/narrow", "2025-10", {"embed": embed})
+    assert refused.status_code == 400 and "dimension 8" in refused.json()["error"]["message"]
