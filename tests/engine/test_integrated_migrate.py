@@ -109,3 +109,27 @@ def test_sync_carries_new_text_records_to_an_integrated_target(
     target_index = target_pc.index(host=target_pc.describe_index("dst").host)
     found = target_index.search(namespace="tenant-b", top_k=1, inputs={"text": text_of(255)})
     assert found.result.hits[0].id == "t255"
+
+
+def test_a_sparse_model_index_migrates(servers: Servers, tmp_path: Path) -> None:
+    source_pc = Pinecone(api_key=SOURCE_KEY, host=servers[0].url)
+    embed = {"model": "pinecone-sparse-english-v0", "field_map": {"text": "passage"}}
+    source_pc.create_index_for_model(name="src", cloud="aws", region="us-east-1", embed=embed)
+    index = source_pc.index(host=source_pc.describe_index("src").host)
+    records = [{"_id": f"p{n}", "passage": text_of(n)} for n in range(60)]
+    index.upsert_records(namespace="docs", records=records)
+
+    planned = run(servers, tmp_path, "plan")
+    expected_plan = "(sparse, metric dotproduct, integrated embedding: model pinecone-sparse-english-v0"
+    assert expected_plan in planned.stdout
+    result = run(servers, tmp_path, "migrate")
+    assert result.returncode == 0, result.stderr
+
+    target_pc = Pinecone(api_key=TARGET_KEY, host=servers[1].url)
+    made = target_pc.describe_index("dst")
+    assert made.embed.model == "pinecone-sparse-english-v0" and made.embed.field_map == {"text": "passage"}
+    target_index = target_pc.index(host=made.host)
+    assert target_index.describe_index_stats().vector_type == "sparse"
+    assert contents(target_pc, "dst") == contents(source_pc, "src")
+    found = target_index.search(namespace="docs", top_k=1, inputs={"text": text_of(33)})
+    assert found.result.hits[0].id == "p33"
