@@ -225,3 +225,16 @@ def test_plan_sizes_a_dedicated_target_for_the_one_folded_namespace(
     assert abs(after["index_bytes"] - before["index_bytes"] - added) <= 3  # per-namespace rounding
     assert "all" in result.stdout and "dedicated" in result.stdout
     assert Pinecone(api_key=TARGET_KEY, host=target.url).list_indexes().names() == []
+
+
+def test_a_ledger_made_for_another_fold_is_refused(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, target = servers
+    load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=10)
+    base = ("--source-index", "src", "--target-index", "dst", "--target-namespace", "all")
+    assert _run(source, target, tmp_path, *base, "--namespace-to-metadata", "home").returncode == 0
+    other = _run(source, target, tmp_path, *base, "--namespace-to-metadata", "origin")
+    assert other.returncode == 2 and "belongs to a different migration" in other.stderr, other.stderr
+    records = contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst").values()
+    assert all("origin" not in record["metadata"] for record in records)
