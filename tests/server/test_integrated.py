@@ -18,6 +18,7 @@ import pytest
 from pinecone import Pinecone
 from pinecone.errors.exceptions import ApiError
 
+from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.embedding import STAND_IN, embed_dense, embed_sparse
 from pinecone_migrator.server.runner import BackgroundServer
 
@@ -255,3 +256,21 @@ def test_classic_configure_turns_a_fitting_index_into_an_integrated_one(
     assert index.search(namespace="ns", top_k=1, inputs={"text": "searchable"}).result.hits[0].id == "a"
     refused = control(server, "PATCH", "/indexes/narrow", "2025-10", {"embed": embed})
     assert refused.status_code == 400 and "dimension 8" in refused.json()["error"]["message"]
+
+
+def test_the_embedding_survives_a_restart_and_a_backup_restore(tmp_path: Path) -> None:
+    config = ServerConfig(port=0, data_dir=tmp_path / "data")
+    with BackgroundServer(config) as first:
+        pc = Pinecone(api_key="k", host=first.url)
+        load(for_model(pc, "books", model="llama-text-embed-v2", dimension=768))
+    with BackgroundServer(config) as again:
+        pc = Pinecone(api_key="k", host=again.url)
+        assert pc.describe_index("books").embed.model == "llama-text-embed-v2"
+        backup = pc.create_backup(index_name="books")
+        pc.create_index_from_backup(name="restored", backup_id=backup.backup_id)
+        restored = pc.describe_index("restored")
+        assert restored.schema.fields["chunk_text"].model == "llama-text-embed-v2"
+        index = pc.index(host=restored.host)
+        assert index.describe_index_stats().dimension == 768
+        found = index.search(namespace="docs", top_k=1, inputs={"text": TEXTS["r3"]})
+        assert found.result.hits[0].id == "r3"
