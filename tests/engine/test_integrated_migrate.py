@@ -16,6 +16,8 @@ from pinecone import Pinecone
 from pinecone.models.indexes.schema import SemanticTextField
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, migrate
+from ..files.clirun import export_command, import_command
+from ..files.clirun import run as run_files
 from ..serverproc import ServerProcess
 
 Servers = tuple[ServerProcess, ServerProcess]
@@ -40,6 +42,16 @@ def upsert_texts(index: Any, namespace: str, numbers: range) -> None:
     records = [{"_id": f"t{n}", "chunk_text": text_of(n), "n": n} for n in numbers]
     for start in range(0, len(records), 96):
         index.upsert_records(namespace=namespace, records=records[start : start + 96])
+
+
+def backup_command(source: ServerProcess, tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    argv, env = export_command(source, tmp_path, *args)
+    return [*argv[:3], "backup", *argv[4:]], env
+
+
+def restore_command(target: ServerProcess, tmp_path: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    argv, env = import_command(target, tmp_path, *args)
+    return [*argv[:3], "restore", *argv[4:]], env
 
 
 def run(servers: Servers, tmp_path: Path, verb: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -133,3 +145,24 @@ def test_a_sparse_model_index_migrates(servers: Servers, tmp_path: Path) -> None
     assert contents(target_pc, "dst") == contents(source_pc, "src")
     found = target_index.search(namespace="docs", top_k=1, inputs={"text": text_of(33)})
     assert found.result.hits[0].id == "p33"
+
+
+def test_a_backup_to_files_restores_an_index_for_the_same_model(
+    servers: Servers, tmp_path: Path, source_index: Any
+) -> None:
+    source, target = servers
+    folder = tmp_path / "backup"
+    made = run_files(backup_command(source, tmp_path, "--source-index", "src", "--to", str(folder)))
+    assert made.returncode == 0, made.stderr
+    restored = run_files(restore_command(target, tmp_path, "--from", str(folder), "--target-index", "back"))
+    assert restored.returncode == 0, restored.stderr
+    target_pc = Pinecone(api_key=TARGET_KEY, host=target.url)
+    back = target_pc.describe_index("back")
+    assert back.embed.model == EMBED["model"] and back.embed.field_map == EMBED["field_map"]
+    assert back.embed.read_parameters == EMBED["read_parameters"]
+    source_pc = Pinecone(api_key=SOURCE_KEY, host=source.url)
+    assert contents(target_pc, "back") == contents(source_pc, "src")
+    found = target_pc.index(host=back.host).search(
+        namespace="tenant-b", top_k=1, inputs={"text": text_of(201)}
+    )
+    assert found.result.hits[0].id == "t201"

@@ -117,6 +117,7 @@ class Manifest:
                 "region": source.region,
                 "tags": source.tags,
                 "deployment_type": source.deployment_type,
+                "embed": source.embed,  # an integrated index's model: a restore creates the index for it
             },
             "namespaces": {
                 name: {
@@ -141,6 +142,7 @@ class Manifest:
                 region=source.get("region"),
                 tags=dict(source.get("tags") or {}),
                 deployment_type=source.get("deployment_type") or "managed",
+                embed=source.get("embed"),
             )
             namespaces = {
                 name: NamespaceEntry(
