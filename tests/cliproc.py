@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import random
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +79,29 @@ def load_source(pc: Pinecone, count: int = 300) -> dict[str, dict[str, Any]]:
             index.upsert(vectors=records[start : start + 100], namespace=namespace)
         written.update({f"{namespace}/{r['id']}": expected(r) for r in records})
     return written
+
+
+def ledger_progress(path: Path) -> tuple[int, int]:
+    """(IDs listed, records copied) a ledger holds so far, read-only while its run goes on; (0, 0) before
+    the run has created it."""
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            listed, copied = db.execute(
+                "SELECT COALESCE(SUM(listed), 0), COALESCE(SUM(copied), 0) FROM units"
+            ).fetchone()
+        db.close()
+    except sqlite3.OperationalError:  # not created yet, or its tables not yet
+        return 0, 0
+    return int(listed), int(copied)
+
+
+def wait_for_listed(path: Path, at_least: int, running: subprocess.Popen[str], timeout: float = 120.0) -> int:
+    """Wait until a running migration's ledger has listed ``at_least`` IDs (a kill or stop then lands
+    part-way whatever the machine's load); returns what it had listed."""
+    deadline = time.monotonic() + timeout
+    while running.poll() is None and time.monotonic() < deadline:
+        listed, _ = ledger_progress(path)
+        if listed >= at_least:
+            return listed
+        time.sleep(0.02)
+    raise AssertionError(f"the run listed fewer than {at_least} IDs (exit {running.poll()})")

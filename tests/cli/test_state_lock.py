@@ -14,7 +14,7 @@ import httpx
 import orjson
 from pinecone import Pinecone
 
-from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source, migrate
+from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, ledger_progress, load_source, migrate
 from ..serverproc import ServerProcess
 
 ROUTE = ("--source-index", "src", "--target-index", "dst", "--concurrency", "1")
@@ -92,11 +92,11 @@ def test_a_holder_killed_with_sigkill_does_not_block_the_next_run(
     lock = tmp_path / "ledger.sqlite.lock"
     first = _start_slow_migrate(source, target, tmp_path)
     ledger = tmp_path / "ledger.sqlite"
-    _wait_for(lambda: ledger.exists() and _copied_so_far(ledger) > 0)
+    _wait_for(lambda: ledger.exists() and ledger_progress(ledger)[1] > 0)
     os.kill(first.pid, signal.SIGKILL)
     first.communicate(timeout=30)
     assert lock.exists(), "SIGKILL leaves the file, but not the lock"
-    before = _copied_so_far(ledger)
+    before = ledger_progress(ledger)[1]
     _slow(source, 0)
     report = tmp_path / "report.json"
     again = migrate(source, target, tmp_path, *ROUTE, "--report", str(report))
@@ -110,13 +110,3 @@ def test_a_holder_killed_with_sigkill_does_not_block_the_next_run(
     assert abs(summary["records_per_second"] - expected_rate) <= 0.01 * expected_rate + 0.1
     line = f"total: 900 records, {before:,} of them by earlier runs; this run {900 - before:,} in"
     assert line in again.stdout
-
-
-def _copied_so_far(ledger: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
-            (copied,) = db.execute("SELECT COALESCE(SUM(copied), 0) FROM units").fetchone()
-        db.close()
-    except sqlite3.OperationalError:  # created, tables not yet there
-        return 0
-    return int(copied)
