@@ -50,3 +50,17 @@ def test_an_on_demand_index_holds_many_namespaces(pc: Pinecone) -> None:
     for namespace in ("first", "second", "third"):
         index.upsert(vectors=[VECTOR], namespace=namespace)  # type: ignore[attr-defined]
     assert len(index.describe_index_stats().namespaces) == 3  # type: ignore[attr-defined]
+
+
+def test_a_dedicated_integrated_index_refuses_a_second_namespace_of_text_records(pc: Pinecone) -> None:
+    embed = {"model": "llama-text-embed-v2", "field_map": {"text": "chunk_text"}, "dimension": 384}
+    pc.create_index_for_model(
+        name="drn-text", cloud="aws", region="us-east-1", embed=embed, read_capacity=DEDICATED
+    )
+    index = pc.index(host=pc.describe_index("drn-text").host)
+    index.upsert_records(namespace="first", records=[{"_id": "a", "chunk_text": "apples grow on trees"}])
+    with pytest.raises(SdkApiError) as refused:
+        index.upsert_records(namespace="second", records=[{"_id": "b", "chunk_text": "pears too"}])
+    assert refused.value.status_code == 400 and "dedicated read nodes" in str(refused.value)
+    stats = index.describe_index_stats()
+    assert {name: ns.vector_count for name, ns in stats.namespaces.items()} == {"first": 1}

@@ -62,6 +62,7 @@ async def upsert_records(request: web.Request) -> web.Response:
         raise invalid_argument(f"Request size is {len(raw)} bytes, more than the maximum of {limit} bytes.")
     lines = _ndjson(raw)
     records = [_embedded(line, embed) for line in lines]
+    target.check_new_namespace(ns)
     target.limit("upsert", ns, len(records), len(raw))
     return web.Response(status=201, headers=target.write(("upsert", ns, records)))
 
