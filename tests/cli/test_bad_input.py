@@ -150,7 +150,7 @@ CASES = [
     Case("source index missing", (*MIGRATE, "--source-index", "nope", "--target-index", "new"), 2, "source index 'nope' does not exist"),
     Case("unknown namespace", (*MIGRATE, *NEW, "--namespace", "nope"), 2, "no namespace 'nope'"),
     Case("incompatible existing target", (*MIGRATE, "--source-index", "src", "--target-index", "small"), 2, "does not fit the source.*dimension", check=_no_state_written),
-    Case("missing target with --no-create-target", (*MIGRATE, *NEW, "--no-create-target"), 2, "does not exist and --no-create-target"),
+    Case("missing target with --no-create-target", (*MIGRATE, *NEW, "--no-create-target"), 2, "does not exist, and creating it was ruled out \\(--no-create-target"),
     Case("target index name Pinecone refuses", (*MIGRATE, "--source-index", "src", "--target-index", "Bad_Name!"), 2, "Bad_Name!"),
     # Filters.
     Case("filter nested 300 levels deep", (*MIGRATE, *NEW, "--filter", _nested_filter(300)), 2, "--filter.*(deep|nest)"),
@@ -197,7 +197,7 @@ CASES = [
     Case("original config: prime_index_store", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'prime_index_store'.*ledger \\(--state\\)", setup=_seed(prime_index_store=True)),
     Case("original config: metadata routing without a field", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "names no metadata_field_to_namespace_from", setup=_seed(namespace_from_metadata_field=True)),
     Case("original config: a flag that is not a bool", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'iterate_over_namespaces' must be a bool", setup=_seed(iterate_over_namespaces="yes")),
-    Case("original config: create_target false", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "does not exist and --no-create-target", setup=_seed(create_target=False)),
+    Case("original config: create_target false", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "creating it was ruled out.*create_target: false", setup=_seed(create_target=False)),
     Case("--clean-namespace-names without --namespace-from-metadata", (*MIGRATE, *NEW, "--clean-namespace-names"), 2, "only applies with --namespace-from-metadata"),
 ]  # fmt: skip
 

@@ -18,6 +18,7 @@ from pinecone.models.indexes.schema import SemanticTextField
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, migrate
 from ..files.clirun import export_command, import_command
 from ..files.clirun import run as run_files
+from ..helpers import SPEC
 from ..serverproc import ServerProcess
 
 Servers = tuple[ServerProcess, ServerProcess]
@@ -166,3 +167,16 @@ def test_a_backup_to_files_restores_an_index_for_the_same_model(
         namespace="tenant-b", top_k=1, inputs={"text": text_of(201)}
     )
     assert found.result.hits[0].id == "t201"
+
+
+def test_an_existing_plain_target_gets_the_vectors_and_a_warning_about_text_search(
+    servers: Servers, tmp_path: Path, source_index: Any
+) -> None:
+    target_pc = Pinecone(api_key=TARGET_KEY, host=servers[1].url)
+    target_pc.create_index(name="dst", dimension=384, metric="dotproduct", spec=SPEC)
+    result = run(servers, tmp_path, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert "the source embeds text with llama-text-embed-v2" in result.stderr
+    assert "text search (search_records) on the target will not work" in result.stderr
+    source_pc = Pinecone(api_key=SOURCE_KEY, host=servers[0].url)
+    assert contents(target_pc, "dst") == contents(source_pc, "src")

@@ -230,15 +230,31 @@ def inspect_target(source: StoreDescription, target: Store, request: MigrationRe
                 + ". Choose another --target-index (it will be created) or fix the target."
             )
         check_one_namespace(source, request, found)
+        _warn_lost_embedding(source, found, request)
         return True
     check_one_namespace(source, request, None)
     if not request.create_target:
         raise UserError(
-            f"The target index {request.target.index!r} does not exist and --no-create-target was given."
+            f"The target index {request.target.index!r} does not exist, and creating it was ruled out "
+            "(--no-create-target, or create_target: false in the config file)."
         )
     if not isinstance(target, CreatesLike):
         raise UserError(f"The target {request.target.label()!r} does not exist and cannot be created here.")
     return False
+
+
+def _warn_lost_embedding(
+    source: StoreDescription, found: StoreDescription, request: MigrationRequest
+) -> None:
+    """Vectors copy exactly into any index of the same shape; only text search needs the same model."""
+    wanted = (source.embed or {}).get("model")
+    if wanted is not None and (found.embed or {}).get("model") != wanted:
+        log.warning(
+            "the source embeds text with %s, the existing target %s does not: records and vector search "
+            "carry over, text search (search_records) on the target will not work as on the source",
+            wanted,
+            request.target.label(),
+        )
 
 
 def check_one_namespace(
