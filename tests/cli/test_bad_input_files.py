@@ -238,6 +238,8 @@ CASES = [
          r"names the folder '\.\./outside'", setup=folder_out_of_tree("relative")),
     Case("import --bulk: manifest folder ../outside", (*BULK, "--from", "{export}", *NEW), 2,
          r"names the folder '\.\./outside'", setup=folder_out_of_tree("relative")),
+    Case("import --bulk into a new dedicated-read-nodes target", (*BULK, "--from", "{export}", *NEW,
+         "--target-read-nodes", "b1"), 2, r"dedicated read nodes, which take no bulk import"),
     Case("validate: manifest folder ../outside", ("validate", "{export}"), 2,
          r"names the folder '\.\./outside'.*refusing to read outside", setup=folder_out_of_tree("relative")),
     Case("validate: namespace folder is a symlink out", ("validate", "{export}"), 2,

@@ -64,3 +64,15 @@ def test_a_dedicated_integrated_index_refuses_a_second_namespace_of_text_records
     assert refused.value.status_code == 400 and "dedicated read nodes" in str(refused.value)
     stats = index.describe_index_stats()
     assert {name: ns.vector_count for name, ns in stats.namespaces.items()} == {"first": 1}
+
+
+def test_a_dedicated_index_takes_no_bulk_import_and_no_backup(pc: Pinecone) -> None:
+    """Pinecone's DRN guide: "Dedicated indexes do not support backups or bulk imports"."""
+    index = _index(pc, "drn", DEDICATED)
+    with pytest.raises(SdkApiError) as imported:
+        index.start_import(uri="s3://bucket/prefix/")  # type: ignore[attr-defined]
+    assert imported.value.status_code == 400 and "bulk imports" in str(imported.value)
+    with pytest.raises(SdkApiError) as backed_up:
+        pc.create_backup(index_name="drn", backup_name="nightly")
+    assert backed_up.value.status_code == 400 and "backups" in str(backed_up.value)
+    assert list(pc.list_backups(index_name="drn")) == []

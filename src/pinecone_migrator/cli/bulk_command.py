@@ -108,6 +108,7 @@ def run_bulk_import(options: dict[str, Any]) -> None:
         source = FileSource(uri, options.get("metric"))
         description = source.describe()
         existing = target.describe() if target.exists() else None
+        _refuse_dedicated(existing, options)
         _check_files(source, uri, description, existing, options)
         _prepare_target(source, description, existing, target, options)
         jobs = PineconeJobs(target)
@@ -129,6 +130,15 @@ def run_bulk_import(options: dict[str, Any]) -> None:
             request = _request({**options, "source_index": uri, "source_host": None})
             verification = run_verify(request, source, target, options["verify"], stop, console, {})
     _finish(job, stop.is_set(), verification, options)
+
+
+def _refuse_dedicated(existing: StoreDescription | None, options: dict[str, Any]) -> None:
+    """Pinecone's DRN guide: dedicated indexes do not support bulk imports."""
+    if options.get("target_read_nodes") or (existing is not None and existing.dedicated_read_nodes):
+        raise UserError(
+            f"The target index {options['target_index']!r} runs on dedicated read nodes, which take no bulk "
+            "import: import client-side (leave out --bulk), or bulk-import into an on-demand index."
+        )
 
 
 def _check_files(

@@ -50,6 +50,10 @@ async def create_backup(request: web.Request) -> web.Response:
             f"Index {definition.name} is pod-based: backups are only supported for serverless indexes. "
             "Use a collection to snapshot a pod-based index."
         )
+    if definition.is_dedicated:
+        raise failed_precondition(
+            f"Index {definition.name} runs on dedicated read nodes, which do not support backups."
+        )
     if definition.name in request.app[STATE_KEY].catalog.initializing:
         raise failed_precondition(f"Index {definition.name} is not ready yet: it is still being restored.")
     body = await control.request_object(request)

@@ -52,6 +52,11 @@ class IndexDefinition:
     def is_pod(self) -> bool:
         return self.deployment.get("deployment_type") == "pod"
 
+    @property
+    def is_dedicated(self) -> bool:
+        """On dedicated read nodes: one namespace, no bulk imports, no backups (Pinecone's DRN guide)."""
+        return (self.read_capacity or {}).get("mode") == "Dedicated"
+
     def validate(self) -> None:
         if not INDEX_NAME_RE.match(self.name):
             raise invalid_argument(INDEX_NAME_RULE)

@@ -73,8 +73,7 @@ class Target:
         """Dedicated read nodes hold one namespace: Pinecone's DRN guide lists "Max namespaces per index: 1"
         (more only as early access through support). It documents no error text for a second one; we answer
         400 FAILED_PRECONDITION (a valid request the index's state refuses; 400 so clients do not retry)."""
-        capacity = self.definition.read_capacity or {}
-        if capacity.get("mode") != "Dedicated" or self.data.namespace_exists(ns):
+        if not self.definition.is_dedicated or self.data.namespace_exists(ns):
             return
         held = sorted(self.data.namespace_counts())
         if held:

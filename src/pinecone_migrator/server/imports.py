@@ -12,7 +12,7 @@ from aiohttp import web
 from .catalog import IndexDefinition
 from .context import STATE_KEY, json_response
 from .dataplane import PREFIX
-from .errors import invalid_argument
+from .errors import failed_precondition, invalid_argument
 from .import_jobs import ERROR_MODES, ImportRegistry
 from .import_source import check_uri
 from .jobs import page
@@ -53,6 +53,10 @@ async def start_import(request: web.Request) -> web.Response:
     if definition.is_pod:
         raise invalid_argument(
             "Bulk import is only supported for serverless indexes; this index is pod-based."
+        )
+    if definition.is_dedicated:
+        raise failed_precondition(
+            f"Index {definition.name} runs on dedicated read nodes, which do not support bulk imports."
         )
     job = registry.start(definition, uri, mode, integration)
     return json_response({"id": job.id})
