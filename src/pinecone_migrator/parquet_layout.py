@@ -106,11 +106,6 @@ class Validation:
         }
 
 
-def namespace_of(folder: str) -> str:
-    """The namespace a folder imports into ("" for ``__default__``)."""
-    return "" if folder == DEFAULT_NAMESPACE_FOLDER else folder
-
-
 def validate_tree(root: str | Path, dimension: int | None = None) -> Validation:
     """Check an import directory (a local folder or an s3://, gs://, az:// prefix) against Pinecone's
     bulk-import rules; ``dimension`` is the target index's, when known (otherwise every file must agree

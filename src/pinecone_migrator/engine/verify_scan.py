@@ -57,13 +57,6 @@ class BucketDigests:
                 self.counts[bucket] += count
                 self.totals[bucket] += other.totals[bucket]
 
-    def set_bucket(self, bucket: int, digest: SetDigest) -> None:
-        self.counts[bucket] = digest.count
-        self.totals[bucket] = digest.total
-
-    def bucket(self, bucket: int) -> SetDigest:
-        return SetDigest(count=self.counts[bucket], total=self.totals[bucket] % _MOD)
-
     def total(self) -> SetDigest:
         return SetDigest(count=sum(self.counts), total=sum(self.totals) % _MOD)
 

@@ -190,10 +190,6 @@ class IndexData:
             self.applied_lsn = lsn
         return lsn
 
-    def pending_due_at(self) -> float | None:
-        row = self._db.execute("SELECT min(due) FROM pending").fetchone()
-        return None if row is None or row[0] is None else float(row[0])
-
     def apply_due(self, now: float | None = None) -> int:
         """Apply pending operations whose time has come, in LSN order. Returns how many were applied."""
         limit = time.time() if now is None else now

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RemoteError, UserError
+from ..errors import UserError
 from .pinecone import PineconeStore
 
 POLL_SECONDS = 2.0
@@ -203,7 +203,3 @@ def _account_from_connection_string(text: str) -> str | None:
         if key.strip() == "AccountName" and value:
             return value.strip()
     return None
-
-
-def job_failed(job: Job, what: str) -> RemoteError:
-    return RemoteError(what, f"{job.status}: {job.error or 'no reason given'}", retryable=False)
