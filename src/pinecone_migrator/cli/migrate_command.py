@@ -122,8 +122,27 @@ def _request(options: dict[str, Any]) -> MigrationRequest:
 def migrate(**options: Any) -> None:
     """Copy every record of an index (or the namespaces named) to another index, resumably.
 
-    Exit codes: 0 clean, 1 declined at the prompt, 2 bad input, 3 incomplete (run again to resume),
-    4 finished with dead letters, 5 --verify found differences, 130 interrupted (run again to resume).
+    A missing target is created like the source (unless --no-create-target); the source is only read.
+    Stop it any way you like and run the same command again: it resumes from its ledger (--state).
+
+    \b
+    Examples:
+      pinecone-migrator migrate --source-index docs --target-index docs-v2
+      pinecone-migrator migrate --source-index docs --target-index docs-v2 --namespace a --verify digest
+      pinecone-migrator migrate --source-index docs --target-index docs-eu --target-api-key-env EU_KEY
+      pinecone-migrator migrate --source-index docs --target-index docs-v2 --source-host http://127.0.0.1:5080
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    clean
+      1    declined at the confirmation prompt; nothing written
+      2    bad input; nothing written
+      3    incomplete: a remote or disk failure stopped it; run it again to resume
+      4    finished, but the target refused some records (dead letters, in the ledger)
+      5    --verify digest|full found differences
+      6    a pod-based source's sweep could not prove it found every record
+      70   a bug: one line names it, the traceback is in the log file it prints
+      130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
 
     request = _request(options)
@@ -269,7 +288,23 @@ def _finish(
 @write_options
 @click.pass_context
 def plan(context: click.Context, /, **options: Any) -> None:
-    """The same as `migrate --dry-run`: what would move, how big it is, how long it should take."""
+    """The same as `migrate --dry-run`: what would move, how big it is, how long it should take.
+
+    Writes nothing (no target is created); takes migrate's options.
+
+    \b
+    Examples:
+      pinecone-migrator plan --source-index docs --target-index docs-v2
+      pinecone-migrator plan --source-index docs --target-index docs-v2 --report plan.json
+      pinecone-migrator plan --source-index docs --target-index docs-v2 --source-host http://127.0.0.1:5080
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    planned
+      2    bad input (options, credentials, a target that does not fit)
+      3    a remote failure stopped it; run it again
+      70   a bug: one line names it, the traceback is in the log file it prints
+    """
     context.invoke(migrate, **options, dry_run=True)
 
 
@@ -307,7 +342,20 @@ def _print_plan(request: MigrationRequest, options: dict[str, Any]) -> None:
 @cli.command()
 @click.option("--state", type=click.Path(dir_okay=False, exists=True, path_type=Path), required=True)
 def status(state: Path) -> None:
-    """Progress of a migration ledger: per namespace, done / total, dead letters, last error (reads only)."""
+    """Progress of a migration ledger: per namespace, done / total, dead letters, last error (reads only).
+
+    Also an interrupted verify's saved progress and a sync's latest passes kept in the same file.
+
+    \b
+    Examples:
+      pinecone-migrator status --state .pinecone-migrator/docs--docs-v2.ledger.sqlite
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    shown
+      2    bad input (no such file, not a pinecone-migrator state file)
+      70   a bug: one line names it, the traceback is in the log file it prints
+    """
     from ..engine.ledger import Ledger
     from ..errors import MigratorError
 
