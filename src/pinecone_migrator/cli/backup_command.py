@@ -88,7 +88,25 @@ def backup(**options: Any) -> None:
 
     The folder holds the records and a manifest.json (the index's description, per namespace its files,
     count and digest); `restore` recreates the index from it. With --native, Pinecone makes the backup
-    inside the project instead, and this command waits until it is ready. Exit codes as for migrate.
+    inside the project instead, and this command waits until it is ready. The source is only read.
+
+    \b
+    Examples:
+      pinecone-migrator backup --source-index docs --to gs://bucket/backups/docs-2026-11-23
+      pinecone-migrator backup --source-index docs --to ./backups/docs --format parquet --verify digest
+      pinecone-migrator backup --source-index docs --native --backup-name nightly
+      pinecone-migrator backup --source-index docs --to ./backups/docs --source-host http://127.0.0.1:5080
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    clean
+      1    declined at the confirmation prompt; nothing written
+      2    bad input (options, credentials, a --to holding files it did not write); nothing written
+      3    incomplete: a remote or disk failure stopped it (--native: the backup failed); run it again
+      5    --verify digest|full found differences
+      6    a pod-based source's sweep could not prove it found every record
+      70   a bug: one line names it, the traceback is in the log file it prints
+      130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
     if options["native"]:
         from .native_backup import native_backup
@@ -109,9 +127,25 @@ def restore(**options: Any) -> None:
     namespace's count and digest against the manifest (a damaged backup is refused, exit 2, nothing written).
 
     Verification is on (--verify digest) by default: the restored index and the backup's files are read
-    and compared, and the files' digests must equal those the manifest recorded at backup time. Exit codes
-    as for migrate; 5 when the restored index or the backup's files differ from the manifest.
+    and compared, and the files' digests must equal those the manifest recorded at backup time.
     With --native, --from is the ID of a Pinecone backup, restored into a new index (checked by count).
+
+    \b
+    Examples:
+      pinecone-migrator restore --from gs://bucket/backups/docs-2026-11-23 --target-index docs-restored
+      pinecone-migrator restore --native --from BACKUP_ID --target-index docs-restored
+      pinecone-migrator restore --from ./backups/docs --target-index docs --target-host http://127.0.0.1:5080
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    restored and equal to the backup
+      1    declined at the confirmation prompt; nothing written
+      2    bad input (options, credentials, a damaged backup); nothing written
+      3    incomplete: a remote or disk failure stopped it (--native: the restore failed); run it again
+      4    finished, but the target refused some records (dead letters, in the ledger)
+      5    the restored index or the backup's files differ from the manifest (or --native: the count)
+      70   a bug: one line names it, the traceback is in the log file it prints
+      130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
     from ..stores.files import FileSource
 

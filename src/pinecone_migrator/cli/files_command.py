@@ -87,7 +87,25 @@ def export(**options: Any) -> None:
     """Write every record of an index (or the namespaces named) to files, resumably.
 
     Parquet files follow Pinecone's bulk-import layout (<to>/<namespace>/part-*.parquet); a manifest.json
-    describes the index and each namespace's files, count and digest. Exit codes as for migrate.
+    describes the index and each namespace's files, count and digest. The source is only read.
+
+    \b
+    Examples:
+      pinecone-migrator export --source-index docs --to s3://bucket/exports/docs
+      pinecone-migrator export --source-index docs --to ./docs-jsonl --format jsonl --namespace tenant-a
+      pinecone-migrator export --source-index docs --to ./docs --source-host http://127.0.0.1:5080
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    clean
+      1    declined at the confirmation prompt; nothing written
+      2    bad input (options, credentials, a --to holding files it did not write); nothing written
+      3    incomplete: a remote or disk failure stopped it; run it again to resume
+      4    finished, but some records could not be routed (dead letters, in the ledger)
+      5    --verify digest|full found differences
+      6    a pod-based source's sweep could not prove it found every record
+      70   a bug: one line names it, the traceback is in the log file it prints
+      130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
     run_export(options)
 
@@ -191,8 +209,26 @@ def import_(**options: Any) -> None:
 
     Everything is checked before anything is written: paths stay inside --from, every Parquet footer and
     schema and every JSON Lines line is read (a bad line is refused, exit 2, not skipped). A missing target
-    is created like the exported index (its manifest.json), unless --no-create-target is given. Exit codes
-    as for migrate. With --bulk, Pinecone imports the Parquet files itself (see `imports` to follow them).
+    is created like the exported index (its manifest.json), unless --no-create-target is given. With
+    --bulk, Pinecone imports the Parquet files itself (see `imports` to follow them).
+
+    \b
+    Examples:
+      pinecone-migrator import --from s3://bucket/exports/docs --target-index docs-copy
+      pinecone-migrator import --from ./docs-jsonl --target-index docs-copy --namespace tenant-a
+      pinecone-migrator import --from s3://bucket/exports/docs --target-index docs-bulk --bulk
+      pinecone-migrator import --from ./docs --target-index docs-copy --target-host http://127.0.0.1:5080
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    clean
+      1    declined at the confirmation prompt; nothing written
+      2    bad input (options, credentials, a damaged file or manifest); nothing written
+      3    incomplete: a remote or disk failure stopped it (--bulk: the import failed); run it again
+      4    finished, but the target refused some records (dead letters, in the ledger)
+      5    --verify digest|full found differences
+      70   a bug: one line names it, the traceback is in the log file it prints
+      130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
     if options.get("bulk"):
         from .bulk_command import run_bulk_import
