@@ -309,13 +309,36 @@ def _show(job: Job, as_json: bool) -> None:
 
 @cli.group()
 def imports() -> None:
-    """Bulk imports running in (or finished by) Pinecone, for one index."""
+    """Bulk imports running in (or finished by) Pinecone, for one index.
+
+    Start one with `import --bulk`; these commands follow it.
+
+    \b
+    Examples:
+      pinecone-migrator imports list --target-index docs-bulk
+      pinecone-migrator imports describe 101 --target-index docs-bulk
+      pinecone-migrator imports cancel 101 --target-index docs-bulk
+    """
 
 
 @imports.command("list")
 @job_options
 def list_imports(**options: Any) -> None:
-    """Every bulk import of the index."""
+    """Every bulk import of the index: ID, status, progress, records imported, error. Reads only.
+
+    \b
+    Examples:
+      pinecone-migrator imports list --target-index docs-bulk
+      pinecone-migrator imports list --target-index docs-bulk --json
+      pinecone-migrator imports list --target-index docs --target-host http://127.0.0.1:5080
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    done
+      2    bad input (options, credentials, no such index or import)
+      3    a remote failure stopped it; run it again
+      70   a bug: one line names it, the traceback is in the log file it prints
+    """
     with user_errors():
         for job in _jobs(options).list_imports():
             _show(job, options["as_json"])
@@ -325,7 +348,20 @@ def list_imports(**options: Any) -> None:
 @click.argument("import_id")
 @job_options
 def describe_import(import_id: str, **options: Any) -> None:
-    """One bulk import: status, progress, records imported, error."""
+    """One bulk import: status, progress, records imported, error. Reads only.
+
+    \b
+    Examples:
+      pinecone-migrator imports describe 101 --target-index docs-bulk
+      pinecone-migrator imports describe 101 --target-index docs-bulk --json
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    done
+      2    bad input (options, credentials, no such index or import)
+      3    a remote failure stopped it; run it again
+      70   a bug: one line names it, the traceback is in the log file it prints
+    """
     with user_errors():
         _show(_jobs(options).describe_import(import_id), options["as_json"])
 
@@ -334,7 +370,19 @@ def describe_import(import_id: str, **options: Any) -> None:
 @click.argument("import_id")
 @job_options
 def cancel_import(import_id: str, **options: Any) -> None:
-    """Cancel a running bulk import (records it already wrote stay in the index)."""
+    """Cancel a running bulk import (records it already wrote stay in the index), then describe it.
+
+    \b
+    Examples:
+      pinecone-migrator imports cancel 101 --target-index docs-bulk
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    done
+      2    bad input (options, credentials, no such index or import)
+      3    a remote failure stopped it; run it again
+      70   a bug: one line names it, the traceback is in the log file it prints
+    """
     with user_errors():
         jobs = _jobs(options)
         jobs.cancel_import(import_id)

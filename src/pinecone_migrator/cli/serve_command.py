@@ -92,8 +92,22 @@ def serve(
 ) -> None:
     """Run a local Pinecone-compatible server (control plane and data plane on one port).
 
-    The official SDK works against it: Pinecone(api_key="any", host="http://127.0.0.1:5080").
-    Faults can also be changed while it runs: PUT /_admin/faults with a JSON object.
+    The official SDK works against it: Pinecone(api_key="any", host="http://127.0.0.1:5080"), and so does
+    this tool: --source-host/--target-host http://127.0.0.1:5080. The URL is printed on stdout once it
+    listens. Faults can also be changed while it runs: PUT /_admin/faults with a JSON object.
+
+    \b
+    Examples:
+      pinecone-migrator serve
+      pinecone-migrator serve --in-memory --port 0
+      pinecone-migrator serve --data-dir ./rehearsal --fault-429 0.05 --latency-ms 20
+      pinecone-migrator serve --in-memory --rate-limits pinecone
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    stopped by Ctrl-C or SIGTERM
+      2    bad input, or it cannot listen (the port is taken: choose another --port)
+      70   a bug: one line names it, the traceback is in the log file it prints
     """
     from ..server.context import ServerConfig
     from ..server.faults import FaultSettings

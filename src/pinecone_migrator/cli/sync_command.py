@@ -125,9 +125,25 @@ def sync(**options: Any) -> None:
     """Keep the target in step with the source: new, changed (--detect-updates / --updated-field) and
     deleted (--propagate-deletes) records follow, pass after pass, until stopped (Ctrl-C, SIGTERM, 'q').
 
-    Never writes to the source. Exit codes: 0 stopped between passes (or --once done), 2 bad input,
-    3 a remote failure (--once), 4 dead letters (--once), 7 a pass would have deleted too much (nothing
-    deleted), 130 stopped during a pass (the next sync picks up).
+    Never writes to the source, except with --stamp-source (the original script's mode), which says so.
+
+    \b
+    Examples:
+      pinecone-migrator sync --source-index docs --target-index docs-v2 --once
+      pinecone-migrator sync --source-index docs --target-index docs-v2 --interval 30 --propagate-deletes
+      pinecone-migrator sync --source-index docs --target-index docs-v2 --updated-field updated_at
+      pinecone-migrator sync --source-index docs --target-index docs-v2 --source-host http://127.0.0.1:5080
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    stopped between passes (or --once done)
+      2    bad input; nothing written
+      3    a remote or disk failure stopped a --once pass; run it again
+      4    a --once pass finished, but the target refused some records (dead letters)
+      6    a pod-based source's sweep could not prove it found every record
+      7    a pass would have deleted more than --max-delete-fraction; nothing was deleted
+      70   a bug: one line names it, the traceback is in the log file it prints
+      130  stopped during a pass; the next sync picks up (what was copied is remembered)
     """
     from ..engine.pods import enumerable
     from ..engine.stamping import StampOptions, StampPass
@@ -284,7 +300,20 @@ def reset(**options: Any) -> None:
     source (every namespace, or those named); otherwise forget a sync's state (--state, or the one of
     --source-index/--target-index) so the next sync re-checks everything. Asks first unless --yes.
 
-    Exit codes: 0 done, 1 declined, 2 bad input, 3 remote failure, 130 interrupted (run again).
+    \b
+    Examples:
+      pinecone-migrator reset --source-index docs --target-index docs-v2 --yes
+      pinecone-migrator reset --source-index docs --state .pinecone-migrator/docs--docs-v2.ledger.sqlite
+      pinecone-migrator reset --source-index docs --stamps --namespace tenant-a --yes
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    done
+      1    declined at the confirmation prompt; nothing changed
+      2    bad input (also: no --yes without a terminal); nothing changed
+      3    a remote failure stopped it (--stamps); run it again
+      70   a bug: one line names it, the traceback is in the log file it prints
+      130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
     from ..engine.migrate import Endpoint, MigrationRequest
     from ..engine.sync_state import forget_state

@@ -27,7 +27,17 @@ def validate(directory: str, dimension: int | None, report: Path | None) -> None
     problem with its file and row. A JSON Lines export is not checked (bulk import reads Parquet only);
     a manifest.json naming a path outside the tree, or a symbolic link out of it, is refused (exit 2).
 
-    Exit codes: 0 valid, 2 bad input, 5 problems found.
+    \b
+    Examples:
+      pinecone-migrator validate ./import-dir --dimension 768
+      pinecone-migrator validate s3://bucket/exports/docs --report problems.json
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    valid
+      2    bad input (no such folder, credentials, an escaping manifest)
+      5    problems found (each with its rule, file and row)
+      70   a bug: one line names it, the traceback is in the log file it prints
     """
     from ..parquet_layout import validate_tree
     from ..statelock import check_writable

@@ -108,8 +108,26 @@ def verify_options(function: FC) -> FC:
 def verify(**options: Any) -> None:
     """Compare the target with what a migration with these options should have produced.
 
-    Exit codes: 0 equal, 2 bad input, 3 a remote failure stopped it, 5 differences found, 6 this level cannot
-    judge this migration (e.g. counts with a filter), 130 interrupted.
+    Give it the options the migration had (--namespace, --filter, routing). Only --repair writes, and only
+    to the target.
+
+    \b
+    Examples:
+      pinecone-migrator verify --source-index docs --target-index docs-v2
+      pinecone-migrator verify --source-index docs --target-index docs-v2 --level full --diff diff.jsonl
+      pinecone-migrator verify --source-index docs --target-index docs-v2 --repair --delete-extra
+      pinecone-migrator verify --source-index docs --target-index docs-v2 --level search --sample-size 200
+      pinecone-migrator verify --source-index docs --target-index docs-v2 --source-host http://127.0.0.1:5080
+
+    \b
+    Exit codes (the README's Safety section has the table):
+      0    equal
+      2    bad input; nothing written
+      3    a remote or disk failure stopped it; run it again (levels digest and full resume)
+      5    differences found
+      6    this level cannot judge this migration (e.g. counts with a filter), or a pod sweep is unproven
+      70   a bug: one line names it, the traceback is in the log file it prints
+      130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
 
     level = options["level"]
