@@ -23,7 +23,7 @@ from .verify_diff import Difference, differing_parts
 from .verify_result import NamespaceVerification, VerifyOptions, VerifyProgress, VerifyResult
 from .verify_scan import BucketDigests, ScanCheckpoint, ScanGroup, Scanner, ScanStart, bucket_of
 from .verify_state import ScanState, VerifyCheckpoints, verify_fingerprint
-from .verify_workers import ScanSetup, ScanWorkers, worker_count
+from .verify_workers import ScanOutput, ScanSetup, ScanWorkers, worker_context, worker_count
 
 
 def fixed_feeders(request: MigrationRequest, namespaces: list[str]) -> dict[str, list[str]]:
@@ -312,7 +312,7 @@ class BucketVerifier:
         setup = ScanSetup(
             self.request, self.source, self.target, self.options, self.namespaces, checkpoints_at
         )
-        workers = ScanWorkers(processes, setup, self.stop, self._fetched)
+        workers = ScanWorkers(processes, setup, scan_in_worker, self.stop, self._fetched)
         try:
             return self._scans(
                 group, source_counts, lambda side, ns, prefix: self._remote_scan(workers, side, ns, prefix)
@@ -449,6 +449,54 @@ def _check_fingerprint(checkpoints: VerifyCheckpoints, wanted: dict[str, object]
                 f"The verify checkpoints were opened for other settings ({key}); "
                 "build their fingerprint with verify_fingerprint(request, options)."
             )
+
+
+def scan_in_worker(side: str, namespace: str, prefix: str) -> ScanOutput:
+    """One scan in a worker process of :class:`ScanWorkers`, as the verify in the parent would run it."""
+    context = worker_context()
+    setup = context.setup
+    options = setup.options
+    result = VerifyResult(level=options.level, buckets=options.buckets)
+    queue = context.progress
+
+    def progress(side: str, namespace: str, count: int) -> None:
+        queue.put((side, namespace, count))
+
+    checkpoints = None if setup.checkpoints_at is None else VerifyCheckpoints(*setup.checkpoints_at)
+    try:
+        verifier = BucketVerifier(
+            setup.request,
+            setup.source,
+            setup.target,
+            options,
+            setup.namespaces,
+            context.stop,
+            result,
+            None,
+            progress,
+            checkpoints,
+        )
+        with ThreadPoolExecutor(options.concurrency, thread_name_prefix="verify-fetch") as fetchers:
+            scanner = Scanner(
+                fetchers,
+                in_flight=options.batches_in_flight,
+                page_size=options.page_size,
+                fetch_size=options.fetch_size,
+                stop=context.stop,
+            )
+            digests, complete = verifier.scan_side(scanner, side, namespace, prefix)
+    finally:
+        if checkpoints is not None:
+            checkpoints.close()
+    return ScanOutput(
+        digests=digests,
+        complete=complete,
+        filtered=result.filtered_out,
+        unroutable=result.unroutable,
+        reused=verifier.reused,
+        continued=verifier.continued,
+        notes=result.notes,
+    )
 
 
 class IdPass:

@@ -16,15 +16,15 @@ import os
 import pickle
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..stores.base import Store
 from .migrate import MigrationRequest
-from .verify_result import VerifyOptions, VerifyResult
-from .verify_scan import BucketDigests, Scanner
+from .verify_result import VerifyOptions
+from .verify_scan import BucketDigests
 
 # Fewer records than this are verified faster by threads than it takes to start the workers.
 MIN_RECORDS_FOR_PROCESSES = 50_000
@@ -70,65 +70,38 @@ def _start_worker(setup: ScanSetup, stop: Any, progress: Any) -> None:
     _worker["setup"], _worker["stop"], _worker["progress"] = setup, stop, progress
 
 
-def _scan(side: str, namespace: str, prefix: str) -> ScanOutput:
-    from .verify_buckets import BucketVerifier
-    from .verify_state import VerifyCheckpoints
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a worker process was started with: the setup, the parent's stop event, the progress queue."""
 
-    setup: ScanSetup = _worker["setup"]
-    options = setup.options
-    result = VerifyResult(level=options.level, buckets=options.buckets)
-    queue = _worker["progress"]
+    setup: ScanSetup
+    stop: Any
+    progress: Any
 
-    def progress(side: str, namespace: str, count: int) -> None:
-        queue.put((side, namespace, count))
 
-    checkpoints = None if setup.checkpoints_at is None else VerifyCheckpoints(*setup.checkpoints_at)
-    try:
-        verifier = BucketVerifier(
-            setup.request,
-            setup.source,
-            setup.target,
-            options,
-            setup.namespaces,
-            _worker["stop"],
-            result,
-            None,
-            progress,
-            checkpoints,
-        )
-        with ThreadPoolExecutor(options.concurrency, thread_name_prefix="verify-fetch") as fetchers:
-            scanner = Scanner(
-                fetchers,
-                in_flight=options.batches_in_flight,
-                page_size=options.page_size,
-                fetch_size=options.fetch_size,
-                stop=_worker["stop"],
-            )
-            digests, complete = verifier.scan_side(scanner, side, namespace, prefix)
-    finally:
-        if checkpoints is not None:
-            checkpoints.close()
-    return ScanOutput(
-        digests=digests,
-        complete=complete,
-        filtered=result.filtered_out,
-        unroutable=result.unroutable,
-        reused=verifier.reused,
-        continued=verifier.continued,
-        notes=result.notes,
-    )
+def worker_context() -> WorkerContext:
+    """In a worker process, what it was started with (a scan task reads it)."""
+    return WorkerContext(_worker["setup"], _worker["stop"], _worker["progress"])
+
+
+ScanTask = Callable[[str, str, str], ScanOutput]
 
 
 class ScanWorkers:
-    """A pool of worker processes running scans; fetched-record counts come back to ``progress``."""
+    """A pool of worker processes running scans; fetched-record counts come back to ``progress``.
+
+    ``task`` runs one scan (side, namespace, prefix) in a worker: a module-level function (the pool sends
+    it by name), which reads its setup from :func:`worker_context`."""
 
     def __init__(
         self,
         processes: int,
         setup: ScanSetup,
+        task: ScanTask,
         stop: threading.Event,
         progress: Callable[[str, str, int], None],
     ) -> None:
+        self._task = task
         context = multiprocessing.get_context("spawn")  # never fork a process that runs threads
         self._stop = context.Event()
         self._queue = context.Queue()
@@ -155,7 +128,7 @@ class ScanWorkers:
                 return
 
     def scan(self, side: str, namespace: str, prefix: str) -> ScanOutput:
-        future: Future[ScanOutput] = self._pool.submit(_scan, side, namespace, prefix)
+        future: Future[ScanOutput] = self._pool.submit(self._task, side, namespace, prefix)
         try:
             return future.result()
         except BaseException:
