@@ -41,6 +41,10 @@ def _dense(seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(4).astype(np.float32)
 
 
+def _sparse(indices: list[int], values: list[float]) -> SparseValues:
+    return SparseValues(np.array(indices, dtype=np.uint32), np.array(values, dtype=np.float32))
+
+
 def exact_record() -> Record:
     """Every part at its edge: float32 values that do not survive a float64 detour unless kept exact, sparse
     pairs up to the largest index, and each metadata type."""
@@ -75,7 +79,7 @@ def dataset() -> dict[str, list[Record]]:
         Record(
             id=f"doc#{n}",
             values=_dense(100 + n),
-            sparse=SparseValues(indices=[n, n + 1], values=[1.0, 0.5]) if n % 3 == 0 else None,
+            sparse=_sparse([n, n + 1], [1.0, 0.5]) if n % 3 == 0 else None,
             metadata={"n": n, "flag": n % 2 == 0, "tags": [f"t{n % 4}"]},
         )
         for n in range(12)
@@ -359,7 +363,7 @@ class StoreConformance:
     def test_update_metadata_where_able(self, fresh: Store | None) -> None:
         if fresh is None or not isinstance(fresh, UpdatesMetadata):
             return
-        original = Record(id="u", values=_dense(1), sparse=SparseValues([3], [0.5]), metadata={"keep": "me"})
+        original = Record(id="u", values=_dense(1), sparse=_sparse([3], [0.5]), metadata={"keep": "me"})
         fresh.write("ns", [original])
         assert fresh.update_metadata("ns", "u", {"migrated": True, "keep": "changed"}).count == 1
         updated = fresh.fetch("ns", ["u"])[0]
