@@ -92,9 +92,9 @@ def serve(
 ) -> None:
     """Run a local Pinecone-compatible server (control plane and data plane on one port).
 
-    The official SDK works against it: Pinecone(api_key="any", host="http://127.0.0.1:5080"), and so does
-    this tool: --source-host/--target-host http://127.0.0.1:5080. The URL is printed on stdout once it
-    listens. Faults can also be changed while it runs: PUT /_admin/faults with a JSON object.
+    The official SDK works against it: Pinecone(api_key="any", host="http://127.0.0.1:5080"). This tool's
+    commands reach it with --source-host and --target-host. The URL is printed on stdout once it listens.
+    Faults can also be changed while it runs: PUT /_admin/faults with a JSON object.
 
     \b
     Examples:
