@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from pinecone import Pinecone
 
-from pinecone_migrator.parquet_layout import bulk_import_schema
+from pinecone_migrator.stores.files.parquet_layout import bulk_import_schema
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source
 from ..helpers import dense_index

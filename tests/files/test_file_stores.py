@@ -11,8 +11,8 @@ import pytest
 from pinecone import Pinecone
 
 from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
-from pinecone_migrator.parquet_layout import validate_tree
 from pinecone_migrator.stores.files import FileSource, FileTarget
+from pinecone_migrator.stores.files.validation import validate_tree
 from pinecone_migrator.stores.pinecone import PineconeStore
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source

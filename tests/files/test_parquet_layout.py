@@ -14,9 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pinecone_migrator.parquet_layout import SPARSE_TYPE, bulk_import_schema, validate_tree
+from pinecone_migrator.stores.files.parquet_layout import SPARSE_TYPE, bulk_import_schema
+from pinecone_migrator.stores.files.validation import validate_tree
 
-from .objectstores import ObjectStore
+from ..objectstores import ObjectStore
 
 DIMENSION = 4
 

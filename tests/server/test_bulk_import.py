@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from pinecone import ApiError, NotFoundError, Pinecone
 
-from pinecone_migrator.parquet_layout import bulk_import_schema
+from pinecone_migrator.stores.files.parquet_layout import bulk_import_schema
 
 from ..helpers import as_plain, dense_index, expected, sparse_index
 from ..serverproc import ServerProcess

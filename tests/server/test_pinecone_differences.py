@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from pinecone import Pinecone
 
-from pinecone_migrator.parquet_layout import bulk_import_schema
 from pinecone_migrator.server.runner import BackgroundServer
+from pinecone_migrator.stores.files.parquet_layout import bulk_import_schema
 from pinecone_migrator.stores.pinecone import PineconeStore
 
 from ..helpers import dense_index

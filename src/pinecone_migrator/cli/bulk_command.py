@@ -149,7 +149,7 @@ def _check_files(
     options: dict[str, Any],
 ) -> None:
     """Every bulk-import rule, before anything is started (Pinecone refuses a whole import for one)."""
-    from ..parquet_layout import validate_tree
+    from ..stores.files.validation import validate_tree
 
     if source.manifest is not None and source.manifest.file_format != "parquet":
         raise UserError(

@@ -39,8 +39,8 @@ def validate(directory: str, dimension: int | None, report: Path | None) -> None
       5    problems found (each with its rule, file and row)
       70   a bug: one line names it, the traceback is in the log file it prints
     """
-    from ..parquet_layout import validate_tree
     from ..statelock import check_writable
+    from ..stores.files.validation import validate_tree
 
     if "://" not in directory and not Path(directory).is_dir():
         why = "does not exist or is not a directory: give the folder that holds the namespace folders"

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..parquet_layout import Problem
+from ..stores.files.validation import Problem
 from .catalog import IndexDefinition
 from .context import ServerState
 from .errors import not_found

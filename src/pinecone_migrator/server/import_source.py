@@ -1,10 +1,10 @@
 """What a bulk import reads: Pinecone's Parquet layout under a local path, a ``file://`` URI or ``s3://``.
 
-Local trees are checked as a whole by :func:`~pinecone_migrator.parquet_layout.validate_tree` before anything
-is written, so an ``abort`` import of a broken local tree writes nothing. Object storage is not read twice:
-its files are checked as they are read. Either way, every row is converted by the data plane's own upsert
-validation (:func:`~pinecone_migrator.server.validation.upsert_records`), so an import accepts exactly what
-an upsert would.
+Local trees are checked as a whole by :func:`~pinecone_migrator.stores.files.validation.validate_tree`
+before anything is written, so an ``abort`` import of a broken local tree writes nothing. Object storage is
+not read twice: its files are checked as they are read. Either way, every row is converted by the data
+plane's own upsert validation (:func:`~pinecone_migrator.server.validation.upsert_records`), so an import
+accepts exactly what an upsert would.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..parquet_layout import SPARSE_TYPE, Problem, validate_tree
+from ..stores.files.parquet_layout import SPARSE_TYPE
+from ..stores.files.validation import Problem, validate_tree
 from .catalog import IndexDefinition
 from .errors import ApiError, invalid_argument
 from .store import StoredRecord

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ...errors import UserError
-from ...parquet_layout import SPARSE_TYPE, bulk_import_schema
 from ...records import InvalidRecord, Record, SparseValues
+from .parquet_layout import SPARSE_TYPE, bulk_import_schema
 
 JSONL_GZIP_LEVEL = 1  # level 1 is ~5x faster than the default 9 and only ~15 % larger on vectors
 

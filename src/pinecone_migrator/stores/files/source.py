@@ -22,7 +22,6 @@ from functools import cached_property
 from typing import Any
 
 from ...errors import UserError
-from ...parquet_layout import schema_problems
 from ...records import Record, SetDigest, approx_bytes, record_digest
 from ..base import Capabilities, IdPage, IndexShape, StoreDescription, WriteAck
 from .formats import (
@@ -35,6 +34,7 @@ from .formats import (
 )
 from .layout import Manifest, format_of, read_manifest
 from .location import Location
+from .parquet_layout import schema_problems
 
 # Decoded rows kept for fetches that follow a listing: ~60 MB at dimension 768, whatever the file size.
 CACHED_ROWS = 20_000

@@ -1,12 +1,7 @@
-"""Pinecone's bulk-import Parquet layout, and a check of a tree of files against every documented rule.
+"""A check of a tree of files against every rule of Pinecone's bulk-import layout (:mod:`.parquet_layout`).
 
-The layout: under an import directory, one folder per namespace (``__default__`` for the default one), and
-in each folder Parquet files with the columns ``id`` STRING, ``values`` LIST<FLOAT32> (dense and hybrid
-indexes), ``sparse_values`` STRUCT<indices: LIST<UINT32>, values: LIST<FLOAT32>> (sparse indexes; optional
-in hybrid ones), ``metadata`` STRING (JSON; NULL where a record has none) — and no other column. An import
-takes at most 10,000 namespaces and 100,000 files of at most 10 GB each. Pinecone refuses a whole import for
-one broken file, so :func:`validate_tree` reads everything (in batches, so memory stays bounded) and reports
-every problem with its file and row before anything is uploaded.
+Pinecone refuses a whole import for one broken file, so :func:`validate_tree` reads everything (in batches,
+so memory stays bounded) and reports every problem with its file and row before anything is uploaded.
 """
 
 from __future__ import annotations
@@ -16,7 +11,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
@@ -25,33 +20,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-if TYPE_CHECKING:
-    from .stores.files.layout import Manifest
-    from .stores.files.location import Location
+from ...errors import UserError
+from .layout import Manifest, UnsafeManifest, bulk_import_problem, format_of, read_manifest
+from .location import Location
+from .parquet_layout import (
+    MAX_FILE_BYTES,
+    MAX_FILES,
+    MAX_ID_LENGTH,
+    MAX_METADATA_BYTES,
+    MAX_NAMESPACES,
+    MAX_SPARSE_VALUES,
+    schema_problems,
+)
 
-MAX_NAMESPACES = 10_000
-MAX_FILES = 100_000
-MAX_FILE_BYTES = 10 * 1024**3
-MAX_ID_LENGTH = 512
-MAX_METADATA_BYTES = 40 * 1024
-MAX_SPARSE_VALUES = 2_048
-DEFAULT_NAMESPACE_FOLDER = "__default__"
-COLUMNS = ("id", "values", "sparse_values", "metadata")
 BATCH_ROWS = 10_000
 MAX_PROBLEMS_PER_RULE = 1_000  # per rule, the first ones are listed; the counts stay exact
-
-SPARSE_TYPE = pa.struct([("indices", pa.list_(pa.uint32())), ("values", pa.list_(pa.float32()))])
-
-
-def bulk_import_schema(dense: bool, sparse: bool) -> pa.Schema:
-    """The exact schema of a file for an index with dense values, sparse values, or both."""
-    fields = [pa.field("id", pa.string(), nullable=False)]
-    if dense:
-        fields.append(pa.field("values", pa.list_(pa.float32())))
-    if sparse:
-        fields.append(pa.field("sparse_values", SPARSE_TYPE))
-    fields.append(pa.field("metadata", pa.string()))
-    return pa.schema(fields)
 
 
 @dataclass(frozen=True)
@@ -110,10 +93,6 @@ def validate_tree(root: str | Path, dimension: int | None = None) -> Validation:
     """Check an import directory (a local folder or an s3://, gs://, az:// prefix) against Pinecone's
     bulk-import rules; ``dimension`` is the target index's, when known (otherwise every file must agree
     with the first)."""
-    from .errors import UserError
-    from .stores.files.layout import UnsafeManifest, bulk_import_problem, read_manifest
-    from .stores.files.location import Location
-
     location = Location(str(root))
     result = Validation(root=str(root), dimension=dimension)
     try:
@@ -161,44 +140,8 @@ def validate_tree(root: str | Path, dimension: int | None = None) -> Validation:
     return result
 
 
-_EXPECTED_TYPES = {
-    "id": (pa.string(), pa.large_string()),
-    "values": (pa.list_(pa.float32()), pa.large_list(pa.float32())),
-    "sparse_values": (SPARSE_TYPE,),
-    "metadata": (pa.string(), pa.large_string()),
-}
-
-
-def schema_problems(schema: pa.Schema) -> list[tuple[str, str]]:
-    """(rule, message) for each way a file's columns break the layout: extra or missing columns, types."""
-    names = schema.names
-    problems = []
-    extra = [n for n in names if n not in COLUMNS]
-    if extra:
-        problems.append(("extra-column", f"columns {extra} are not allowed (only {list(COLUMNS)})"))
-    if "id" not in names:
-        problems.append(("missing-column", "the id column is required"))
-    if "values" not in names and "sparse_values" not in names:
-        problems.append(("missing-column", "a values or a sparse_values column is required"))
-    for column, types in _EXPECTED_TYPES.items():
-        if column not in names:
-            continue
-        actual = schema.field(column).type
-        if not any(actual.equals(t) for t in types):
-            hint = ""
-            if column == "values" and pa.types.is_list(actual) and pa.types.is_float64(actual.value_type):
-                hint = " (float64: cast the values to float32)"
-            problems.append(
-                (f"{column.replace('_', '-')}-type", f"{column} is {actual}, must be {types[0]}{hint}")
-            )
-    return problems
-
-
 def _refuse_json_lines(root: str, manifest: Manifest | None, names: list[str]) -> None:
     """A JSON Lines export is not a bulk-import tree: say so, rather than "no Parquet file"."""
-    from .errors import UserError
-    from .stores.files.layout import format_of
-
     json_lines = (
         manifest.file_format == "jsonl"
         if manifest is not None
