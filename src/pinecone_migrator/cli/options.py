@@ -91,13 +91,15 @@ TARGET_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--target-index",
         required=True,
-        help="The target index (migrate and sync create a missing one unless --no-create-target).",
+        help="The target index (a command that copies into it creates it when missing, unless "
+        "--no-create-target).",
     ),
     click.option(
         "--target-host",
         default=None,
         callback=host_url,
-        help="Control-plane URL of the target (default: the source's).",
+        help="Control-plane URL of the target (default: --source-host where the command has one, else "
+        "Pinecone's cloud).",
     ),
     click.option("--target-api-key-env", default=None, metavar="VAR", help="Default: the source's variable."),
 ]
