@@ -261,7 +261,11 @@ class StoreConformance:
         metadata = exact.metadata
         assert metadata["title"] == exact_record().metadata["title"]
         for key, number in (("fraction", 0.1), ("large", 2.0**53 + 2), ("count", 3.0)):
-            assert type(metadata[key]) is float and metadata[key] == number, key  # float64, not float32
+            value = metadata[key]
+            # Exactly the float64 written (0.1 through float32 would differ); never a bool. An int written
+            # may come back as int (files keep JSON's 3) or float (Pinecone's 3.0): the digest is the same.
+            assert isinstance(value, (int, float)) and not isinstance(value, bool), key
+            assert float(value) == number, key
         assert metadata["flag"] is True and metadata["off"] is False
         assert metadata["tags"] == ["b", "a", "a", "\u00e9"]
 
@@ -316,7 +320,7 @@ class StoreConformance:
         fresh.write("ns", [second])
         settle(fresh)
         assert by_id(fresh.fetch("ns", ["same", "other"]))["same"] == second
-        assert flat(listed(fresh, "ns")) == ["other", "same"]
+        assert sorted(flat(listed(fresh, "ns"))) == ["other", "same"]
 
     def test_a_full_request_at_the_limits_is_taken(self, fresh: Store | None) -> None:
         if fresh is None:
@@ -355,7 +359,7 @@ class StoreConformance:
         assert fresh.delete("ns", ["d0", "d2", "never-there"]).count == 3
         assert fresh.delete("ns", []).count == 0
         settle(fresh)
-        assert flat(listed(fresh, "ns")) == ["d1", "d3"]
+        assert sorted(flat(listed(fresh, "ns"))) == ["d1", "d3"]
         assert sorted(r.id for r in fresh.fetch("ns", [r.id for r in records])) == ["d1", "d3"]
         fresh.delete("ns", ["d1", "d3"])
         assert fresh.describe().namespace_counts == {}

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ...errors import UserError
+from ...errors import RecordsRejected, UserError
 from ...records import Record, approx_bytes
 from ..base import Capabilities, IdPage, StoreDescription, WriteAck
 from .formats import StagedRow, write_rows
@@ -70,6 +70,7 @@ class FileTarget:
         self.naming = _folder_naming(self.location)
         self._emitting = threading.Lock()
         self._dense = True
+        self._dimension: int | None = None  # known once created or described; records must have it
         self._reader: FileSource | None = None
         remove_leftovers(self.location, staging_path, self.staging.run_token)
         self._recover()
@@ -99,8 +100,9 @@ class FileTarget:
     def describe(self) -> StoreDescription:
         manifest = read_manifest(self.location)
         if manifest is None:
-            raise FileNotFoundError(self.location.path(MANIFEST))
+            raise UserError(f"{self.url} holds no export (no {MANIFEST}): check the path, or export to it.")
         self._dense = manifest.description.shape.dimension is not None
+        self._dimension = manifest.description.shape.dimension
         return manifest.description
 
     def create_like(
@@ -114,6 +116,7 @@ class FileTarget:
     ) -> None:
         """An export starts with a manifest that says it is incomplete and describes the source."""
         self._dense = source.shape.dimension is not None
+        self._dimension = source.shape.dimension
         manifest = Manifest(self.file_format, source, folder_naming=self.naming)
         write_manifest(self.location, manifest, self.tag)
 
@@ -124,6 +127,12 @@ class FileTarget:
         return approx_bytes(record) + 64
 
     def write(self, namespace: str, records: Sequence[Record]) -> WriteAck:
+        # Written, a misfit would make an export that Pinecone's import refuses; refused, it is a dead letter.
+        expected = self._dimension
+        for record in records:
+            if expected is not None and record.values is not None and record.dimension != expected:
+                reason = f"record {record.id!r} has dimension {record.dimension}, the export {expected}"
+                raise RecordsRejected("export", reason)
         self.staging.stage(namespace, records)
         # One file at a time: the thread that finds a full file's worth waiting writes it (back-pressure
         # for the copy), the others go on staging.
