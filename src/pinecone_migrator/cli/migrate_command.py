@@ -168,7 +168,7 @@ def run_copy(
     target through, when it is not ``target`` itself (an export is read back from its files); ``check``
     returns further problems found in a verification (restore compares digests with the manifest)."""
     from ..engine.migrate import run_migration
-    from ..engine.pods import enumerable
+    from ..stores.listable import enumerable
 
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
     console = Console(stderr=True) if live else None

@@ -145,10 +145,10 @@ def sync(**options: Any) -> None:
       70   a bug: one line names it, the traceback is in the log file it prints
       130  stopped during a pass; the next sync picks up (what was copied is remembered)
     """
-    from ..engine.pods import enumerable
     from ..engine.stamping import StampOptions, StampPass
     from ..engine.sync import SyncOptions, SyncPass, check_sync, follow
     from ..engine.sync_state import SyncState
+    from ..stores.listable import enumerable
 
     request = _request({**options, "verify": "off"})
     settings = SyncOptions(

@@ -138,7 +138,7 @@ def verify(**options: Any) -> None:
     if options["repair"] and level == "digest":
         level = "full"
     request = build_request(options)
-    from ..engine.pods import enumerable
+    from ..stores.listable import enumerable
 
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
     console = Console(stderr=True) if live else None

@@ -369,7 +369,7 @@ def select(
     if needs_listing and not source.capabilities().can_list:
         raise UserError(
             f"The source index {request.source.index!r} is pod-based and cannot list its IDs; it has to be "
-            "enumerated by query sweeps first (engine.pods.enumerable)."
+            "enumerated by query sweeps first (stores.listable.enumerable)."
         )
     return description, selected_namespaces(request, description), request.predicate()
 

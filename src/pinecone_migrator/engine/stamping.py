@@ -28,8 +28,7 @@ import numpy as np
 from ..errors import UserError
 from ..filters import MetadataPredicate, compile_filter
 from ..records import STAMP_KEYS, Record, record_digest
-from ..stores.base import FetchesByMetadata, Store, UpdatesMetadata
-from ..stores.swept import QueriesIds
+from ..stores.base import FetchesByMetadata, QueriesIds, Store, UpdatesMetadata
 from .copy import Route
 from .migrate import MigrationRequest, check_target, select
 from .sync import strip_stamps

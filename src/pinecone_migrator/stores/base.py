@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import SplitResult, urlsplit
 
-from ..records import Record
+from ..records import Record, SparseValues
 
 DEFAULT_NAMESPACE = "__default__"
 
@@ -193,6 +193,22 @@ class Searches(Protocol):
     """Optional ability: similarity search with a record's own vectors (to prove a copy searches the same)."""
 
     def query(self, namespace: str, record: Record, top_k: int) -> list[Match]: ...
+
+
+@runtime_checkable
+class QueriesIds(Protocol):
+    """Optional ability: IDs of the best matches of a query vector, optionally filtered (what a query
+    sweep of a store that cannot list needs)."""
+
+    def query_ids(
+        self,
+        namespace: str,
+        *,
+        top_k: int,
+        vector: Any = None,
+        sparse: SparseValues | None = None,
+        metadata_filter: dict[str, Any] | None = None,
+    ) -> list[str]: ...
 
 
 def same_location(first: str | None, second: str | None) -> bool:

@@ -51,6 +51,7 @@ from .base import (
     Capabilities,
     IdPage,
     IndexShape,
+    QueriesIds,
     ReportsThrottling,
     Store,
     StoreDescription,
@@ -61,7 +62,6 @@ log = logging.getLogger("pinecone_migrator.swept")
 
 __all__ = [
     "IncompleteSweep",
-    "QueriesIds",
     "SweepInterrupted",
     "SweepReport",
     "SweepableStore",
@@ -123,21 +123,6 @@ class IncompleteSweep(MigratorError):
     """A namespace's sweep ended without proving it found every record, and a complete listing is required."""
 
     exit_code = ExitCode.UNJUDGED
-
-
-@runtime_checkable
-class QueriesIds(Protocol):
-    """The ability a sweep needs: IDs of the best matches of a query vector, optionally filtered."""
-
-    def query_ids(
-        self,
-        namespace: str,
-        *,
-        top_k: int,
-        vector: Any = None,
-        sparse: SparseValues | None = None,
-        metadata_filter: dict[str, Any] | None = None,
-    ) -> list[str]: ...
 
 
 @runtime_checkable

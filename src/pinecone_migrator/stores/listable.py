@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UserError
-from ..stores.base import Store
-from ..stores.swept import IncompleteSweep, QueriesIds, SweepReport, SweptSource
+from .base import QueriesIds, Store
+from .swept import IncompleteSweep, SweepReport, SweptSource
 
 log = logging.getLogger("pinecone_migrator.pods")
 
