@@ -30,9 +30,7 @@ from .verify_scan import BucketDigests
 MIN_RECORDS_FOR_PROCESSES = 50_000
 MAX_PROCESSES = 4
 
-_worker: dict[
-    str, Any
-] = {}  # in a worker process: the setup (stores opened once), stop event, progress queue
+_worker: dict[str, WorkerContext] = {}  # in a worker process: what it was started with (stores opened once)
 
 
 @dataclass
@@ -66,10 +64,6 @@ def picklable(*stores: Store) -> bool:
     return True
 
 
-def _start_worker(setup: ScanSetup, stop: Any, progress: Any) -> None:
-    _worker["setup"], _worker["stop"], _worker["progress"] = setup, stop, progress
-
-
 @dataclass(frozen=True)
 class WorkerContext:
     """What a worker process was started with: the setup, the parent's stop event, the progress queue."""
@@ -79,9 +73,13 @@ class WorkerContext:
     progress: Any
 
 
+def _start_worker(setup: ScanSetup, stop: Any, progress: Any) -> None:
+    _worker["context"] = WorkerContext(setup, stop, progress)
+
+
 def worker_context() -> WorkerContext:
     """In a worker process, what it was started with (a scan task reads it)."""
-    return WorkerContext(_worker["setup"], _worker["stop"], _worker["progress"])
+    return _worker["context"]
 
 
 ScanTask = Callable[[str, str, str], ScanOutput]
