@@ -23,12 +23,7 @@ ENGINE_MAY_IMPORT = {f"{PACKAGE}.stores.base", f"{PACKAGE}.stores.registry"}
 KNOWN_CYCLES: set[frozenset[str]] = {
     frozenset({f"{PACKAGE}.server.control_schema", f"{PACKAGE}.server.integrated"}),
 }
-# migrate_command's option-to-request helper, used by sync, export/import and bulk import.
-KNOWN_PRIVATE_CLI_IMPORTS = {
-    ("cli.sync_command", "cli.migrate_command", "_request"),
-    ("cli.files_command", "cli.migrate_command", "_request"),
-    ("cli.bulk_command", "cli.migrate_command", "_request"),
-}
+KNOWN_PRIVATE_CLI_IMPORTS: set[tuple[str, str, str]] = set()
 
 
 @dataclass(frozen=True)

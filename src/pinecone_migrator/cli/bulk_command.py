@@ -124,10 +124,10 @@ def run_bulk_import(options: dict[str, Any]) -> None:
             job = follow(lambda: jobs.describe_import(import_id), IMPORT_DONE, stop, show)
         verification = None
         if job.status == "Completed" and options["verify"] in ("digest", "full") and not stop.is_set():
-            from .migrate_command import _request
+            from .migrate_command import copy_request
             from .verify_command import run_verify
 
-            request = _request({**options, "source_index": uri, "source_host": None})
+            request = copy_request({**options, "source_index": uri, "source_host": None})
             verification = run_verify(request, source, target, options["verify"], stop, console, {})
     _finish(job, stop.is_set(), verification, options)
 

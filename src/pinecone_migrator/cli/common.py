@@ -18,7 +18,6 @@ from ..statelock import check_writable
 FC = TypeVar("FC", bound=Callable[..., object])
 
 # Names the commands use; the meanings are ExitCode's, documented in errors.EXIT_CODES.
-EXIT_OK = ExitCode.OK
 EXIT_DECLINED = ExitCode.DECLINED
 EXIT_USAGE = ExitCode.BAD_INPUT
 EXIT_INCOMPLETE = ExitCode.INCOMPLETE

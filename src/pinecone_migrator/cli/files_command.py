@@ -15,7 +15,7 @@ import click
 from .app import cli
 from .bulk_command import BULK_OPTIONS
 from .common import FC, apply_options, command_name, user_errors
-from .migrate_command import WRITE_OPTIONS, YES_OPTION, _request, run_copy, verify_option
+from .migrate_command import WRITE_OPTIONS, YES_OPTION, copy_request, run_copy, verify_option
 from .options import (
     CONFIG_OPTION,
     ROUTING_OPTIONS,
@@ -250,7 +250,7 @@ def run_import(
     from ..statelock import hold
     from ..stores.files import FileSource
 
-    request = _request({**options, "source_index": options["from_"], "source_host": None})
+    request = copy_request({**options, "source_index": options["from_"], "source_host": None})
     target_variable = options["target_api_key_env"] or "PINECONE_API_KEY"
     target = index_store("target", request.target.index, request.target.host, target_variable)
     with user_errors():

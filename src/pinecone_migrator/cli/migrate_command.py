@@ -79,7 +79,8 @@ def write_options(function: FC) -> FC:
     return apply_options(function, WRITE_OPTIONS)
 
 
-def _request(options: dict[str, Any]) -> MigrationRequest:
+def copy_request(options: dict[str, Any]) -> MigrationRequest:
+    """The copy the options describe (migrate, sync, import and restore share it)."""
     from ..engine.copy import CopyOptions
 
     read_nodes = options["target_read_nodes"]
@@ -145,7 +146,7 @@ def migrate(**options: Any) -> None:
       130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
 
-    request = _request(options)
+    request = copy_request(options)
     if options["dry_run"]:
         _print_plan(request, options)
         return

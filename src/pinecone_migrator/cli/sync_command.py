@@ -31,7 +31,7 @@ from .common import (
     write_report,
 )
 from .display import install_stop_handlers, setup_logging
-from .migrate_command import TARGET_CREATION_OPTIONS, YES_OPTION, _request
+from .migrate_command import TARGET_CREATION_OPTIONS, YES_OPTION, copy_request
 from .options import (
     CONFIG_OPTION,
     ROUTING_OPTIONS,
@@ -150,7 +150,7 @@ def sync(**options: Any) -> None:
     from ..engine.sync_state import SyncState
     from ..stores.listable import enumerable
 
-    request = _request({**options, "verify": "off"})
+    request = copy_request({**options, "verify": "off"})
     settings = SyncOptions(
         detect_updates=options["detect_updates"],
         updated_field=options["updated_field"],
