@@ -47,7 +47,9 @@ class Faults:
     the throttle listener hears it, and the call then succeeds, as after a store's own retry.
     ``refuse``: a reason to refuse a written record, or None; a write holding one raises
     :class:`RecordsRejected` and stores nothing. ``latency_seconds``: added to every call.
-    ``operations``: the calls failures and throttles apply to.
+    ``operations``: the calls failures and throttles apply to. ``failing_calls``: calls that fail whatever
+    the draw, as (operation, n) for the n-th call of that operation, counted from 1 (a failure exactly where
+    a test needs it).
     """
 
     failure_rate: float = 0.0
@@ -56,6 +58,7 @@ class Faults:
     latency_seconds: float = 0.0
     operations: frozenset[str] = FAULTY_OPERATIONS
     seed: int = 0
+    failing_calls: frozenset[tuple[str, int]] = frozenset()
     rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -102,7 +105,7 @@ class MemoryStore:
             if operation not in faults.operations:
                 return
             draw = faults.rng.random()
-            failed = draw < faults.failure_rate
+            failed = draw < faults.failure_rate or (operation, self.calls[operation]) in faults.failing_calls
             throttled = not failed and draw < faults.failure_rate + faults.throttle_rate
             self.failed += failed
             self.throttled += throttled
