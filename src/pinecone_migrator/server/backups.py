@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import control, control_schema
+from . import control, control_values
 from .backup_registry import Backup, BackupRegistry, index_id
 from .context import STATE_KEY, json_response
 from .errors import failed_precondition, invalid_argument, not_found
@@ -95,13 +95,13 @@ async def create_index_from_backup(request: web.Request) -> web.Response:
     name = body.get("name")
     if not isinstance(name, str):
         raise invalid_argument("name (of the index to create) must be a string.")
-    tags = control_schema.parse_tags(body["tags"]) if body.get("tags") is not None else backup.definition.tags
+    tags = control_values.parse_tags(body["tags"]) if body.get("tags") is not None else backup.definition.tags
     definition = replace(
         backup.definition,
         name=name,
         tags=tags,
-        deletion_protection=control_schema.parse_deletion_protection(body.get("deletion_protection")),
-        read_capacity=control_schema.parse_read_capacity(body.get("read_capacity")),
+        deletion_protection=control_values.parse_deletion_protection(body.get("deletion_protection")),
+        read_capacity=control_values.parse_read_capacity(body.get("read_capacity")),
         created_at=utc_now(),
     )
     request.app[STATE_KEY].catalog.create(definition)

@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import control_classic, control_schema, integrated
+from . import control_classic, control_schema, control_values, integrated
 from .catalog import IndexDefinition, index_path, validate_tags
 from .context import json_response, state_of
-from .control_schema import require_object
+from .control_values import require_object
 from .errors import ApiError, invalid_argument, not_found
 
 API_VERSION_HEADER = "X-Pinecone-Api-Version"
@@ -127,7 +127,7 @@ def common_changes(body: dict[str, Any], definition: IndexDefinition) -> dict[st
             raise invalid_argument(f"{key} cannot be changed after an index is created.")
     changes: dict[str, Any] = {}
     if body.get("deletion_protection") is not None:
-        changes["deletion_protection"] = control_schema.parse_deletion_protection(body["deletion_protection"])
+        changes["deletion_protection"] = control_values.parse_deletion_protection(body["deletion_protection"])
     if body.get("tags") is not None:
         changes["tags"] = merged_tags(definition.tags, body["tags"])
     return changes

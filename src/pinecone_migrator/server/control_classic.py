@@ -10,18 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from .catalog import IndexDefinition
-from .control_schema import (
+from .control_schema import READY, patch_pod, patch_read_capacity, pod_deployment
+from .control_values import (
     DENSE_FIELD,
-    READY,
     SPARSE_FIELD,
     managed_deployment,
     optional_int,
     parse_deletion_protection,
     parse_read_capacity,
     parse_tags,
-    patch_pod,
-    patch_read_capacity,
-    pod_deployment,
     render_read_capacity,
     require_object,
     require_string,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .catalog import IndexDefinition
-from .control_schema import (
+from .control_values import (
     DENSE_FIELD,
     SPARSE_FIELD,
     managed_deployment,
