@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from pinecone_migrator.stores.memory import Faults, MemoryStore
 SHAPE = IndexShape(vector_type="dense", metric="dotproduct", dimension=8)
 SIZES = {"tenant-a": 700, "tenant-b": 230, DEFAULT_NAMESPACE: 45}
 MAX_RUNS = 60
+DEADLINE_SECONDS = 30
 
 
 def _records(namespace: str, count: int) -> list[Record]:
@@ -51,12 +53,22 @@ class Slowdowns(NullProgress):
 def _migrate_until_done(
     request: MigrationRequest, source: MemoryStore, target: MemoryStore, progress: Slowdowns
 ) -> tuple[MigrationSummary, int]:
-    """Run the migration again after each injected failure, as a user would; the ledger resumes it."""
-    for failures in range(MAX_RUNS):
-        try:
-            return run_migration(request, source, target, progress=progress), failures
-        except RemoteError as failure:
-            assert failure.retryable and failure.status == 503
+    """Run the migration again after each injected failure, as a user would; the ledger resumes it. A copy
+    that never ends (a listing that never ends) is stopped at a deadline and fails the test."""
+    stop = threading.Event()
+    deadline = threading.Timer(DEADLINE_SECONDS, stop.set)
+    deadline.start()
+    try:
+        for failures in range(MAX_RUNS):
+            try:
+                summary = run_migration(request, source, target, stop=stop, progress=progress)
+            except RemoteError as failure:
+                assert failure.retryable and failure.status == 503
+                continue
+            assert not summary.interrupted, f"not done within {DEADLINE_SECONDS} s"
+            return summary, failures
+    finally:
+        deadline.cancel()
     raise AssertionError(f"not done after {MAX_RUNS} runs")
 
 

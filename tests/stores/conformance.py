@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from pinecone_migrator.errors import MigratorError, RecordsRejected, RemoteError, UserError
-from pinecone_migrator.records import Record, SparseValues
+from pinecone_migrator.records import Metadata, Record, SparseValues
 from pinecone_migrator.stores.base import (
     DEFAULT_NAMESPACE,
     FetchesByMetadata,
@@ -34,6 +34,7 @@ SOURCE = StoreDescription(name="conformance", shape=SHAPE, namespace_counts={}, 
 # More than any store's list page (Pinecone 100, files 1,000), so that a page at the limit is full.
 WIDE = 1_001
 ORDER_IDS = ["B", "a", "a#1", "a/b", "a0", "aa", "b~", "~", "A-1", "0", "9z", "a-", "a."]
+MAX_PAGES = 2_000  # more than any listing here needs: a cursor that never ends fails, not hangs
 EDGE_FLOATS = np.array([1 / 3, 1.4e-45, 3.4028235e38, -0.0], dtype=np.float32)
 
 
@@ -126,12 +127,13 @@ def listed(store: Store, namespace: str, *, prefix: str = "", limit: int = 7) ->
     """Every page of a listing, following cursors."""
     pages: list[list[str]] = []
     cursor = None
-    while True:
+    while len(pages) < MAX_PAGES:
         page = store.list_ids(namespace, prefix=prefix, cursor=cursor, limit=limit)
         pages.append(page.ids)
         cursor = page.cursor
         if cursor is None:
             return pages
+    raise AssertionError(f"the listing of {namespace!r} did not end within {MAX_PAGES} pages")
 
 
 def flat(pages: Sequence[Sequence[str]]) -> list[str]:
@@ -225,7 +227,9 @@ class StoreConformance:
         assert store.list_ids("main", cursor=first.cursor, limit=5) == again
         rest = [again.ids]
         cursor = again.cursor
-        while cursor is not None:
+        for _ in range(MAX_PAGES):
+            if cursor is None:
+                break
             page = store.list_ids("main", cursor=cursor, limit=5)
             rest.append(page.ids)
             cursor = page.cursor
@@ -303,7 +307,7 @@ class StoreConformance:
         assert isinstance(store, FetchesByMetadata)
         found: list[Record] = []
         cursor = None
-        while True:
+        for _ in range(MAX_PAGES):
             page = store.fetch_by_metadata("main", {"flag": True, "n": {"$gte": 2}}, cursor=cursor, limit=2)
             assert len(page.records) <= 2
             found += page.records
@@ -383,9 +387,10 @@ class StoreConformance:
     def test_update_metadata_where_able(self, fresh: Store | None) -> None:
         if fresh is None or not isinstance(fresh, UpdatesMetadata):
             return
-        original = Record(id="u", values=_dense(1), sparse=_sparse([3], [0.5]), metadata={"keep": "me"})
+        metadata: Metadata = {"kept": "as it was", "changed": "before"}
+        original = Record(id="u", values=_dense(1), sparse=_sparse([3], [0.5]), metadata=metadata)
         fresh.write("ns", [original])
-        assert fresh.update_metadata("ns", "u", {"migrated": True, "keep": "changed"}).count == 1
+        assert fresh.update_metadata("ns", "u", {"migrated": True, "changed": "after"}).count == 1
         updated = fresh.fetch("ns", ["u"])[0]
-        assert updated.metadata == {"keep": "changed", "migrated": True}
+        assert updated.metadata == {"kept": "as it was", "changed": "after", "migrated": True}
         assert updated == Record("u", original.values, original.sparse, updated.metadata)
