@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from pinecone_migrator.engine.copy import CopyOptions
 from pinecone_migrator.engine.ledger import Ledger
@@ -118,13 +117,9 @@ def test_throttles_slow_the_copy_refused_records_are_dead_letters_and_a_failed_l
     assert all("too spicy" in reason for _, _, _, reason in dead)
 
 
-@pytest.mark.xfail(
-    reason="bug in engine/copy.py UnitCopier._commit_finished: it pops a failed page before "
-    ".result() raises, so the finally block commits the pages listed after it and the ledger's cursor "
-    "passes the failed page; the resumed run never copies it and marks the namespace done (records lost)",
-    strict=True,
-)
 def test_a_page_that_failed_is_copied_when_the_run_resumes(tmp_path: Path) -> None:
+    """A page whose fetch fails while later pages are in flight: the ledger's cursor stops before it, and
+    the resumed run copies it (the engine used to commit the pages after it: records lost)."""
     # The first fetch fails while later pages are in flight (every call takes a little while).
     source, written = _filled_source(Faults(failing_calls=frozenset({("fetch", 1)}), latency_seconds=0.002))
     target = MemoryStore("target")

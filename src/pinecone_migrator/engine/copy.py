@@ -265,7 +265,10 @@ class UnitCopier:
         """Advance the ledger over the leading run of finished pages (in page order)."""
         run = self.run_
         while pending and pending[0].done():
-            result = pending.pop(0).result()  # a failed page raises here and stops the cursor before it
+            # A failed page raises here and stays first, so that no later page is ever committed past it
+            # (the finally of run() commits again: popping it first would move the cursor over it).
+            result = pending[0].result()
+            pending.pop(0)
             run.ledger.advance(
                 self.namespace,
                 self.prefix,
