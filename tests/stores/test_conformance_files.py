@@ -10,22 +10,10 @@ from pathlib import Path
 import pytest
 
 from pinecone_migrator.records import Record
-from pinecone_migrator.stores.base import Store
 from pinecone_migrator.stores.files import FileSource, FileTarget
 
 from ..objectstores import Emulator
 from .conformance import SOURCE, Harness, StoreConformance, Traits
-
-# Bugs of FileSource (stores/files/source.py, being reworked by the engine re-cut as this was written):
-DUPLICATE_FETCH = pytest.mark.xfail(
-    reason="bug: FileSource.fetch returns a record once per time its ID is asked for (Pinecone: once)",
-    strict=True,
-)
-FOREIGN_CURSOR = pytest.mark.xfail(
-    reason="bug: FileSource.list_ids raises a bare ValueError for a cursor that is not '<file>:<row>', "
-    "not an error of the library's hierarchy",
-    strict=True,
-)
 
 # Small files, so that listings and fetches cross file boundaries.
 ROWS_PER_FILE = 400
@@ -93,21 +81,7 @@ def file_format(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-class FileConformance(StoreConformance):
-    """Both file stores read through FileSource, so they share its known bugs."""
-
-    @DUPLICATE_FETCH
-    def test_fetch_returns_what_exists_once(self, store: Store) -> None:
-        super().test_fetch_returns_what_exists_once(store)
-
-    @FOREIGN_CURSOR
-    def test_a_cursor_from_elsewhere_is_refused_or_read_as_a_position(
-        self, harness: Harness, store: Store, contents: dict[str, list[Record]]
-    ) -> None:
-        super().test_a_cursor_from_elsewhere_is_refused_or_read_as_a_position(harness, store, contents)
-
-
-class TestFileTarget(FileConformance):
+class TestFileTarget(StoreConformance):
     @pytest.fixture(scope="module")
     @classmethod
     def harness(cls, file_format: str, tmp_path_factory: pytest.TempPathFactory) -> Harness:
@@ -115,7 +89,7 @@ class TestFileTarget(FileConformance):
         return TargetHarness(str(work / "exports"), work, file_format)
 
 
-class TestFileSource(FileConformance):
+class TestFileSource(StoreConformance):
     @pytest.fixture(scope="module")
     @classmethod
     def harness(cls, file_format: str, tmp_path_factory: pytest.TempPathFactory) -> Harness:
@@ -137,14 +111,14 @@ def s3_root(s3_emulator: Emulator) -> Iterator[str]:
         yield s3_emulator.store().uri
 
 
-class TestS3FileTarget(FileConformance):
+class TestS3FileTarget(StoreConformance):
     @pytest.fixture(scope="module")
     @classmethod
     def harness(cls, s3_root: str, tmp_path_factory: pytest.TempPathFactory) -> Harness:
         return TargetHarness(f"{s3_root}/target", tmp_path_factory.mktemp("s3-target"), "parquet")
 
 
-class TestS3FileSource(FileConformance):
+class TestS3FileSource(StoreConformance):
     @pytest.fixture(scope="module")
     @classmethod
     def harness(cls, s3_root: str, tmp_path_factory: pytest.TempPathFactory) -> Harness:

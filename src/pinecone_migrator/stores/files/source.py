@@ -256,7 +256,7 @@ class FileSource:
         if namespace not in self.folders:
             return IdPage([], None)
         files = self.folders[namespace][1]
-        file_number, row = (int(part) for part in cursor.split(":")) if cursor else (0, 0)
+        file_number, row = self._position(cursor) if cursor else (0, 0)
         ids: list[str] = []
         while file_number < len(files):
             chunk = self._chunk_at(namespace, files[file_number], row)
@@ -271,6 +271,17 @@ class FileSource:
                     ids.append(record_id)
         return IdPage(ids, None)
 
+    def _position(self, cursor: str) -> tuple[int, int]:
+        """A cursor this source gave: ``<file number>:<row>``."""
+        try:
+            file_number, row = (int(part) for part in cursor.split(":"))
+        except ValueError:
+            raise UserError(
+                f"{cursor!r} is not a listing position of {self.url} (<file number>:<row>): was the ledger "
+                "written for another source?"
+            ) from None
+        return file_number, row
+
     def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
         if namespace not in self.folders:
             return []
@@ -284,7 +295,7 @@ class FileSource:
             wanted -= found.keys()
             if not wanted:
                 break
-        return [found[i] for i in ids if i in found]
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
 
     def has_sparse_values(self, namespace: str, name: str) -> bool:
         """Whether a data file has sparse values (a Parquet file: whether it has the column)."""
