@@ -30,6 +30,7 @@ from pinecone_migrator.stores.base import (
 )
 
 SHAPE = IndexShape(vector_type="dense", metric="dotproduct", dimension=4)
+SPARSE_SHAPE = IndexShape(vector_type="sparse", metric="dotproduct", dimension=None)
 SOURCE = StoreDescription(name="conformance", shape=SHAPE, namespace_counts={}, tags={"suite": "conformance"})
 # More than any store's list page (Pinecone 100, files 1,000), so that a page at the limit is full.
 WIDE = 1_001
@@ -102,9 +103,11 @@ class Harness:
     """How the suite gets stores of one kind."""
 
     traits: ClassVar[Traits] = Traits()
+    # The kinds of index the store can hold (a pod index, which a swept source reads, cannot be sparse).
+    shapes: ClassVar[tuple[IndexShape, ...]] = (SHAPE, SPARSE_SHAPE)
 
-    def filled(self, contents: dict[str, list[Record]]) -> Store:
-        """A store of :data:`SHAPE` holding exactly ``contents`` (namespace -> records)."""
+    def filled(self, contents: dict[str, list[Record]], shape: IndexShape = SHAPE) -> Store:
+        """A store of ``shape`` holding exactly ``contents`` (namespace -> records)."""
         raise NotImplementedError
 
     def empty(self) -> Store | None:
@@ -316,6 +319,25 @@ class StoreConformance:
                 break
         wanted = [r for r in contents["main"] if r.metadata.get("flag") is True and _number(r, "n") >= 2]
         assert by_id(found) == by_id(wanted) and len(found) == len(wanted)
+
+    def test_a_sparse_index_where_able(self, harness: Harness) -> None:
+        if SPARSE_SHAPE not in harness.shapes:
+            return  # the harness says the kind holds no sparse index
+        contents = {
+            "sparse": [
+                Record(id=f"s{n:02d}", sparse=_sparse([n, 2**32 - 1 - n], [n / 7, -1.5]), metadata={"n": n})
+                for n in range(12)
+            ],
+            DEFAULT_NAMESPACE: [Record(id="one", sparse=_sparse([5], [0.25]))],
+        }
+        store = harness.filled(contents, SPARSE_SHAPE)
+        description = store.describe()
+        assert description.shape == SPARSE_SHAPE
+        assert description.namespace_counts == {"sparse": 12, DEFAULT_NAMESPACE: 1}
+        for namespace, records in contents.items():
+            assert sorted(flat(listed(store, namespace, limit=5))) == sorted(r.id for r in records)
+            fetched = store.fetch(namespace, [r.id for r in records])
+            assert by_id(fetched) == by_id(records) and all(r.values is None for r in fetched)
 
     # -- writing ---------------------------------------------------------------------------------------------
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pinecone_migrator.records import Record
+from pinecone_migrator.stores.base import IndexShape
 from pinecone_migrator.stores.files import FileSource, FileTarget
 
 from ..objectstores import Emulator
-from .conformance import SOURCE, Harness, StoreConformance, Traits
+from .conformance import SHAPE, SOURCE, Harness, StoreConformance, Traits
 
 # Small files, so that listings and fetches cross file boundaries.
 ROWS_PER_FILE = 400
@@ -30,7 +32,7 @@ class ExportHarness(Harness):
         self.file_format = file_format
         self._numbers = itertools.count()
 
-    def _target(self) -> FileTarget:
+    def _target(self, shape: IndexShape = SHAPE) -> FileTarget:
         number = next(self._numbers)
         target = FileTarget(
             f"{self.root}/export-{number}",
@@ -38,11 +40,11 @@ class ExportHarness(Harness):
             self.work / f"staging-{number}.sqlite",
             rows_per_file=ROWS_PER_FILE,
         )
-        target.create_like(SOURCE)
+        target.create_like(replace(SOURCE, shape=shape))
         return target
 
-    def _written(self, contents: dict[str, list[Record]]) -> FileTarget:
-        target = self._target()
+    def _written(self, contents: dict[str, list[Record]], shape: IndexShape) -> FileTarget:
+        target = self._target(shape)
         for namespace, records in contents.items():
             for start in range(0, len(records), 1_000):
                 target.write(namespace, records[start : start + 1_000])
@@ -56,8 +58,8 @@ class ExportHarness(Harness):
 class TargetHarness(ExportHarness):
     """The export read back through its own FileTarget (a target is written, then verified)."""
 
-    def filled(self, contents: dict[str, list[Record]]) -> FileTarget:
-        return self._written(contents)
+    def filled(self, contents: dict[str, list[Record]], shape: IndexShape = SHAPE) -> FileTarget:
+        return self._written(contents, shape)
 
     def empty(self) -> FileTarget:
         return self._target()
@@ -69,8 +71,8 @@ class TargetHarness(ExportHarness):
 class SourceHarness(ExportHarness):
     """The export read through a FileSource (an import): a source is never written."""
 
-    def filled(self, contents: dict[str, list[Record]]) -> FileSource:
-        return FileSource(self._written(contents).url)
+    def filled(self, contents: dict[str, list[Record]], shape: IndexShape = SHAPE) -> FileSource:
+        return FileSource(self._written(contents, shape).url)
 
     def empty(self) -> None:
         return None

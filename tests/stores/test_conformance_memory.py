@@ -10,15 +10,15 @@ import pytest
 
 from pinecone_migrator.errors import RecordsRejected, RemoteError
 from pinecone_migrator.records import Record
-from pinecone_migrator.stores.base import Capabilities
+from pinecone_migrator.stores.base import Capabilities, IndexShape
 from pinecone_migrator.stores.memory import MAX_DELETE_IDS, Faults, MemoryStore
 
 from .conformance import SHAPE, SOURCE, Harness, StoreConformance
 
 
 class MemoryHarness(Harness):
-    def filled(self, contents: dict[str, list[Record]]) -> MemoryStore:
-        store = MemoryStore("filled", SHAPE)
+    def filled(self, contents: dict[str, list[Record]], shape: IndexShape = SHAPE) -> MemoryStore:
+        store = MemoryStore("filled", shape)
         for namespace, records in contents.items():
             for start in range(0, len(records), 1_000):
                 store.write(namespace, records[start : start + 1_000])

@@ -13,7 +13,7 @@ from pinecone import Pinecone, PodSpec
 from pinecone_migrator.records import Record
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
-from pinecone_migrator.stores.base import Store
+from pinecone_migrator.stores.base import IndexShape, Store
 from pinecone_migrator.stores.pinecone import PineconeStore, RetryPolicy
 from pinecone_migrator.stores.swept import SweptSource
 
@@ -32,7 +32,10 @@ class SweptHarness(Harness):
         pod = PineconeStore(name, "key", self.server.url, retry=FAST_RETRY)
         return SweptSource(pod, self.work / f"{name}.sweep.sqlite", seed=1)
 
-    def filled(self, contents: dict[str, list[Record]]) -> SweptSource:
+    shapes = (SHAPE,)  # Pinecone's pod indexes are dense: a sparse index is serverless only
+
+    def filled(self, contents: dict[str, list[Record]], shape: IndexShape = SHAPE) -> SweptSource:
+        assert shape == SHAPE
         name = f"pod-{next(self._numbers)}"
         Pinecone(api_key="key", host=self.server.url).create_index(
             name, dimension=SHAPE.dimension, metric=SHAPE.metric, spec=PodSpec(environment="us-east-1-aws")
