@@ -9,6 +9,9 @@ the declared limits as the local server does; a write is an upsert by ID and is 
 record in it cannot be stored (wrong shape, non-ASCII ID, metadata Pinecone cannot hold); metadata numbers
 come back as float64; a namespace whose last record is deleted is gone; an update of a missing ID is
 acknowledged and changes nothing.
+
+It lives in one process: it cannot be pickled, so an engine part that hands stores to worker processes
+(verify's scan workers) must run with threads over it.
 """
 
 from __future__ import annotations
