@@ -46,7 +46,8 @@ def check_writable(path: Path, what: str) -> None:
     """
     if path.is_dir():
         raise UserError(f"{what} {path} is a directory: give a file path.")
-    folder = _existing_ancestor(path.parent)
+    missing = _missing_folders(path.parent)
+    folder = missing[-1].parent if missing else path.parent
     if not folder.is_dir():
         raise UserError(f"{what} {path} cannot be created: {folder} is not a directory.")
     try:
@@ -59,12 +60,6 @@ def check_writable(path: Path, what: str) -> None:
         raise UserError(
             f"{what} {path} cannot be written ({error.strerror}): choose another path or fix its permissions."
         ) from None
-
-
-def _existing_ancestor(folder: Path) -> Path:
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return folder
 
 
 @contextmanager
@@ -94,6 +89,7 @@ def hold(state: Path, command: str) -> Iterator[None]:
 
 
 def _missing_folders(folder: Path) -> list[Path]:
+    """The folders from ``folder`` up that do not exist yet, deepest first."""
     missing = []
     while not folder.exists() and folder != folder.parent:
         missing.append(folder)
@@ -171,9 +167,3 @@ def _describe_holder(descriptor: int) -> str:
         f"PID {info.get('pid', '?')} on {info.get('host', '?')}, `{info.get('command', '?')}`, "
         f"since {info.get('since', '?')}"
     )
-
-
-def held(state: Path) -> bool:
-    """Whether this process holds ``state``'s lock."""
-    with _guard:
-        return lock_path(state).resolve() in _held
