@@ -219,9 +219,8 @@ def refuse_fold(request: MigrationRequest, command: str) -> None:
 def inspect_target(source: StoreDescription, target: Store, request: MigrationRequest) -> bool:
     """Whether the target exists (True) or is to be created (False); reads only. Refuses the source itself,
     an existing target whose shape differs, and a missing one that may not or cannot be created."""
-    if target.exists():
-        found = target.describe()
-        refuse_source_as_target(source, found, request)
+    found = _found_target(source, target, request)
+    if found is not None:
         differences = source.shape.differences(found.shape)
         if differences:
             raise IncompatibleTarget(
@@ -229,10 +228,8 @@ def inspect_target(source: StoreDescription, target: Store, request: MigrationRe
                 + "; ".join(differences)
                 + ". Choose another --target-index (it will be created) or fix the target."
             )
-        check_one_namespace(source, request, found)
         _warn_lost_embedding(source, found, request)
         return True
-    check_one_namespace(source, request, None)
     if not request.create_target:
         raise UserError(
             f"The target index {request.target.index!r} does not exist, and creating it was ruled out "
@@ -241,6 +238,18 @@ def inspect_target(source: StoreDescription, target: Store, request: MigrationRe
     if not isinstance(target, CreatesLike):
         raise UserError(f"The target {request.target.label()!r} does not exist and cannot be created here.")
     return False
+
+
+def _found_target(
+    source: StoreDescription, target: Store, request: MigrationRequest
+) -> StoreDescription | None:
+    """The existing target's description (None when missing), after the refusals that hold whatever the
+    target's shape: it is not the source, and a dedicated-read-nodes target gets one namespace."""
+    found = target.describe() if target.exists() else None
+    if found is not None:
+        refuse_source_as_target(source, found, request)
+    check_one_namespace(source, request, found)
+    return found
 
 
 def _warn_lost_embedding(
@@ -399,13 +408,10 @@ def plan_migration(request: MigrationRequest, source: Store, target: Store) -> t
 
 def target_state(description: StoreDescription, target: Store, request: MigrationRequest) -> str:
     """The target as a migration would find it, in words; refuses the source itself as the target."""
-    if target.exists():
-        found = target.describe()
-        refuse_source_as_target(description, found, request)
-        check_one_namespace(description, request, found)
+    found = _found_target(description, target, request)
+    if found is not None:
         differences = description.shape.differences(found.shape)
         return "exists, incompatible: " + "; ".join(differences) if differences else "exists, compatible"
-    check_one_namespace(description, request, None)
     if not request.create_target:
         return "missing (--no-create-target)"
     return f"missing: would be created ({description.created_as()})"
@@ -467,7 +473,7 @@ def run_migration(
         for store in throttling:
             store.set_throttle_listener(limit.throttled)
         totals = RunTotals()
-        ledger = Ledger(request.ledger_path())
+        ledger = Ledger(ledger_path)
         try:
             resumed = ledger.bind(fingerprint, restart=request.restart)
             for namespace in namespaces:
