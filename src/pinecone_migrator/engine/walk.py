@@ -1,0 +1,323 @@
+"""The one walk: list → fetch → handle → ordered merge, over any store, with bounded pages in flight.
+
+Every command that reads a namespace walks it the same way. A *driver* thread pages through an enumeration
+(IDs from ``list_ids``, or records from ``fetch_by_metadata``), gathers whole pages into batches and hands
+each batch to a shared pool, where ``handle`` turns it into a small result (a copy acknowledgement, bucket
+digests, records found new). Results are merged back in the driver thread, in page order, so a walk's
+accumulators need no lock, and since a batch holds whole pages, once it is merged every item listed before
+the cursor that followed it is merged: a ledger or checkpoint can be moved there and a later walk continued
+from that cursor.
+
+How many batches are in flight is bounded twice: per walk (memory stays a few pages, whatever the size of
+the namespace), and by an :class:`~pinecone_migrator.engine.pacing.AdaptiveLimit` that every walk of one
+run shares and that halves when a store answers 429 (:func:`slowed_by_throttling`), so copy, sync, verify,
+repair and stamping all slow down the same way.
+
+For the small sequential reads (a plan's sample, a demo's listing, a search check) :func:`id_pages`,
+:func:`record_pages` and :func:`matching_pages` walk one page at a time over the same enumerations.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from ..records import Record
+from ..stores.base import FetchesByMetadata, ReportsThrottling, Store
+from .pacing import AdaptiveLimit
+
+Item = TypeVar("Item")  # what an enumeration yields: IDs (str) or records
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class Page(Generic[Item]):
+    items: list[Item]
+    cursor: str | None  # pass back to continue; None once the enumeration is complete
+
+
+# The next page of an enumeration, from the cursor the last one returned (None: the first page).
+NextPage = Callable[[str | None], Page[Item]]
+
+
+def listing(store: Store, namespace: str, *, prefix: str = "", page_size: int = 100) -> NextPage[str]:
+    """Pages of IDs from ``list_ids``, no larger than the store allows."""
+    limit = max(1, min(page_size, store.capabilities().max_list_page))
+
+    def next_page(cursor: str | None) -> Page[str]:
+        page = store.list_ids(namespace, prefix=prefix, cursor=cursor, limit=limit)
+        return Page(page.ids, page.cursor)
+
+    return next_page
+
+
+def metadata_listing(
+    store: FetchesByMetadata, namespace: str, metadata_filter: dict[str, Any], *, page_size: int = 100
+) -> NextPage[Record]:
+    """Pages of the records that match a filter, evaluated by the store (``fetch_by_metadata``)."""
+
+    def next_page(cursor: str | None) -> Page[Record]:
+        page = store.fetch_by_metadata(namespace, metadata_filter, cursor=cursor, limit=page_size)
+        return Page(page.records, page.cursor)
+
+    return next_page
+
+
+def fetch_size(store: Store, wanted: int) -> int:
+    """IDs per fetch: what the caller wants, no more than the store takes in one request."""
+    return max(1, min(wanted, store.capabilities().max_fetch_ids))
+
+
+def fetch_all(
+    store: Store, namespace: str, ids: Sequence[str], per_request: int | None = None
+) -> list[Record]:
+    """The records of ``ids`` (those that exist), fetched in requests the store accepts."""
+    step = fetch_size(store, per_request or len(ids) or 1)
+    found: list[Record] = []
+    for start in range(0, len(ids), step):
+        found += store.fetch(namespace, ids[start : start + step])
+    return found
+
+
+def fetching(
+    store: Store, namespace: str, handle: Callable[[list[Record]], Result]
+) -> Callable[[list[str]], Result]:
+    """A batch handler for listed IDs: fetch the records, then ``handle`` them (nothing is fetched for an
+    empty batch)."""
+
+    def fetch_then_handle(ids: list[str]) -> Result:
+        return handle(fetch_all(store, namespace, ids) if ids else [])
+
+    return fetch_then_handle
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a walk stands: every item listed before ``cursor`` is merged; ``listed`` items were listed
+    (before any ``keep`` filter) up to there, counting those of the walk it continues."""
+
+    cursor: str | None
+    listed: int
+
+
+@dataclass(frozen=True)
+class WalkOutcome:
+    complete: bool  # the enumeration reached its end (False when stopped or halted)
+    listed: int
+
+
+# (position up to which everything is merged, whether the enumeration reached its end)
+Checkpoint = Callable[[Position, bool], None]
+
+
+class Halted(Exception):
+    """Another walk of its group failed: this one stops at once (the failure is raised by its own walk)."""
+
+
+class Walker:
+    """Runs walks that share one pool, one stop signal and one adaptive limit on the batches in flight.
+
+    ``in_flight`` bounds each walk (memory); ``limit`` bounds all of them together and shrinks on 429.
+    ``batch_size`` is how many kept items a batch gathers (whole pages, so a batch may hold more)."""
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        *,
+        limit: AdaptiveLimit,
+        stop: threading.Event,
+        in_flight: int | None = None,
+        batch_size: int = 100,
+        checkpoint_seconds: float = 2.0,
+    ) -> None:
+        self.pool = pool
+        self.limit = limit
+        self.stop = stop
+        self.in_flight = max(1, in_flight if in_flight is not None else limit.maximum)
+        self.batch_size = max(1, batch_size)
+        self.checkpoint_seconds = checkpoint_seconds
+        self.halt = threading.Event()  # set when any walk fails
+
+    def stopping(self) -> bool:
+        return self.stop.is_set() or self.halt.is_set()
+
+    def walk(
+        self,
+        next_page: NextPage[Item],
+        handle: Callable[[list[Item]], Result],
+        merge: Callable[[Result, Position], None],
+        *,
+        keep: Callable[[Item], bool] | None = None,
+        start: Position | None = None,
+        on_checkpoint: Checkpoint | None = None,
+        every_page: bool = False,
+    ) -> WalkOutcome:
+        """Enumerate to the end (or until stopped), ``handle`` each batch of kept items in the pool and
+        ``merge`` its result here, in enumeration order, with the position it reaches.
+
+        ``start`` continues an earlier walk whose results are merged already. ``every_page`` hands each page
+        over on its own, empty ones too (a ledger that counts pages); otherwise empty pages are merged into
+        the next batch and only the end of the enumeration is handed over empty. ``on_checkpoint`` is called
+        after merges, at most every :attr:`checkpoint_seconds`, and once at the end (complete) or where a
+        stopped walk got to; not after a failure."""
+        pending: deque[tuple[Future[Result], Position]] = deque()
+        batch: list[Item] = []
+        position = start or Position(None, 0)
+        merged = started = position
+        last_checkpoint = time.monotonic()
+        complete = False
+
+        def work(items: list[Item]) -> Result:
+            if self.halt.is_set():
+                raise Halted
+            return handle(items)
+
+        def merge_oldest() -> None:
+            nonlocal merged, last_checkpoint
+            future, after = pending[0]
+            result = future.result()  # a failure raises here and the failed batch stays unmerged
+            pending.popleft()
+            merge(result, after)
+            merged = after
+            due = time.monotonic() - last_checkpoint >= self.checkpoint_seconds
+            if on_checkpoint is not None and due and after.cursor is not None:  # the end is saved as complete
+                on_checkpoint(after, False)
+                last_checkpoint = time.monotonic()
+
+        def submit(items: list[Item]) -> bool:
+            while pending and pending[0][0].done():
+                merge_oldest()
+            while len(pending) >= self.in_flight:
+                merge_oldest()
+            if not self.limit.acquire(self.stop):
+                return False
+            future = self.pool.submit(work, items)
+            future.add_done_callback(lambda _: self.limit.release())
+            pending.append((future, position))
+            return True
+
+        try:
+            while not self.stopping():
+                page = next_page(position.cursor)
+                batch.extend(page.items if keep is None else filter(keep, page.items))
+                position = Position(page.cursor, position.listed + len(page.items))
+                end = page.cursor is None
+                if every_page or end or len(batch) >= self.batch_size:
+                    if not submit(batch):
+                        position = merged  # the page was listed but not handed over: not merged
+                        break
+                    batch = []
+                if end:
+                    complete = True
+                    break
+            while pending:
+                merge_oldest()
+            if on_checkpoint is not None and complete:
+                on_checkpoint(merged, True)
+            elif on_checkpoint is not None and merged != started:
+                on_checkpoint(merged, False)
+        except BaseException:
+            self.halt.set()
+            for future, _ in pending:
+                future.cancel()
+            for future, _ in pending:  # in-flight batches finish before the caller's resources close
+                if not future.cancelled():
+                    future.exception()
+            raise
+        return WalkOutcome(complete=complete and not self.halt.is_set(), listed=merged.listed)
+
+
+class WalkGroup:
+    """Walks run side by side (one driver thread each); the first failure halts the others and is raised."""
+
+    def __init__(self, drivers: ThreadPoolExecutor, walker: Walker) -> None:
+        self.drivers = drivers
+        self.walker = walker
+        self.futures: list[Future[Any]] = []
+
+    def start(self, job: Callable[..., Result], *args: Any) -> Future[Result]:
+        future = self.drivers.submit(job, *args)
+        self.futures.append(future)
+        return future
+
+    def wait(self) -> None:
+        """Wait for every job started; re-raise the first real failure (not a :class:`Halted`)."""
+        failure: BaseException | None = None
+        for future in self.futures:
+            try:
+                future.result()
+            except Halted:
+                continue
+            except BaseException as error:  # kept, and re-raised once the others have stopped
+                self.walker.halt.set()
+                if failure is None:
+                    failure = error
+        self.futures = []
+        if failure is not None:
+            raise failure
+
+
+@contextmanager
+def slowed_by_throttling(limit: AdaptiveLimit, *stores: Store) -> Iterator[AdaptiveLimit]:
+    """While inside, every 429 any of ``stores`` reports halves ``limit`` (see :class:`AdaptiveLimit`)."""
+    throttling = [store for store in stores if isinstance(store, ReportsThrottling)]
+    for store in throttling:
+        store.set_throttle_listener(limit.throttled)
+    try:
+        yield limit
+    finally:
+        for store in throttling:
+            store.set_throttle_listener(None)
+
+
+# -- sequential walks --------------------------------------------------------------------------------------
+
+
+def pages(next_page: NextPage[Item], stop: threading.Event | None = None) -> Iterator[Page[Item]]:
+    """The pages of an enumeration one after the other (empty ones too), until its end or ``stop``."""
+    cursor: str | None = None
+    while stop is None or not stop.is_set():
+        page = next_page(cursor)
+        yield page
+        cursor = page.cursor
+        if cursor is None:
+            return
+
+
+def id_pages(
+    store: Store, namespace: str, *, page_size: int = 100, stop: threading.Event | None = None
+) -> Iterator[list[str]]:
+    """Non-empty pages of the IDs of a namespace, in listing order."""
+    for page in pages(listing(store, namespace, page_size=page_size), stop):
+        if page.items:
+            yield page.items
+
+
+def record_pages(
+    store: Store, namespace: str, *, page_size: int = 100, stop: threading.Event | None = None
+) -> Iterator[list[Record]]:
+    """Non-empty pages of the records of a namespace (listed, then fetched), in listing order."""
+    for ids in id_pages(store, namespace, page_size=page_size, stop=stop):
+        records = fetch_all(store, namespace, ids)
+        if records:
+            yield records
+
+
+def matching_pages(
+    store: FetchesByMetadata,
+    namespace: str,
+    metadata_filter: dict[str, Any],
+    *,
+    page_size: int = 100,
+    stop: threading.Event | None = None,
+) -> Iterator[list[Record]]:
+    """Non-empty pages of the records that match a filter the store evaluates."""
+    for page in pages(metadata_listing(store, namespace, metadata_filter, page_size=page_size), stop):
+        if page.items:
+            yield page.items
