@@ -70,6 +70,7 @@ class Capabilities:
     """Optional abilities and limits of a store."""
 
     can_list: bool = True  # pod-based Pinecone indexes cannot list IDs
+    # Whether the store's fetch_by_metadata works on this store; callers ask fetches_by_metadata().
     can_fetch_by_metadata: bool = False
     max_write_records: int = 1_000
     max_write_bytes: int = 2_000_000
@@ -167,6 +168,16 @@ class FetchesByMetadata(Protocol):
     def fetch_by_metadata(
         self, namespace: str, metadata_filter: dict[str, Any], *, cursor: str | None = None, limit: int = 100
     ) -> RecordPage: ...
+
+
+def fetches_by_metadata(store: Store) -> FetchesByMetadata | None:
+    """The store as a filter evaluator when it can evaluate filters, else None: the one place that decides.
+
+    Implementing the method is not enough: a pod-based Pinecone index has it (one class serves both kinds of
+    index) but the service refuses it, which only the store's capabilities say."""
+    if isinstance(store, FetchesByMetadata) and store.capabilities().can_fetch_by_metadata:
+        return store
+    return None
 
 
 @runtime_checkable
