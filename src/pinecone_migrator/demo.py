@@ -20,9 +20,11 @@ from rich.console import Console
 from .engine.migrate import Endpoint, MigrationRequest, run_migration
 from .engine.progress import NullProgress
 from .engine.verify import VerifyOptions, verify
+from .engine.walk import record_pages
 from .records import SetDigest, record_digest
 from .server.context import ServerConfig
 from .server.runner import BackgroundServer
+from .stores.base import Store
 from .stores.pinecone import PineconeStore
 
 NAMESPACES = ("tenant-alpha", "tenant-beta", "__default__")
@@ -180,16 +182,13 @@ class DemoProgress(NullProgress):
                 self.next_report += 5_000
 
 
-def namespace_digest(store: PineconeStore, namespace: str) -> SetDigest:
+def namespace_digest(store: Store, namespace: str) -> SetDigest:
+    """The set digest of every record a store holds in one namespace."""
     digest = SetDigest()
-    cursor = None
-    while True:
-        page = store.list_ids(namespace, cursor=cursor)
-        for record in store.fetch(namespace, page.ids):
+    for records in record_pages(store, namespace):
+        for record in records:
             digest.add(record_digest(record))
-        cursor = page.cursor
-        if cursor is None:
-            return digest
+    return digest
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from ..errors import UserError
 from ..records import Record
 from ..stores.base import Store, StoreDescription
 from .copy import Route
+from .walk import id_pages, listing, pages
 
 log = logging.getLogger("pinecone_migrator.fold")
 
@@ -64,18 +65,13 @@ class _Unordered(Exception):
 
 
 def _ordered_ids(source: Store, namespace: str, stop: threading.Event | None) -> Iterator[tuple[str, str]]:
-    cursor: str | None = None
     previous: str | None = None
-    while stop is None or not stop.is_set():
-        page = source.list_ids(namespace, cursor=cursor, limit=source.capabilities().max_list_page)
-        for record_id in page.ids:
+    for page in pages(listing(source, namespace, page_size=source.capabilities().max_list_page), stop):
+        for record_id in page.items:
             if previous is not None and record_id <= previous:
                 raise _Unordered(namespace)
             previous = record_id
             yield record_id, namespace
-        cursor = page.cursor
-        if cursor is None:
-            return
 
 
 def shared_ids(
@@ -114,19 +110,14 @@ def _shared_by_set(source: Store, namespaces: list[str], most: int) -> dict[str,
     first_seen: dict[str, str] = {}
     found: dict[str, list[str]] = {}
     for namespace in namespaces:
-        cursor: str | None = None
-        while True:
-            page = source.list_ids(namespace, cursor=cursor, limit=source.capabilities().max_list_page)
-            for record_id in page.ids:
+        for ids in id_pages(source, namespace, page_size=source.capabilities().max_list_page):
+            for record_id in ids:
                 if record_id in first_seen:
                     found.setdefault(record_id, [first_seen[record_id]]).append(namespace)
                     if len(found) >= most:
                         return found
                 else:
                     first_seen[record_id] = namespace
-            cursor = page.cursor
-            if cursor is None:
-                break
     return found
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from itertools import islice
 
 from ..records import Record, approx_bytes
 from ..stores.base import Store
 from .copy import CopyOptions
+from .walk import record_pages
 
 SHARD_BYTES = 250 * 10**9
 SHARD_FILL = 0.8  # keep a dedicated shard under 80 % full
@@ -119,17 +121,12 @@ def plan_namespace(
     sampled_bytes = 0
     sampled_request_bytes = 0
     sampled = 0
-    cursor = None
-    for _ in range(SAMPLE_PAGES):
-        page = source.list_ids(namespace, cursor=cursor, limit=options.page_size)
-        for found in source.fetch(namespace, page.ids):
+    for page in islice(record_pages(source, namespace, page_size=options.page_size), SAMPLE_PAGES):
+        for found in page:
             record = found if as_written is None else as_written(found)
             sampled += 1
             sampled_bytes += approx_bytes(record)
             sampled_request_bytes += sizer.request_size(record)
-        cursor = page.cursor
-        if cursor is None:
-            break
     request_bytes_per_record = sampled_request_bytes / sampled if sampled else 0.0
     upserts = 0
     if records:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from ..errors import RemoteError
 from ..records import Record, record_digest
 from ..stores.base import Store, TracksFreshness
+from .walk import fetch_all
 from .writes import DeadLetter, write_or_isolate
 
 RESEND_ATTEMPTS = 3
@@ -51,7 +52,7 @@ def read_back(
         confirmed = wait_until_visible(target, namespace, timeout_seconds)
         if not confirmed and attempt:
             time.sleep(0.5 * 2**attempt)  # no LSNs to wait on: give eventual consistency time instead
-        found = {r.id: record_digest(r) for r in target.fetch(namespace, [r.id for r in pending])}
+        found = {r.id: record_digest(r) for r in fetch_all(target, namespace, [r.id for r in pending])}
         pending = [r for r in pending if found.get(r.id) != expected[r.id]]
         if not pending or attempt == RESEND_ATTEMPTS:
             break

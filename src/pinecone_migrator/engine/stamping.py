@@ -5,12 +5,15 @@ acknowledged it, and with Pinecone's update by ID — never a re-upsert — so i
 metadata the application writes meanwhile are untouched. Once stamped, it is fetched again: if the
 application changed it between the copy and the stamp, the newer record is copied again, so the newer data
 wins on both sides. Stamps are left out of the target unless ``copy_stamps``. Updates by ID are limited to
-100 records/s per namespace, so stamps are paced (``stamps_per_second``).
+100 records/s per namespace, so stamps are paced (``stamps_per_second``, shared by every batch of a
+namespace).
 
 Unstamped records are found with the filter below (``$exists: false`` as well as ``$ne: true``, because a
 missing field is not documented to match ``$ne``), through ``fetch_by_metadata`` where the source has it,
-otherwise by listing and filtering locally. ``reset_stamps`` removes the stamps again; Pinecone's update
-cannot remove a metadata key, so it re-upserts each stamped record without them (see its caveat).
+otherwise by listing and filtering locally; batches are copied and stamped side by side by the one walk
+(:mod:`.walk`), whose batches in flight halve when the source or the target answers 429. ``reset_stamps``
+removes the stamps again; Pinecone's update cannot remove a metadata key, so it re-upserts each stamped
+record without them (see its caveat).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,11 +33,13 @@ import numpy as np
 from ..errors import UserError
 from ..filters import MetadataPredicate, compile_filter
 from ..records import STAMP_KEYS, Record, record_digest
-from ..stores.base import FetchesByMetadata, QueriesIds, Store, UpdatesMetadata
+from ..stores.base import QueriesIds, Store, UpdatesMetadata, fetches_by_metadata
 from .copy import Route
 from .migrate import MigrationRequest, check_target, select
+from .pacing import AdaptiveLimit
 from .sync import strip_stamps
 from .sync_state import PassRecord, SyncState
+from .walk import NextPage, Page, Walker, fetch_all, listing, metadata_listing, pages, slowed_by_throttling
 from .writes import write_batches, write_in_batches
 
 log = logging.getLogger("pinecone_migrator.stamp")
@@ -40,6 +47,7 @@ log = logging.getLogger("pinecone_migrator.stamp")
 UNSTAMPED: dict[str, Any] = {"$or": [{"migrated": {"$exists": False}}, {"migrated": {"$ne": True}}]}
 STAMPED: dict[str, Any] = {"migrated": {"$exists": True}}
 QUERY_TOP_K = 1_000  # per query of a pod-based source (IDs only; stamped ones drop out of the next query)
+QUERIED = "queried"  # the cursor of a query sweep that goes on: it has no position, only the IDs it saw
 
 
 def with_filter(user_filter: dict[str, Any] | None, extra: dict[str, Any]) -> dict[str, Any]:
@@ -52,77 +60,91 @@ def stamp_now() -> dict[str, Any]:
 
 
 class Pacer:
-    """At most ``rate`` calls per second (Pinecone's update limit is per namespace: one pacer each)."""
+    """At most ``rate`` calls per second (Pinecone's update limit is per namespace: one pacer each), for
+    any number of threads: each call takes the next free slot."""
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate
         self.next = time.monotonic()
+        self.lock = threading.Lock()
 
     def wait(self, stop: threading.Event) -> None:
-        delay = self.next - time.monotonic()
+        with self.lock:
+            slot = max(self.next, time.monotonic())
+            self.next = slot + self.interval
+        delay = slot - time.monotonic()
         if delay > 0:
             stop.wait(delay)
-        self.next = max(self.next, time.monotonic()) + self.interval
+
+
+@dataclass(frozen=True)
+class Matching:
+    """How the records of a namespace that match a filter are found: an enumeration, and how one batch of
+    what it yields (records or IDs) becomes the matching records."""
+
+    next_page: NextPage[Any]
+    records: Callable[[list[Any]], list[Record]]
+    # Each page must be handled before the next is asked for (a query sweep finds the rest only once the
+    # records it found are stamped): walked one page at a time, never side by side.
+    sequential: bool = False
+
+
+def matching(source: Store, namespace: str, metadata_filter: dict[str, Any]) -> Matching:
+    """Server-side where the source can filter, otherwise listed, fetched and filtered here, and on a source
+    that cannot list, queried with the filter."""
+    evaluator = fetches_by_metadata(source)
+    if evaluator is not None:
+        return Matching(metadata_listing(evaluator, namespace, metadata_filter), list)
+    if source.capabilities().can_list:
+        predicate: MetadataPredicate = compile_filter(metadata_filter)
+
+        def matches(ids: list[str]) -> list[Record]:
+            return [r for r in fetch_all(source, namespace, ids) if predicate(r.metadata)]
+
+        return Matching(listing(source, namespace), matches)
+    if not isinstance(source, QueriesIds):
+        raise UserError(
+            "This source can neither list IDs nor filter by metadata: stamp mode cannot find records."
+        )
+    dimension = source.describe().shape.dimension
+    if dimension is None:
+        raise UserError("Stamp mode on a source that cannot list needs dense vectors to query with.")
+    return Matching(
+        _queried_ids(source, namespace, metadata_filter, dimension),
+        lambda ids: fetch_all(source, namespace, ids),
+        sequential=True,
+    )
 
 
 def matching_pages(
     source: Store, namespace: str, metadata_filter: dict[str, Any], stop: threading.Event
 ) -> Iterator[list[Record]]:
-    """Pages of the records of a namespace that match a filter: server-side where the source can filter,
-    otherwise listed, fetched and filtered here."""
-    if isinstance(source, FetchesByMetadata) and source.capabilities().can_fetch_by_metadata:
-        cursor: str | None = None
-        while not stop.is_set():
-            page = source.fetch_by_metadata(namespace, metadata_filter, cursor=cursor, limit=100)
-            if page.records:
-                yield page.records
-            cursor = page.cursor
-            if cursor is None:
-                return
-        return
-    if not source.capabilities().can_list:
-        if isinstance(source, QueriesIds):
-            yield from _queried_pages(source, namespace, metadata_filter, stop)
-            return
-        raise UserError(
-            "This source can neither list IDs nor filter by metadata: stamp mode cannot find records."
-        )
-    predicate: MetadataPredicate = compile_filter(metadata_filter)
-    cursor = None
-    while not stop.is_set():
-        listed = source.list_ids(namespace, cursor=cursor, limit=100)
-        records = (
-            [r for r in source.fetch(namespace, listed.ids) if predicate(r.metadata)] if listed.ids else []
-        )
+    """Non-empty pages of the records of a namespace that match a filter, one after the other (the caller
+    handles each before the next is read)."""
+    found = matching(source, namespace, metadata_filter)
+    for page in pages(found.next_page, stop):
+        records = found.records(page.items)
         if records:
             yield records
-        cursor = listed.cursor
-        if cursor is None:
-            return
 
 
-def _queried_pages(
-    source: Any, namespace: str, metadata_filter: dict[str, Any], stop: threading.Event
-) -> Iterator[list[Record]]:
+def _queried_ids(
+    source: QueriesIds, namespace: str, metadata_filter: dict[str, Any], dimension: int
+) -> NextPage[str]:
     """A pod-based source: query with the filter until no unseen record matches. Records stamped by the
-    caller drop out of the filter, so the queries reach the rest; seen IDs end the loop for records that
+    caller drop out of the filter, so the queries reach the rest; seen IDs end the sweep for records that
     cannot be stamped (dead letters)."""
-    dimension = source.describe().shape.dimension
-    if dimension is None:
-        raise UserError("Stamp mode on a source that cannot list needs dense vectors to query with.")
     rng = np.random.default_rng()
     seen: set[str] = set()
-    while not stop.is_set():
+
+    def next_page(cursor: str | None) -> Page[str]:
         vector = rng.standard_normal(dimension).astype(np.float32)
         ids = source.query_ids(namespace, top_k=QUERY_TOP_K, vector=vector, metadata_filter=metadata_filter)
         fresh = [i for i in ids if i not in seen]
-        if not fresh:
-            return
         seen.update(fresh)
-        for start in range(0, len(fresh), 100):
-            records = source.fetch(namespace, fresh[start : start + 100])
-            if records:
-                yield records
+        return Page(fresh, QUERIED if fresh else None)
+
+    return next_page
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,18 @@ class StampOptions:
     stamps_per_second: float = 100.0
     max_request_records: int = 1_000
     max_request_bytes: int = 1_950_000
+    concurrency: int = 4  # batches copied and stamped side by side (halved on 429)
+    adaptive: bool = True  # False: a 429 is only retried, the batches in flight stay as many
+
+
+@dataclass
+class _Tally:
+    """What one batch did; batches are tallied in the walk's driver thread, in listing order."""
+
+    listed: int = 0
+    new: int = 0
+    updated: int = 0
+    dead: int = 0
 
 
 class StampPass:
@@ -160,10 +194,11 @@ class StampPass:
         number = self.state.begin_pass()
         record = PassRecord(number, time.time(), None, "running", 0, 0, 0, 0, 0, None, None)
         try:
-            for namespace in namespaces:
-                if self.stop.is_set():
-                    break
-                self._namespace(namespace)
+            with self._walker() as walker:
+                for namespace in namespaces:
+                    if self.stop.is_set():
+                        break
+                    self._namespace(walker, namespace)
             record.state = "stopped" if self.stop.is_set() else "done"
         except BaseException as error:
             record.state, record.note = "failed", str(error)
@@ -179,29 +214,57 @@ class StampPass:
             self.state.end_pass(record)
         return record
 
-    def _namespace(self, namespace: str) -> None:
+    @contextmanager
+    def _walker(self) -> Iterator[Walker]:
+        concurrency = max(1, self.options.concurrency)
+        limit = AdaptiveLimit(concurrency, on_change=_log_change)
+        throttling: AbstractContextManager[AdaptiveLimit] = (
+            slowed_by_throttling(limit, self.source, self.target)
+            if self.options.adaptive
+            else nullcontext(limit)
+        )
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="stamp") as pool, throttling:
+            yield Walker(pool, limit=limit, stop=self.stop)
+
+    def _namespace(self, walker: Walker, namespace: str) -> None:
+        found = matching(self.source, namespace, with_filter(self.request.filter, UNSTAMPED))
         route = self.request.route(namespace)
         pacer = Pacer(self.options.stamps_per_second)
-        for records in matching_pages(
-            self.source, namespace, with_filter(self.request.filter, UNSTAMPED), self.stop
-        ):
-            self.listed += len(records)
-            copied = self._copy(records, route)
-            self.new += len(copied)
-            self._stamp(namespace, copied, pacer)
-            self._copy_newer(namespace, copied, route)
+
+        def handle(items: list[Any]) -> _Tally:
+            return self._copy_and_stamp(namespace, found.records(items), route, pacer)
+
+        if found.sequential:
+            for page in pages(found.next_page, self.stop):
+                self._add(handle(page.items))
+        else:
+            walker.walk(found.next_page, handle, lambda tally, _: self._add(tally))
+
+    def _add(self, tally: _Tally) -> None:
+        self.listed += tally.listed
+        self.new += tally.new
+        self.updated += tally.updated
+        self.dead += tally.dead
+
+    def _copy_and_stamp(self, namespace: str, records: list[Record], route: Route, pacer: Pacer) -> _Tally:
+        tally = _Tally(listed=len(records))
+        copied = self._copy(records, route, tally)
+        tally.new = len(copied)
+        self._stamp(namespace, copied, pacer)
+        self._copy_newer(namespace, copied, route, tally)
+        return tally
 
     def _prepared(self, record: Record) -> Record:
         return record if self.options.copy_stamps else strip_stamps(record)
 
-    def _copy(self, records: list[Record], route: Route) -> dict[str, Record]:
+    def _copy(self, records: list[Record], route: Route, tally: _Tally) -> dict[str, Record]:
         """Write records to the target; returns those it acknowledged, by ID."""
         by_target: dict[str, list[Record]] = {}
         for record in records:
             destination, refusal = route(record)
             if destination is None:
                 log.warning("dead letter %s: %s", record.id, refusal)
-                self.dead += 1
+                tally.dead += 1
                 continue
             by_target.setdefault(destination, []).append(self._prepared(record))
         copied: dict[str, Record] = {}
@@ -211,7 +274,7 @@ class StampPass:
             for written, dead in write_in_batches(
                 self.target, destination, group, options.max_request_records, options.max_request_bytes
             ):
-                self.dead += len(dead)
+                tally.dead += len(dead)
                 copied.update({r.id: originals[r.id] for r in written})
         return copied
 
@@ -223,16 +286,20 @@ class StampPass:
             pacer.wait(self.stop)
             self.stamper.update_metadata(namespace, record_id, stamp)
 
-    def _copy_newer(self, namespace: str, copied: dict[str, Record], route: Route) -> None:
+    def _copy_newer(self, namespace: str, copied: dict[str, Record], route: Route, tally: _Tally) -> None:
         """Records the application changed between our copy and our stamp: copy the newer data too."""
         if not copied:
             return
         ignore = frozenset(STAMP_KEYS)
-        now = self.source.fetch(namespace, list(copied))
+        now = fetch_all(self.source, namespace, list(copied))
         newer = [r for r in now if record_digest(r, ignore) != record_digest(copied[r.id], ignore)]
         if newer:
             log.info("%d record(s) changed in the source while being copied; copying them again", len(newer))
-            self.updated += len(self._copy(newer, route))
+            tally.updated += len(self._copy(newer, route, tally))
+
+
+def _log_change(old: int, new: int, reason: str) -> None:
+    log.info("batches in flight %d -> %d: %s", old, new, reason)
 
 
 def reset_stamps(
