@@ -1,8 +1,9 @@
 """The copy pipeline: list → fetch → write, page by page, resumable through the ledger.
 
-Pages are listed in order by one thread and copied (fetch + size-aware write batches) by a bounded pool, so
-at most ``concurrency + 1`` pages are in memory whatever the size of the index. The ledger's cursor moves
-past a page only when that page and every page before it are acknowledged by the target.
+Each unit of work is one walk (:mod:`.walk`): pages are listed in order by one thread and copied (fetch +
+size-aware write batches) in the run's shared pool, so a few pages per unit are in memory whatever the size
+of the index. The ledger's cursor moves past a page only when that page and every page before it are
+acknowledged by the target.
 """
 
 from __future__ import annotations
@@ -11,17 +12,16 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from ..filters import MetadataPredicate
 from ..records import Record
-from ..stores.base import FetchesByMetadata, Store
+from ..stores.base import FetchesByMetadata, Store, fetches_by_metadata
 from .ledger import Ledger
-from .pacing import AdaptiveLimit
 from .progress import NullProgress, ProgressListener
 from .readback import read_back
+from .walk import Position, Walker, fetch_all, listing, metadata_listing
 from .writes import DeadLetter, write_in_batches
 
 # Where a record goes: (target namespace, None), or (None, why it cannot be placed).
@@ -76,6 +76,10 @@ def metadata_route(field_name: str, fallback: str | None, clean: bool = False) -
 
 @dataclass(frozen=True)
 class CopyOptions:
+    """How a migration copies. ``adaptive``: a 429 from either store halves the pages in flight (see
+    :class:`~pinecone_migrator.engine.pacing.AdaptiveLimit`); False keeps ``concurrency`` whatever the
+    stores answer, which exists so that a test can compare the requests sent with and without adaptation."""
+
     concurrency: int = 4
     max_request_bytes: int = 2_000_000 - 50_000  # just under 2 MB, leaving room for the envelope
     max_request_records: int = 1_000
@@ -87,20 +91,13 @@ class CopyOptions:
     # migrate --verify batch: read every written batch back and compare digests (re-sending differences).
     read_back: bool = False
     freshness_timeout_seconds: float = 120.0
-
-
-@dataclass(frozen=True)
-class SourcePage:
-    """One page from the source: IDs still to fetch, or records a filtered fetch already returned."""
-
-    cursor: str | None
-    ids: list[str] | None = None
-    records: list[Record] | None = None
+    adaptive: bool = True
 
 
 @dataclass
 class PageResult:
-    cursor: str | None
+    """What copying one listed page did; the walk merges it into the ledger with the page's cursor."""
+
     listed: int
     copied: int
     skipped: int
@@ -125,15 +122,14 @@ class RunTotals:
 
 @dataclass
 class CopyRun:
-    """What every unit of one run shares: the stores, the ledger, the limits, the stop signal."""
+    """What every unit of one run shares: the stores, the ledger, the walker (its pool, adaptive limit, stop
+    and halt signals)."""
 
     source: Store
     target: Store
     ledger: Ledger
     options: CopyOptions
-    stop: threading.Event
-    pool: ThreadPoolExecutor
-    limit: AdaptiveLimit
+    walker: Walker
     progress: ProgressListener = field(default_factory=NullProgress)
     predicate: MetadataPredicate | None = None
     # The filter is still applied locally too: it decides, the store's evaluation only saves transfers.
@@ -141,11 +137,17 @@ class CopyRun:
     totals: RunTotals = field(default_factory=RunTotals)
     # A routed record of a source namespace as it is written (a fold adds the namespace to its metadata).
     as_written: Callable[[str, Record], Record] | None = None
-    # Set when any unit fails: the others stop taking pages (the failure itself is raised by its unit).
-    halt: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def stop(self) -> threading.Event:
+        return self.walker.stop
 
     def stopping(self) -> bool:
-        return self.stop.is_set() or self.halt.is_set()
+        return self.walker.stopping()
+
+    def filtering_source(self) -> FetchesByMetadata | None:
+        """The source as the evaluator of the run's filter, when there is one and the source can."""
+        return fetches_by_metadata(self.source) if self.server_filter is not None else None
 
 
 class UnitCopier:
@@ -164,31 +166,42 @@ class UnitCopier:
         self.route = route
         self.prefix = prefix
         self.keep_id = keep_id  # drops listed IDs another unit already covers
-        self.server_filter = run.server_filter if isinstance(run.source, FetchesByMetadata) else None
 
-    def _next_page(self, cursor: str | None) -> SourcePage:
+    def run(self) -> bool:
+        """Copy until the listing ends (True) or the run stops (False). A failure raises.
+
+        Each page is copied on its own and the ledger moves over it once it and every page before it are
+        acknowledged; on a stop or a failure the pages in flight finish and are committed in order, and a
+        failed page is never committed past."""
         run = self.run_
-        if self.server_filter is not None:
-            assert isinstance(run.source, FetchesByMetadata)
-            found = run.source.fetch_by_metadata(
-                self.namespace, self.server_filter, cursor=cursor, limit=run.options.page_size
+        state = run.ledger.unit(self.namespace, self.prefix)
+        if state.done:
+            return True
+        start = Position(state.cursor, state.listed)
+        evaluator = run.filtering_source()
+        if evaluator is not None and run.server_filter is not None:
+            matching = metadata_listing(
+                evaluator, self.namespace, run.server_filter, page_size=run.options.page_size
             )
-            return SourcePage(cursor=found.cursor, records=found.records)
-        listed = run.source.list_ids(
-            self.namespace, prefix=self.prefix, cursor=cursor, limit=run.options.page_size
-        )
-        ids = listed.ids if self.keep_id is None else [i for i in listed.ids if self.keep_id(i)]
-        return SourcePage(cursor=listed.cursor, ids=ids)
-
-    def _copy_page(self, page: SourcePage) -> PageResult:
-        run = self.run_
-        if page.records is not None:
-            records = page.records
-            listed = len(records)
+            outcome = run.walker.walk(
+                matching, self._copy_records, self._commit, start=start, every_page=True
+            )
         else:
-            ids = page.ids or []
-            records = run.source.fetch(self.namespace, ids) if ids else []
-            listed = len(ids)
+            listed = listing(run.source, self.namespace, prefix=self.prefix, page_size=run.options.page_size)
+            outcome = run.walker.walk(
+                listed, self._copy_ids, self._commit, keep=self.keep_id, start=start, every_page=True
+            )
+        return outcome.complete
+
+    def _copy_ids(self, ids: list[str]) -> PageResult:
+        records = fetch_all(self.run_.source, self.namespace, ids) if ids else []
+        return self._copy(records, listed=len(ids))
+
+    def _copy_records(self, records: list[Record]) -> PageResult:
+        return self._copy(records, listed=len(records))
+
+    def _copy(self, records: list[Record], listed: int) -> PageResult:
+        run = self.run_
         if run.predicate is not None:
             records = [r for r in records if run.predicate(r.metadata)]
         copied = 0
@@ -222,7 +235,6 @@ class UnitCopier:
             dead += refused_here
         # Skipped: filtered out, or listed but deleted from the source before the fetch.
         return PageResult(
-            cursor=page.cursor,
             listed=listed,
             copied=copied,
             skipped=listed - len(records),
@@ -231,54 +243,19 @@ class UnitCopier:
             resent=resent,
         )
 
-    def run(self) -> bool:
-        """Copy until the listing ends (True) or the run stops (False). A failure raises."""
+    def _commit(self, result: PageResult, position: Position) -> None:
+        """Advance the ledger over one copied page (the walk merges pages in order)."""
         run = self.run_
-        state = run.ledger.unit(self.namespace, self.prefix)
-        if state.done:
-            return True
-        cursor = state.cursor
-        finished = False
-        pending: list[Future[PageResult]] = []
-        try:
-            while not run.stopping():
-                # One page is listed ahead while up to `limit` pages are being copied.
-                page = self._next_page(cursor)
-                if not run.limit.acquire(run.stop):
-                    break
-                future = run.pool.submit(self._copy_page, page)
-                future.add_done_callback(lambda _: run.limit.release())
-                pending.append(future)
-                self._commit_finished(pending)
-                cursor = page.cursor
-                if cursor is None:
-                    finished = True
-                    break
-        finally:
-            # In-flight pages finish and are committed in order, also when stopping or failing.
-            for future in pending:
-                future.exception()
-            self._commit_finished(pending)
-        return finished
-
-    def _commit_finished(self, pending: list[Future[PageResult]]) -> None:
-        """Advance the ledger over the leading run of finished pages (in page order)."""
-        run = self.run_
-        while pending and pending[0].done():
-            # A failed page raises here and stays first, so that no later page is ever committed past it
-            # (the finally of run() commits again: popping it first would move the cursor over it).
-            result = pending[0].result()
-            pending.pop(0)
-            run.ledger.advance(
-                self.namespace,
-                self.prefix,
-                cursor=result.cursor,
-                listed=result.listed,
-                copied=result.copied,
-                skipped=result.skipped,
-                dead_letters=result.dead_letters,
-            )
-            run.totals.add(result)
-            run.progress.page_done(
-                self.namespace, result.listed, result.copied, result.skipped, len(result.dead_letters)
-            )
+        run.ledger.advance(
+            self.namespace,
+            self.prefix,
+            cursor=position.cursor,
+            listed=result.listed,
+            copied=result.copied,
+            skipped=result.skipped,
+            dead_letters=result.dead_letters,
+        )
+        run.totals.add(result)
+        run.progress.page_done(
+            self.namespace, result.listed, result.copied, result.skipped, len(result.dead_letters)
+        )

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,12 +22,11 @@ from ..records import Record
 from ..statelock import hold
 from ..stores.base import (
     CreatesLike,
-    FetchesByMetadata,
     Finishes,
-    ReportsThrottling,
     Store,
     StoreDescription,
     TracksFreshness,
+    fetches_by_metadata,
     same_location,
 )
 from .copy import CopyOptions, CopyRun, Route, RunTotals, fixed_route, metadata_route
@@ -43,6 +43,7 @@ from .namespace_copy import copy_in_parallel, copy_namespace
 from .pacing import AdaptiveLimit
 from .plan import Plan, plan_namespace
 from .progress import NullProgress, ProgressListener
+from .walk import Halted, Walker, slowed_by_throttling
 
 log = logging.getLogger("pinecone_migrator.migrate")
 
@@ -434,9 +435,39 @@ def _copy_one(run: CopyRun, ledger: Ledger, namespace: str, route: Route) -> boo
         return False
     try:
         return copy_namespace(run, namespace, route)
+    except Halted:
+        raise  # another namespace failed: its error is the one noted
     except Exception as error:
         ledger.note_error(namespace, "", str(error))
         raise
+
+
+def _pacing(
+    options: CopyOptions, progress: ProgressListener, *stores: Store
+) -> AbstractContextManager[AdaptiveLimit]:
+    """The run's adaptive limit, slowed by the 429s of ``stores`` unless adaptation is off."""
+
+    def concurrency_changed(old: int, new: int, reason: str) -> None:
+        log.info("concurrency %d -> %d (%s)", old, new, reason)
+        progress.concurrency_changed(old, new, reason)
+
+    limit = AdaptiveLimit(options.concurrency, on_change=concurrency_changed)
+    return slowed_by_throttling(limit, *stores) if options.adaptive else nullcontext(limit)
+
+
+def _summaries(ledger: Ledger) -> list[NamespaceSummary]:
+    return [
+        NamespaceSummary(
+            namespace=u.namespace,
+            source_count=u.total_hint,
+            listed=u.listed,
+            copied=u.copied,
+            skipped=u.skipped,
+            dead_letters=u.dead,
+            done=u.done,
+        )
+        for u in ledger.namespaces()
+    ]
 
 
 def run_migration(
@@ -454,7 +485,7 @@ def run_migration(
         refuse_shared_ids(source, namespaces, stop)
     server_filter = request.filter if request.options.server_side_filter and request.filter else None
     fingerprint = request.fingerprint()
-    if server_filter is not None and isinstance(source, FetchesByMetadata):
+    if server_filter is not None and fetches_by_metadata(source) is not None:
         fingerprint["enumeration"] = "fetch_by_metadata"  # its cursors are not list cursors
     ledger_path = request.ledger_path()
     Ledger.check_binding(ledger_path, fingerprint, request.restart)
@@ -463,15 +494,7 @@ def run_migration(
             create_target(description, target, request)
         counts = description.namespace_counts
         listener = progress or NullProgress()
-
-        def concurrency_changed(old: int, new: int, reason: str) -> None:
-            log.info("concurrency %d -> %d (%s)", old, new, reason)
-            listener.concurrency_changed(old, new, reason)
-
-        limit = AdaptiveLimit(request.options.concurrency, on_change=concurrency_changed)
-        throttling = [store for store in (source, target) if isinstance(store, ReportsThrottling)]
-        for store in throttling:
-            store.set_throttle_listener(limit.throttled)
+        options = request.options
         totals = RunTotals()
         ledger = Ledger(ledger_path)
         try:
@@ -484,18 +507,17 @@ def run_migration(
             listener.run_started(
                 {ns: counts.get(ns) for ns in namespaces}, {ns: earlier.get(ns, 0) for ns in namespaces}
             )
-            with ThreadPoolExecutor(
-                max_workers=request.options.concurrency, thread_name_prefix="copy"
-            ) as pool:
+            with (
+                _pacing(options, listener, source, target) as limit,
+                ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="copy") as pool,
+            ):
                 run = CopyRun(
                     totals=totals,
                     source=source,
                     target=target,
                     ledger=ledger,
-                    options=request.options,
-                    stop=stop,
-                    pool=pool,
-                    limit=limit,
+                    options=options,
+                    walker=Walker(pool, limit=limit, stop=stop),
                     progress=listener,
                     predicate=predicate,
                     server_filter=server_filter,
@@ -506,33 +528,20 @@ def run_migration(
                     [partial(_copy_one, run, ledger, ns, request.route(ns)) for ns in namespaces],
                     _namespace_width(request, namespaces),
                 )
-            summaries = [
-                NamespaceSummary(
-                    namespace=u.namespace,
-                    source_count=u.total_hint,
-                    listed=u.listed,
-                    copied=u.copied,
-                    skipped=u.skipped,
-                    dead_letters=u.dead,
-                    done=u.done,
-                )
-                for u in ledger.namespaces()
-            ]
+            summaries = _summaries(ledger)
             if isinstance(target, Finishes) and not stop.is_set() and all(s.done for s in summaries):
                 target.finish()
         finally:
             if isinstance(target, TracksFreshness):
                 ledger.record_written_lsns(target.written_lsns())
             ledger.close()
-            for store in throttling:
-                store.set_throttle_listener(None)
         return MigrationSummary(
             namespaces=summaries,
             elapsed_seconds=time.monotonic() - started,
             interrupted=stop.is_set(),
             resumed=resumed,
-            read_back=totals.read_back if request.options.read_back else None,
-            resent=totals.resent if request.options.read_back else None,
+            read_back=totals.read_back if options.read_back else None,
+            resent=totals.resent if options.read_back else None,
             copied_before=copied_before,
         )
 

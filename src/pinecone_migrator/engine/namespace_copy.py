@@ -10,6 +10,7 @@ from functools import partial
 from .copy import CopyRun, Route, UnitCopier
 from .ledger import UnitState
 from .shards import discover_prefixes, shards_wanted
+from .walk import Halted, WalkGroup
 
 log = logging.getLogger("pinecone_migrator.copy")
 
@@ -57,14 +58,20 @@ def copy_in_parallel(run: CopyRun, jobs: list[Callable[[], bool]], width: int) -
     def guarded(job: Callable[[], bool]) -> bool:
         try:
             return job()
+        except Halted:
+            raise
         except BaseException:
-            run.halt.set()  # the other jobs stop at their next page
+            run.walker.halt.set()  # the other jobs stop at their next page (a failed walk has set it already)
             raise
 
     if width <= 1:
         return all([guarded(job) for job in jobs])
-    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="lister") as pool:
-        return all(list(pool.map(guarded, jobs)))
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="lister") as drivers:
+        group = WalkGroup(drivers, run.walker)
+        started = [group.start(guarded, job) for job in jobs]
+        group.wait()
+    # A job halted by a failure elsewhere raises Halted here; the group that ran the failure raises it.
+    return all(future.result() for future in started)
 
 
 def _copy_shards(run: CopyRun, namespace: str, route: Route, prefixes: list[str]) -> bool:

@@ -165,7 +165,8 @@ class Walker:
         over on its own, empty ones too (a ledger that counts pages); otherwise empty pages are merged into
         the next batch and only the end of the enumeration is handed over empty. ``on_checkpoint`` is called
         after merges, at most every :attr:`checkpoint_seconds`, and once at the end (complete) or where a
-        stopped walk got to; not after a failure."""
+        stopped walk got to; not after a failure. When the enumeration fails, the batches already handled
+        are merged before the failure is raised; a failed batch is never merged past."""
         pending: deque[tuple[Future[Result], Position]] = deque()
         batch: list[Item] = []
         position = start or Position(None, 0)
@@ -178,14 +179,14 @@ class Walker:
                 raise Halted
             return handle(items)
 
-        def merge_oldest() -> None:
+        def merge_oldest(checkpoint: bool = True) -> None:
             nonlocal merged, last_checkpoint
             future, after = pending[0]
             result = future.result()  # a failure raises here and the failed batch stays unmerged
             pending.popleft()
             merge(result, after)
             merged = after
-            due = time.monotonic() - last_checkpoint >= self.checkpoint_seconds
+            due = checkpoint and time.monotonic() - last_checkpoint >= self.checkpoint_seconds
             if on_checkpoint is not None and due and after.cursor is not None:  # the end is saved as complete
                 on_checkpoint(after, False)
                 last_checkpoint = time.monotonic()
@@ -202,9 +203,18 @@ class Walker:
             pending.append((future, position))
             return True
 
+        def settle() -> None:
+            """After a failed listing: the batches that finished still merge, in order, up to one that did
+            not (what was copied before the failure is not done again)."""
+            while pending and not pending[0][0].cancelled() and pending[0][0].exception() is None:
+                merge_oldest(checkpoint=False)
+
+        listing_failed = False
         try:
             while not self.stopping():
+                listing_failed = True
                 page = next_page(position.cursor)
+                listing_failed = False
                 batch.extend(page.items if keep is None else filter(keep, page.items))
                 position = Position(page.cursor, position.listed + len(page.items))
                 end = page.cursor is None
@@ -229,6 +239,8 @@ class Walker:
             for future, _ in pending:  # in-flight batches finish before the caller's resources close
                 if not future.cancelled():
                     future.exception()
+            if listing_failed:
+                settle()
             raise
         return WalkOutcome(complete=complete and not self.halt.is_set(), listed=merged.listed)
 
