@@ -54,3 +54,23 @@ def test_limits_can_be_switched_on_while_running() -> None:
         # delete by metadata: 5 requests per second per namespace
         assert statuses.count(200) <= 7 and statuses.count(429) >= 13
         assert index.describe_index_stats().total_vector_count == 0
+
+
+def test_a_scale_enforces_that_fraction_of_the_published_limits() -> None:
+    with BackgroundServer(ServerConfig(port=0)) as running:
+        index = dense_index(Pinecone(api_key="k", host=running.url), "scaled", dimension=2)
+        index.upsert(vectors=[{"id": "a", "values": [1, 0]}])
+        host = running.url + "/data/scaled"
+        with httpx.Client(headers={"Api-Key": "k"}) as http:
+            settings = {"rate_limits": "pinecone", "rate_limit_scale": 0.1}
+            assert http.put(f"{running.url}/_admin/faults", json=settings).status_code == 200
+            started = time.monotonic()
+            responses = [http.get(f"{host}/vectors/fetch", params={"ids": ["a"]}) for _ in range(40)]
+            elapsed = time.monotonic() - started
+            refused = [r for r in responses if r.status_code == 429]
+            assert "100 requests per second" in refused[0].json()["message"]
+            assert "enforces 0.1 times that" in refused[0].json()["message"]
+            bad = http.put(f"{running.url}/_admin/faults", json={"rate_limit_scale": 0})
+            assert bad.status_code == 400 and "rate_limit_scale" in bad.text
+        # a full bucket of 10 fetches plus what refills (10 per second) while the 40 requests last
+        assert 10 <= 40 - len(refused) <= 10 + 10 * elapsed + 2

@@ -61,6 +61,13 @@ def _seed(name: str, value: object) -> int | None:
     raise invalid_argument(f"{name} must be an integer or null, got {value!r}.")
 
 
+def _scale(name: str, value: object) -> float:
+    number = _number(name, value)
+    if not 0.001 <= number <= 1000:
+        raise invalid_argument(f"{name} must lie between 0.001 and 1000, got {value!r}.")
+    return number
+
+
 def _boolean(name: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -79,6 +86,7 @@ VALIDATORS: dict[str, Callable[[str, object], object]] = {
     "rate_limits": _rate_limits,
     "seed": _seed,
     "rate_limit_retry_after": _boolean,
+    "rate_limit_scale": _scale,
     "background_batch_delay_ms": _delay_ms,
 }
 

@@ -48,6 +48,9 @@ class FaultSettings:
     seed: int | None = None
     # Pinecone documents no Retry-After on rate-limit 429s; True adds one (time until the bucket has room).
     rate_limit_retry_after: bool = False
+    # The limits enforced are this multiple of the published ones, so that a small machine (or a short test)
+    # can reach them: 0.1 on two cores behaves at the limits as a fast client does at 1.
+    rate_limit_scale: float = 1.0
     # Pause after every batch a bulk import or a restore job writes, so tests can watch progress and cancel.
     background_batch_delay_ms: float = 0.0
 
@@ -215,7 +218,12 @@ class RateLimiter:
         self.buckets.clear()
 
     def acquire(
-        self, index: str, operation: str, namespace: str, amounts: Mapping[Unit, float]
+        self,
+        index: str,
+        operation: str,
+        namespace: str,
+        amounts: Mapping[Unit, float],
+        scale: float = 1.0,
     ) -> tuple[RateLimit, float] | None:
         """Take the amounts from every bucket of the operation, or none of them.
 
@@ -225,7 +233,7 @@ class RateLimiter:
         now = self.clock()
         taken: list[tuple[TokenBucket, float]] = []
         for limit in RATE_LIMITS[operation]:
-            bucket = self._bucket(index, operation, namespace, limit, now)
+            bucket = self._bucket(index, operation, namespace, limit, now, scale)
             amount = amounts.get(limit.unit, 0)
             if not bucket.admits(amount):
                 return limit, bucket.seconds_until_admitted(amount)
@@ -235,12 +243,13 @@ class RateLimiter:
         return None
 
     def _bucket(
-        self, index: str, operation: str, namespace: str, limit: RateLimit, now: float
+        self, index: str, operation: str, namespace: str, limit: RateLimit, now: float, scale: float
     ) -> TokenBucket:
         key = (index, operation, namespace if limit.scope is Scope.NAMESPACE else "", limit.unit)
         bucket = self.buckets.get(key)
-        if bucket is None:
-            bucket = self.buckets[key] = TokenBucket(limit.per_second, limit.per_second, now)
+        per_second = limit.per_second * scale
+        if bucket is None or bucket.capacity != per_second:
+            bucket = self.buckets[key] = TokenBucket(per_second, per_second, now)
         else:
             bucket.refill(now)
         return bucket
@@ -338,11 +347,13 @@ class FaultInjector:
         if self.settings.rate_limits != PINECONE_RATE_LIMITS:
             return
         amounts = {Unit.REQUESTS: 1, Unit.RECORDS: records, Unit.BYTES: nbytes, Unit.READ_UNITS: 1}
-        refused = self.limiter.acquire(index, operation, namespace, amounts)
+        refused = self.limiter.acquire(index, operation, namespace, amounts, self.settings.rate_limit_scale)
         if refused is None:
             return
         limit, wait = refused
         self.counters["rate_limited"] += 1
         self.rate_limited_by_operation[operation] = self.rate_limited_by_operation.get(operation, 0) + 1
         message = f"Request rate limit exceeded for {operation}: {limit.describe()}"
+        if self.settings.rate_limit_scale != 1.0:
+            message += f" (this server enforces {self.settings.rate_limit_scale:g} times that)"
         raise too_many_requests(message, wait if self.settings.rate_limit_retry_after else None)
