@@ -3,15 +3,15 @@
 A store joins by a :class:`Harness` (how to make one holding given records, and an empty one to write
 into) and one line: ``class TestMyStore(StoreConformance)`` with a ``harness`` fixture. Where a store
 legitimately differs from a Pinecone index, the suite learns it from the store itself (its capabilities
-and abilities: ``max_write_records == 0`` means it cannot be written, :class:`Finishes` means writes are
-readable once finished) or from :class:`Traits`, and then checks the difference (a refused write, a refused
-delete, file order) instead of skipping the test.
+and abilities: ``can_write`` False means it cannot be written, ``can_delete`` False that it cannot delete,
+``lists_bytewise`` False that it lists in written order, :class:`Finishes` that writes are readable once
+finished) and then checks the difference (a refused write, a refused delete, file order) instead of
+skipping the test.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -91,18 +91,9 @@ def dataset() -> dict[str, list[Record]]:
     return {"main": main, "wide": wide, DEFAULT_NAMESPACE: default}
 
 
-@dataclass(frozen=True)
-class Traits:
-    """How a store legitimately differs from a Pinecone index (each checked, none skipped)."""
-
-    bytewise_order: bool = True  # False: IDs are listed in the order they were written (files)
-    deletes: bool = True  # False: delete is refused and removes nothing (write-once exports)
-
-
 class Harness:
     """How the suite gets stores of one kind."""
 
-    traits: ClassVar[Traits] = Traits()
     # The kinds of index the store can hold (a pod index, which a swept source reads, cannot be sparse).
     shapes: ClassVar[tuple[IndexShape, ...]] = (SHAPE, SPARSE_SHAPE)
 
@@ -178,9 +169,10 @@ class StoreConformance:
 
     def test_an_unwritable_store_says_so(self, harness: Harness, store: Store) -> None:
         if harness.empty() is not None:
-            assert store.capabilities().max_write_records > 0
+            assert store.capabilities().can_write
             return
-        assert store.capabilities().max_write_records == 0, "a store that cannot be written must declare it"
+        caps = store.capabilities()
+        assert not caps.can_write and not caps.can_delete, "a store that cannot be written must declare it"
         with pytest.raises(UserError):
             store.write("main", [Record(id="new", values=_dense(0))])
         with pytest.raises(UserError):
@@ -211,15 +203,14 @@ class StoreConformance:
 
     # -- listing ---------------------------------------------------------------------------------------------
 
-    def test_list_walks_every_id_once(
-        self, harness: Harness, store: Store, contents: dict[str, list[Record]]
-    ) -> None:
+    def test_list_walks_every_id_once(self, store: Store, contents: dict[str, list[Record]]) -> None:
+        bytewise = store.capabilities().lists_bytewise
         for namespace, records in contents.items():
             pages = listed(store, namespace, limit=7)
             assert all(len(page) <= 7 for page in pages)
             ids = flat(pages)
             written = [record.id for record in records]
-            assert ids == (_bytewise(written) if harness.traits.bytewise_order else written)
+            assert ids == (_bytewise(written) if bytewise else written)
 
     def test_list_resumes_from_a_cursor(self, store: Store) -> None:
         everything = flat(listed(store, "main", limit=5))
@@ -255,7 +246,7 @@ class StoreConformance:
         assert (page.cursor is None) == (most >= WIDE)
 
     def test_a_cursor_from_elsewhere_is_refused_or_read_as_a_position(
-        self, harness: Harness, store: Store, contents: dict[str, list[Record]]
+        self, store: Store, contents: dict[str, list[Record]]
     ) -> None:
         """A cursor the store never gave: refused as an error of the library's own (not retryable), or, where
         a cursor is simply the last ID listed, a page of real IDs after it."""
@@ -266,7 +257,7 @@ class StoreConformance:
             assert not (isinstance(refused, RemoteError) and refused.retryable)
             return
         assert set(page.ids) <= {r.id for r in contents["main"]}
-        if harness.traits.bytewise_order:
+        if store.capabilities().lists_bytewise:
             assert all(record_id.encode() > strange.encode() for record_id in page.ids)
 
     # -- fetching --------------------------------------------------------------------------------------------
@@ -387,13 +378,13 @@ class StoreConformance:
             fresh.write("ns", [Record(id="fine", values=_dense(1)), wrong])
             settle(fresh)
 
-    def test_delete(self, harness: Harness, fresh: Store | None) -> None:
+    def test_delete(self, fresh: Store | None) -> None:
         if fresh is None:
             return
         records = [Record(id=f"d{n}", values=_dense(n)) for n in range(4)]
         fresh.write("ns", records)
-        if not harness.traits.deletes:
-            with pytest.raises((MigratorError, NotImplementedError)):
+        if not fresh.capabilities().can_delete:
+            with pytest.raises(UserError):
                 fresh.delete("ns", ["d0"])
             settle(fresh)
             assert len(fresh.fetch("ns", ["d0"])) == 1
@@ -405,6 +396,15 @@ class StoreConformance:
         assert sorted(r.id for r in fresh.fetch("ns", [r.id for r in records])) == ["d1", "d3"]
         fresh.delete("ns", ["d1", "d3"])
         assert fresh.describe().namespace_counts == {}
+
+    def test_a_full_delete_at_the_limit_is_taken(self, fresh: Store | None) -> None:
+        if fresh is None or not fresh.capabilities().can_delete:
+            return
+        most = fresh.capabilities().max_delete_ids
+        fresh.write("ns", [Record(id="kept", values=_dense(1)), Record(id="gone-0", values=_dense(2))])
+        assert fresh.delete("ns", [f"gone-{n}" for n in range(most)]).count == most
+        settle(fresh)
+        assert flat(listed(fresh, "ns")) == ["kept"]
 
     def test_update_metadata_where_able(self, fresh: Store | None) -> None:
         if fresh is None or not isinstance(fresh, UpdatesMetadata):

@@ -15,7 +15,7 @@ from pinecone_migrator.stores.base import IndexShape
 from pinecone_migrator.stores.files import FileSource, FileTarget
 
 from ..objectstores import Emulator
-from .conformance import SHAPE, SOURCE, Harness, StoreConformance, Traits
+from .conformance import SHAPE, SOURCE, Harness, StoreConformance
 
 # Small files, so that listings and fetches cross file boundaries.
 ROWS_PER_FILE = 400
@@ -23,8 +23,6 @@ ROWS_PER_FILE = 400
 
 class ExportHarness(Harness):
     """Exports in ``root`` (a local folder or an object-store URL); staging files in ``work``."""
-
-    traits = Traits(bytewise_order=False, deletes=False)
 
     def __init__(self, root: str, work: Path, file_format: str) -> None:
         self.root = root.rstrip("/")

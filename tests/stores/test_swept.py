@@ -195,7 +195,7 @@ def test_sparse_index_is_swept_from_the_indices_it_finds(server: ServerProcess, 
     rng = np.random.default_rng(5)
     records = []
     for i in range(2_000):
-        indices = np.unique(rng.integers(0, 20_000, size=6))
+        indices = np.unique(rng.integers(0, 20_000, size=6)).astype(np.uint32)
         values = rng.uniform(0.1, 1.0, size=len(indices)).astype(np.float32)
         records.append(Record(id=f"sp-{i}", sparse=SparseValues(indices=indices, values=values)))
     _load(store, "a", records)

@@ -67,15 +67,26 @@ class StoreDescription:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """Optional abilities and limits of a store."""
+    """Optional abilities and limits of a store: what one request may carry. The engine asks for no more
+    (and every limit is one Pinecone index's unless the store says otherwise)."""
 
     can_list: bool = True  # pod-based Pinecone indexes cannot list IDs
     # Whether the store's fetch_by_metadata works on this store; callers ask fetches_by_metadata().
     can_fetch_by_metadata: bool = False
-    max_write_records: int = 1_000
-    max_write_bytes: int = 2_000_000
+    lists_bytewise: bool = True  # IDs are listed in bytewise order; False: in the order they were written
+    max_write_records: int = 1_000  # 0: the store cannot be written (it is read only)
+    max_write_bytes: int = 2_000_000  # the sum of request_size() of one write's records
+    max_delete_ids: int = 1_000  # 0: the store cannot delete (a write-once export)
     max_fetch_ids: int = 1_000
     max_list_page: int = 100
+
+    @property
+    def can_write(self) -> bool:
+        return self.max_write_records > 0
+
+    @property
+    def can_delete(self) -> bool:
+        return self.max_delete_ids > 0
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from ..filters import FilterError, compile_filter
 from ..records import Record
 from .base import Capabilities, IdPage, IndexShape, RecordPage, StoreDescription, WriteAck
 
-MAX_DELETE_IDS = 1_000
 MAX_ID_BYTES = 512
 MAX_METADATA_BYTES = 40_960
 FAULTY_OPERATIONS = frozenset({"list", "fetch", "fetch by metadata", "upsert", "delete", "update"})
@@ -228,6 +227,8 @@ class MemoryStore:
         return WriteAck(count=len(records))
 
     def _check_write(self, records: Sequence[Record]) -> None:
+        if not self.limits.can_write:
+            raise UserError(f"{self.name} is read only here; it cannot be written to.")
         most = self.limits.max_write_records
         if len(records) > most:
             raise RecordsRejected("upsert", f"[400] {len(records)} records exceed {most} per request", 400)
@@ -239,8 +240,11 @@ class MemoryStore:
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
         self._shape()
-        if len(ids) > MAX_DELETE_IDS:
-            raise _bad_request("delete", f"at most {MAX_DELETE_IDS} IDs per request, got {len(ids)}")
+        if not self.limits.can_delete:
+            raise UserError(f"{self.name} is read only here; records cannot be deleted from it.")
+        most = self.limits.max_delete_ids
+        if len(ids) > most:
+            raise _bad_request("delete", f"at most {most} IDs per request, got {len(ids)}")
         if not ids:
             return WriteAck(count=0)
         self._call("delete")

@@ -47,6 +47,11 @@ T = TypeVar("T")
 REQUEST_LSN = "x-pinecone-request-lsn"
 INDEXED_LSN = "x-pinecone-max-indexed-lsn"
 READY_TIMEOUT_SECONDS = 900
+# Pinecone takes at most 2 MB per upsert (read as 2,000,000 bytes, below 2 MiB in case MB is decimal).
+# request_size() counts each record's encoding and its comma, not the body's envelope
+# ({"vectors":[...],"namespace":"..."}, a few KB at most with a 512-character namespace): the records'
+# budget leaves room for it.
+UPSERT_RECORD_BYTES = 2_000_000 - 50_000
 # A create that timed out waiting for readiness is not sent again (the index exists by then).
 CREATE_RETRY = RetryPolicy(attempts=3, base_seconds=1.0, max_seconds=5.0, budget_seconds=60.0)
 
@@ -344,7 +349,9 @@ class PineconeStore:
     def capabilities(self) -> Capabilities:
         pod = type(self._describe_raw().deployment).__name__ == "PodDeployment"
         # Pinecone's fetch_by_metadata, like list, is a serverless-index operation.
-        return Capabilities(can_list=not pod, can_fetch_by_metadata=not pod)
+        return Capabilities(
+            can_list=not pod, can_fetch_by_metadata=not pod, max_write_bytes=UPSERT_RECORD_BYTES
+        )
 
     def list_ids(
         self, namespace: str, *, prefix: str = "", cursor: str | None = None, limit: int = 100

@@ -443,7 +443,15 @@ class SweptSource:
         return self._description
 
     def capabilities(self) -> Capabilities:
-        return replace(self.source.capabilities(), can_list=True, can_fetch_by_metadata=False)
+        # Read only: a finished sweep's listing is fixed, so records written through it would never be listed.
+        return replace(
+            self.source.capabilities(),
+            can_list=True,
+            can_fetch_by_metadata=False,
+            lists_bytewise=True,
+            max_write_records=0,
+            max_delete_ids=0,
+        )
 
     def list_ids(
         self, namespace: str, *, prefix: str = "", cursor: str | None = None, limit: int = 100
@@ -470,10 +478,10 @@ class SweptSource:
         return self.source.request_size(record)
 
     def write(self, namespace: str, records: Sequence[Record]) -> WriteAck:
-        return self.source.write(namespace, records)
+        raise UserError("A swept pod-based index is read here; it cannot be written to through its sweep.")
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
-        return self.source.delete(namespace, ids)
+        raise UserError("A swept pod-based index is read here; records cannot be deleted through its sweep.")
 
     def set_throttle_listener(self, listener: Any) -> None:
         if isinstance(self.source, ReportsThrottling):

@@ -194,7 +194,13 @@ class FileSource:
         return sum(sum(self._chunk_rows(namespace, name)) for name in self.folders[namespace][1])
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_list_page=1_000, max_fetch_ids=10_000, max_write_records=0)
+        return Capabilities(
+            lists_bytewise=False,
+            max_list_page=1_000,
+            max_fetch_ids=10_000,
+            max_write_records=0,
+            max_delete_ids=0,
+        )
 
     def _chunk_rows(self, namespace: str, name: str) -> list[int]:
         """Rows per chunk of a file: Parquet row groups, or one chunk for a JSON Lines file."""

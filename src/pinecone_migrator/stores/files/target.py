@@ -121,7 +121,13 @@ class FileTarget:
         write_manifest(self.location, manifest, self.tag)
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_write_records=1_000, max_write_bytes=32_000_000, max_list_page=1_000)
+        return Capabilities(
+            lists_bytewise=False,
+            max_write_records=1_000,
+            max_write_bytes=32_000_000,
+            max_delete_ids=0,
+            max_list_page=1_000,
+        )
 
     def request_size(self, record: Record) -> int:
         return approx_bytes(record) + 64
@@ -170,7 +176,7 @@ class FileTarget:
             write_rows(chunks, local, self.file_format, dense=self._dense, sparse=sparse)
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
-        raise NotImplementedError("deleting records from an export is not supported")
+        raise UserError(f"{self.url} is an export: records cannot be deleted from it.")
 
     def list_ids(
         self, namespace: str, *, prefix: str = "", cursor: str | None = None, limit: int = 100
