@@ -1,9 +1,11 @@
 """Adaptive concurrency: fewer pages in flight when a store says 429, more again when it stops saying it.
 
 Additive increase, multiplicative decrease (as TCP does): a 429 halves the limit, at most once per cool-down
-so that one burst of refusals from requests already in flight counts as one signal; every ``grow_after``
-pages that finish without a new 429 add one back, up to the configured concurrency. The requests that were
-refused are retried by the store, so slowing down never drops a batch.
+so that one burst of refusals from requests already in flight counts as one signal (half a second: with
+two seconds a flood of 429s at 32 pages in flight took several seconds to be cut, and the run sent twice the
+refused requests — measured against the local server at a fifth of Pinecone's fetch limit); every
+``grow_after`` pages that finish without a new 429 add one back, up to the configured concurrency. The
+requests that were refused are retried by the store, so slowing down never drops a batch.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class AdaptiveLimit:
         maximum: int,
         *,
         grow_after: int = 20,
-        cooldown_seconds: float = 2.0,
+        cooldown_seconds: float = 0.5,
         on_change: ChangeListener | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
