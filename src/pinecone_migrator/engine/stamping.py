@@ -317,7 +317,7 @@ def reset_stamps(
     for namespace in namespaces:
         for records in matching_pages(source, namespace, STAMPED, stop):
             clean = [strip_stamps(r) for r in records]
-            for batch in write_batches(clean, 1_000, 1_950_000, source.request_size):
+            for batch in write_batches(source, clean):
                 source.write(namespace, batch)
             removed += len(clean)
             on_progress(namespace, removed)
