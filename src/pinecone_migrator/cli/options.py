@@ -17,6 +17,7 @@ from .common import FC, api_key, apply_options, filter_option, host_url, namespa
 if TYPE_CHECKING:
     from ..engine.migrate import Endpoint, MigrationRequest
     from ..stores.pinecone import PineconeStore
+    from ..stores.registry import Side
 
 
 def _load_config_file(context: click.Context, param: click.Parameter, value: Path | None) -> None:
@@ -198,10 +199,13 @@ def index_stores(request: MigrationRequest, options: dict[str, Any]) -> tuple[Pi
     )
 
 
-def index_store(role: str, index: str, host: str | None, key_variable: str) -> PineconeStore:
-    from ..stores.pinecone import PineconeStore, Side
+def index_store(role: Side, index: str, host: str | None, key_variable: str) -> PineconeStore:
+    """An index opened through the registry; the key may come from the config file, which only the CLI
+    reads, so it is looked up here (a missing one is a usage error)."""
+    from ..stores.registry import PineconeIndex, open_store
 
-    return PineconeStore(index, api_key(key_variable, role), host, side=Side(role, key_variable))
+    key = api_key(key_variable, role)
+    return open_store(PineconeIndex(index, host, key_variable=key_variable, side=role, api_key=key))
 
 
 def _fold_field(field: str | None, target_namespace: str | None, from_metadata: str | None) -> str | None:
