@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -452,7 +452,7 @@ def _pacing(
         progress.concurrency_changed(old, new, reason)
 
     limit = AdaptiveLimit(options.concurrency, on_change=concurrency_changed)
-    return slowed_by_throttling(limit, *stores) if options.adaptive else nullcontext(limit)
+    return slowed_by_throttling(limit, *stores, adaptive=options.adaptive)
 
 
 def _summaries(ledger: Ledger) -> list[NamespaceSummary]:

@@ -15,18 +15,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 
 from ..errors import UserError
 from ..filters import MetadataPredicate
 from ..records import STAMP_KEYS, Record, digest_bytes
-from ..stores.base import FetchesByMetadata, Store
+from ..stores.base import Store, fetches_by_metadata
 from .copy import Route
 from .ledger import Ledger
 from .migrate import MigrationRequest, check_target, inspect_target, select
+from .pacing import AdaptiveLimit
 from .sync_state import Known, PassRecord, SyncState
+from .walk import Position, Walker, fetch_all, id_pages, listing, metadata_listing, slowed_by_throttling
 from .writes import write_in_batches
 
 log = logging.getLogger("pinecone_migrator.sync")
@@ -36,6 +40,10 @@ DELETE_BATCH = 1_000
 
 @dataclass(frozen=True)
 class SyncOptions:
+    """How a sync pass works. ``adaptive``: a 429 from either store halves the pages in flight, as in
+    migrate; False keeps ``concurrency`` whatever the stores answer, which exists so that a test can compare
+    the requests sent with and without adaptation."""
+
     detect_updates: bool = False
     updated_field: str | None = None  # numeric metadata field the application raises on every write
     propagate_deletes: bool = False
@@ -51,23 +59,36 @@ class SyncOptions:
     concurrency: int = 4
     max_request_records: int = 1_000
     max_request_bytes: int = 1_950_000
+    adaptive: bool = True
 
 
 @dataclass
 class _Counts:
+    """What a pass (or one batch of it) found and did; batches' counts merge in the walk's driver thread."""
+
     new: int = 0
     updated: int = 0
     dead: int = 0
     listed: int = 0
     oldest_change: float | None = None  # smallest --updated-field value copied (for the lag)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, new: int = 0, updated: int = 0, dead: int = 0, listed: int = 0) -> None:
-        with self.lock:
-            self.new += new
-            self.updated += updated
-            self.dead += dead
-            self.listed += listed
+    def add(self, other: _Counts) -> None:
+        self.new += other.new
+        self.updated += other.updated
+        self.dead += other.dead
+        self.listed += other.listed
+        if other.oldest_change is not None:
+            old = self.oldest_change
+            self.oldest_change = other.oldest_change if old is None else min(old, other.oldest_change)
+
+
+def _concurrency_changed(old: int, new: int, reason: str) -> None:
+    log.info("concurrency %d -> %d (%s)", old, new, reason)
+
+
+def _numbers(records: list[Record], field_name: str) -> list[float]:
+    values = [r.metadata.get(field_name) for r in records]
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
 class SyncPass:
@@ -103,7 +124,7 @@ class SyncPass:
     def run(self) -> PassRecord:
         description, namespaces, self.predicate = select(self.request, self.source)
         check_target(description, self.target, self.request)
-        if self.options.updated_field and not isinstance(self.source, FetchesByMetadata):
+        if self.options.updated_field and fetches_by_metadata(self.source) is None:
             raise UserError(
                 "--updated-field needs a source that filters by metadata (fetch_by_metadata); "
                 "use --detect-updates instead."
@@ -114,11 +135,11 @@ class SyncPass:
         started = self.started = time.time()
         record = PassRecord(self.number, started, None, "running", 0, 0, 0, 0, 0, None, None)
         try:
-            with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="sync") as pool:
+            with self._walking() as walker:
                 for namespace in namespaces:
                     if self.stop.is_set():
                         break
-                    self._namespace(namespace, pool)
+                    self._namespace(namespace, walker)
             complete = not self.stop.is_set()
             if complete and not self.request.namespaces:
                 # every namespace is selected: one that vanished from the source altogether counts too
@@ -142,77 +163,81 @@ class SyncPass:
             self.state.end_pass(record)
         return record
 
+    @contextmanager
+    def _walking(self) -> Iterator[Walker]:
+        """The pass's walker: one pool, and one adaptive limit that a 429 from either store halves."""
+        options = self.options
+        limit = AdaptiveLimit(options.concurrency, on_change=_concurrency_changed)
+        with (
+            slowed_by_throttling(limit, self.source, self.target, adaptive=options.adaptive),
+            ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="sync") as pool,
+        ):
+            yield Walker(pool, limit=limit, stop=self.stop, batch_size=options.page_size)
+
+    def _merge(self, counts: _Counts, _: Position) -> None:
+        self.counts.add(counts)
+
     # -- one namespace ------------------------------------------------------------------------------------
 
-    def _namespace(self, namespace: str, pool: ThreadPoolExecutor) -> None:
+    def _namespace(self, namespace: str, walker: Walker) -> None:
         route = self.request.route(namespace)
-        pending = []
-        cursor: str | None = None
-        while not self.stop.is_set():
-            page = self.source.list_ids(namespace, cursor=cursor, limit=self.options.page_size)
-            self.counts.add(listed=len(page.ids))
-            if page.ids:
-                pending.append(pool.submit(self._page, namespace, page.ids, route))
-            if len(pending) > self.options.concurrency * 2:
-                pending.pop(0).result()
-            cursor = page.cursor
-            if cursor is None:
-                break
-        for future in pending:
-            future.result()
-        if self.stop.is_set():
+        ids = listing(self.source, namespace, page_size=self.options.page_size)
+        outcome = walker.walk(ids, partial(self._page, namespace, route), self._merge)
+        if not outcome.complete or self.stop.is_set():
             return
         # Deletes right after the namespace's own complete listing: a delete waits one pass, not two.
         self._delete_vanished(namespace)
         if self.options.updated_field:
-            self._changed_since_watermark(namespace, route)
+            self._changed_since_watermark(namespace, route, walker)
 
-    def _page(self, namespace: str, ids: list[str], route: Route) -> None:
+    def _page(self, namespace: str, route: Route, ids: list[str]) -> _Counts:
         known = self.state.known(namespace, ids)
         self.state.mark_seen(namespace, known, self.number)
         wanted = ids if self.options.detect_updates else [i for i in ids if i not in known]
-        if not wanted:
-            return
-        records = self.source.fetch(namespace, wanted)
-        self._copy(namespace, records, known, route)
+        records = fetch_all(self.source, namespace, wanted) if wanted else []
+        _, counts = self._copy(namespace, records, known, route)
+        counts.listed = len(ids)
+        return counts
 
-    def _changed_since_watermark(self, namespace: str, route: Route) -> None:
-        assert isinstance(self.source, FetchesByMetadata) and self.options.updated_field
+    def _changed_since_watermark(self, namespace: str, route: Route, walker: Walker) -> None:
+        evaluator = fetches_by_metadata(self.source)
         field_name = self.options.updated_field
+        assert evaluator is not None and field_name
         mark = self.state.watermark(namespace)
         horizon = self.started - self.options.lookback_seconds
         if mark is None:  # first pass: its listing copies every record; changes count from here on
             self.state.set_watermark(namespace, horizon)
             return
         highest = mark
-        cursor: str | None = None
-        while not self.stop.is_set():
-            page = self.source.fetch_by_metadata(
-                namespace, {field_name: {"$gt": mark}}, cursor=cursor, limit=self.options.metadata_page
-            )
-            values = [r.metadata.get(field_name) for r in page.records]
-            numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-            if numbers:
-                highest = max(highest, *numbers)
-            known = self.state.known(namespace, [r.id for r in page.records])
-            changed = self._copy(namespace, page.records, known, route)
-            stamps = [r.metadata.get(field_name) for r in changed]
-            times = [float(v) for v in stamps if isinstance(v, (int, float)) and not isinstance(v, bool)]
-            if times:
-                with self.counts.lock:
-                    old = self.counts.oldest_change
-                    self.counts.oldest_change = min(times) if old is None else min(old, *times)
-            cursor = page.cursor
-            if cursor is None:
-                break
-        if not self.stop.is_set():
+
+        def merge(found: tuple[_Counts, float | None], _: Position) -> None:
+            nonlocal highest
+            counts, seen = found
+            self.counts.add(counts)
+            highest = max(highest, highest if seen is None else seen)
+
+        changes = metadata_listing(
+            evaluator, namespace, {field_name: {"$gt": mark}}, page_size=self.options.metadata_page
+        )
+        outcome = walker.walk(changes, partial(self._changes, namespace, route, field_name), merge)
+        if outcome.complete and not self.stop.is_set():
             self.state.set_watermark(namespace, max(mark, min(highest, horizon)))
+
+    def _changes(
+        self, namespace: str, route: Route, field_name: str, records: list[Record]
+    ) -> tuple[_Counts, float | None]:
+        """Copy the records found above the watermark that did change; the highest value they carry."""
+        known = self.state.known(namespace, [r.id for r in records])
+        changed, counts = self._copy(namespace, records, known, route)
+        counts.oldest_change = min(_numbers(changed, field_name), default=None)
+        return counts, max(_numbers(records, field_name), default=None)
 
     def _copy(
         self, namespace: str, records: list[Record], known: dict[str, Known], route: Route
-    ) -> list[Record]:
-        """Copy what is new or changed (and selected); returns those records, placed or not."""
+    ) -> tuple[list[Record], _Counts]:
+        """Copy what is new or changed (and selected): those records (placed or not) and the counts."""
         predicate = self.predicate
+        counts = _Counts()
         changed: list[Record] = []
         by_target: dict[str, list[tuple[Record, bytes, bool]]] = {}
         moved: dict[str, list[str]] = {}
@@ -227,7 +252,7 @@ class SyncPass:
             destination, refusal = route(record)
             if destination is None:
                 log.warning("dead letter %s/%s: %s", namespace, record.id, refusal)
-                self.counts.add(dead=1)
+                counts.dead += 1
                 continue
             if before is not None and before.target_ns != destination:
                 moved.setdefault(before.target_ns, []).append(record.id)
@@ -235,10 +260,10 @@ class SyncPass:
         for destination, entries in by_target.items():
             if self.baseline:
                 entries = self._differing(destination, entries, namespace)
-            self._write(namespace, destination, entries)
+            counts.add(self._write(namespace, destination, entries))
         for old_namespace, ids in moved.items():  # a metadata-routed record changed its namespace
             self.target.delete(old_namespace, ids)
-        return changed
+        return changed, counts
 
     def _differing(
         self, destination: str, entries: list[tuple[Record, bytes, bool]], namespace: str
@@ -250,9 +275,10 @@ class SyncPass:
             self.state.remember(namespace, same, self.number)
         return [(r, d, u) for r, d, u in entries if there.get(r.id) != d]
 
-    def _write(self, namespace: str, destination: str, entries: list[tuple[Record, bytes, bool]]) -> None:
+    def _write(self, namespace: str, destination: str, entries: list[tuple[Record, bytes, bool]]) -> _Counts:
+        counts = _Counts()
         if not entries:
-            return
+            return counts
         digests = {r.id: (d, updated) for r, d, updated in entries}
         options = self.options
         records = [r for r, _, _ in entries]
@@ -262,9 +288,10 @@ class SyncPass:
             done = [r.id for r in written]
             self.state.remember(namespace, [(i, destination, digests[i][0]) for i in done], self.number)
             updated = sum(1 for i in done if digests[i][1])
-            self.counts.add(new=len(done) - updated, updated=updated, dead=len(dead))
+            counts.add(_Counts(new=len(done) - updated, updated=updated, dead=len(dead)))
             for record_id, _, reason in dead:
                 log.warning("dead letter %s/%s: %s", namespace, record_id, reason)
+        return counts
 
     # -- deletes ------------------------------------------------------------------------------------------
 
@@ -326,10 +353,10 @@ def check_sync(
 def _check_updated_field(source: Store, namespace: str, field_name: str) -> None:
     """A watermark only moves over numbers: a field holding text (an ISO-8601 date, say) or missing from
     every record could never show an update, and the target would silently go stale."""
-    ids = source.list_ids(namespace, limit=UPDATED_FIELD_SAMPLE).ids
+    ids = next(id_pages(source, namespace, page_size=UPDATED_FIELD_SAMPLE), [])
     if not ids:
         return
-    values = [record.metadata.get(field_name) for record in source.fetch(namespace, ids)]
+    values = [record.metadata.get(field_name) for record in fetch_all(source, namespace, ids)]
     present = [value for value in values if value is not None]
     wrong = [value for value in present if isinstance(value, bool) or not isinstance(value, (int, float))]
     fix = (

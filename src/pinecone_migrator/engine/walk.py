@@ -276,9 +276,12 @@ class WalkGroup:
 
 
 @contextmanager
-def slowed_by_throttling(limit: AdaptiveLimit, *stores: Store) -> Iterator[AdaptiveLimit]:
-    """While inside, every 429 any of ``stores`` reports halves ``limit`` (see :class:`AdaptiveLimit`)."""
-    throttling = [store for store in stores if isinstance(store, ReportsThrottling)]
+def slowed_by_throttling(
+    limit: AdaptiveLimit, *stores: Store, adaptive: bool = True
+) -> Iterator[AdaptiveLimit]:
+    """While inside, every 429 any of ``stores`` reports halves ``limit`` (see :class:`AdaptiveLimit`).
+    ``adaptive`` False: nothing is wired and the limit never shrinks (to measure what adaptation saves)."""
+    throttling = [store for store in stores if adaptive and isinstance(store, ReportsThrottling)]
     for store in throttling:
         store.set_throttle_listener(limit.throttled)
     try:
