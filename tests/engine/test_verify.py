@@ -28,7 +28,7 @@ from pinecone_migrator.engine.verify import (
     repair,
     verify,
 )
-from pinecone_migrator.engine.verify_scan import bucket_of
+from pinecone_migrator.engine.verify_digests import bucket_of
 from pinecone_migrator.errors import MigratorError
 from pinecone_migrator.records import STAMP_KEYS, Record
 from pinecone_migrator.server.runner import BackgroundServer

@@ -1,6 +1,6 @@
 """Resumable verify: an interrupted digest pass is continued from the ledger file and reaches exactly the
 verdict and digests of an uninterrupted verify, fetching only what it had not fetched yet; a verdict clears
-the saved progress; other settings start over; the scanner's checkpoints survive a failing store."""
+the saved progress; other settings start over; the walk's checkpoints survive a failing store."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from pinecone import Pinecone
 
 from pinecone_migrator.engine.ledger import Ledger
+from pinecone_migrator.engine.pacing import AdaptiveLimit
 from pinecone_migrator.engine.verify import (
     VerifyCheckpoints,
     VerifyOptions,
@@ -23,7 +24,8 @@ from pinecone_migrator.engine.verify import (
     verify_fingerprint,
 )
 from pinecone_migrator.engine.verify_buckets import STARTED_OVER_NOTE
-from pinecone_migrator.engine.verify_scan import Scanner, ScanStart, bucket_of
+from pinecone_migrator.engine.verify_digests import bucket_of
+from pinecone_migrator.engine.walk import Position, Walker, fetching, listing
 from pinecone_migrator.records import Record
 from pinecone_migrator.server.runner import BackgroundServer
 
@@ -252,20 +254,23 @@ def test_a_scan_failing_midway_continues_from_its_last_checkpoint(
     merged: list[str] = []
     saved: list[tuple[str | None, int, bool, list[str]]] = []
 
-    def scan(store: CountingStore, start: ScanStart | None) -> None:
+    def scan(store: CountingStore, start: Position | None) -> None:
         with ThreadPoolExecutor(3) as pool:
-            scanner = Scanner(
-                pool, in_flight=3, page_size=page_size, fetch_size=fetch_size, stop=threading.Event()
+            walker = Walker(
+                pool,
+                limit=AdaptiveLimit(3),
+                stop=threading.Event(),
+                in_flight=3,
+                batch_size=fetch_size,
+                checkpoint_seconds=0.0,
             )
-            scanner.checkpoint_seconds = 0.0
-            scanner.scan(
-                store,  # type: ignore[arg-type]
-                "alpha",
-                lambda records: [r.id for r in records],
-                merged.extend,
-                keep_id,
+            walker.walk(
+                listing(store, "alpha", page_size=page_size),  # type: ignore[arg-type]
+                fetching(store, "alpha", lambda records: [r.id for r in records]),  # type: ignore[arg-type]
+                lambda ids, _: merged.extend(ids),
+                keep=keep_id,
                 start=start,
-                on_checkpoint=lambda *at: saved.append((*at, list(merged))),
+                on_checkpoint=lambda at, done: saved.append((at.cursor, at.listed, done, list(merged))),
             )
 
     with pytest.raises(ConnectionError):
@@ -275,6 +280,6 @@ def test_a_scan_failing_midway_continues_from_its_last_checkpoint(
     assert before == wanted[: len(before)]
     merged[:] = before
     rest = CountingStore(pair.source)
-    scan(rest, ScanStart(cursor, listed))
+    scan(rest, Position(cursor, listed))
     assert merged == wanted and rest.fetched == len(wanted) - len(before)
     assert saved[-1][:3] == (None, PER_NAMESPACE, True)

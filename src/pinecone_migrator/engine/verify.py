@@ -36,6 +36,7 @@ from ..stores.base import Store, StoreDescription
 from .migrate import MigrationRequest, selected_namespaces
 from .verify_buckets import BucketVerifier, fixed_feeders
 from .verify_diff import Difference, JsonlDiffWriter, read_diff
+from .verify_digests import bucket_of
 from .verify_repair import RepairSummary, repair, wait_for_writes
 from .verify_result import (
     LEVELS,
@@ -46,7 +47,6 @@ from .verify_result import (
     VerifyResult,
 )
 from .verify_sample import verify_sample
-from .verify_scan import bucket_of
 from .verify_state import VerifyCheckpoints, verify_fingerprint
 
 __all__ = [

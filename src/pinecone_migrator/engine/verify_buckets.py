@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 import orjson
 
@@ -20,10 +21,12 @@ from ..stores.base import Store, TracksFreshness
 from .migrate import MigrationRequest
 from .shards import discover_prefixes, shards_wanted
 from .verify_diff import Difference, differing_parts
+from .verify_digests import BucketDigests, bucket_of
 from .verify_result import NamespaceVerification, VerifyOptions, VerifyProgress, VerifyResult
-from .verify_scan import BucketDigests, ScanCheckpoint, ScanGroup, Scanner, ScanStart, bucket_of
 from .verify_state import ScanState, VerifyCheckpoints, verify_fingerprint
+from .verify_walk import known_pages, verify_walker
 from .verify_workers import ScanOutput, ScanSetup, ScanWorkers, worker_context, worker_count
+from .walk import Checkpoint, Position, Walker, WalkGroup, fetch_all, fetching, listing
 
 
 def fixed_feeders(request: MigrationRequest, namespaces: list[str]) -> dict[str, list[str]]:
@@ -42,6 +45,7 @@ class _SourcePage:
     unroutable: int
 
 
+_Page = TypeVar("_Page")  # what a walk's batch of records is reduced to
 IdDigests = dict[str, int]
 # Runs one scan: (side, namespace, ID prefix) -> (digests per target namespace, whether it reached the end).
 Scan = Callable[[str, str, str], tuple[dict[str, BucketDigests], bool]]
@@ -98,6 +102,8 @@ class BucketVerifier:
         return self.request.destination(namespace)
 
     def _fetched(self, side: str, namespace: str, count: int) -> None:
+        if not count:  # the end of a listing, handed over empty
+            return
         with self.lock:
             if side == "source":
                 self.result.source_records += count
@@ -108,8 +114,30 @@ class BucketVerifier:
 
     # -- digest pass -----------------------------------------------------------------------------------
 
+    def _scan(
+        self,
+        walker: Walker,
+        side: str,
+        namespace: str,
+        prefix: str,
+        state: ScanState,
+        handle: Callable[[list[Record]], _Page],
+        merge: Callable[[_Page, Position], None],
+    ) -> bool:
+        """Walk one side of a namespace (or of one ID-prefix shard of it) from where ``state`` got to; True
+        when the listing reached its end."""
+        store = self.source if side == "source" else self.target
+        outcome = walker.walk(
+            listing(store, namespace, prefix=prefix, page_size=self.options.page_size),
+            fetching(store, namespace, handle),
+            merge,
+            start=Position(state.cursor, state.listed),
+            on_checkpoint=self._saver(side, namespace, state, prefix),
+        )
+        return outcome.complete
+
     def _expected_digests(
-        self, scanner: Scanner, namespace: str, prefix: str = ""
+        self, walker: Walker, namespace: str, prefix: str = ""
     ) -> tuple[dict[str, BucketDigests], bool]:
         buckets, ignore, predicate = self.buckets, self.ignore, self.predicate
         fixed = self._fixed(namespace)
@@ -145,7 +173,7 @@ class BucketVerifier:
                 entry[1].append(record_digest(written(record), ignore))
             return _SourcePage(per_destination, fetched, fetched - len(records), unroutable)
 
-        def merge(page: _SourcePage) -> None:
+        def merge(page: _SourcePage, _: Position) -> None:
             for destination, (ids_buckets, digests) in page.per_destination.items():
                 acc = sums.get(destination)
                 if acc is None:
@@ -159,20 +187,9 @@ class BucketVerifier:
                 self.result.unroutable += page.unroutable
             self._fetched("source", namespace, page.fetched)
 
-        outcome = scanner.scan(
-            self.source,
-            namespace,
-            handle,
-            merge,
-            prefix=prefix,
-            start=ScanStart(state.cursor, state.listed),
-            on_checkpoint=self._saver("source", namespace, state, prefix),
-        )
-        return sums, outcome.complete
+        return sums, self._scan(walker, "source", namespace, prefix, state, handle, merge)
 
-    def _actual_digests(
-        self, scanner: Scanner, namespace: str, prefix: str = ""
-    ) -> tuple[BucketDigests, bool]:
+    def _actual_digests(self, walker: Walker, namespace: str, prefix: str = "") -> tuple[BucketDigests, bool]:
         buckets, ignore = self.buckets, self.ignore
         state = self._resume("target", namespace, {namespace: BucketDigests(buckets)}, prefix)
         sums = state.digests[namespace]
@@ -182,30 +199,21 @@ class BucketVerifier:
         def handle(records: list[Record]) -> tuple[list[int], list[int]]:
             return [bucket_of(r.id, buckets) for r in records], [record_digest(r, ignore) for r in records]
 
-        def merge(page: tuple[list[int], list[int]]) -> None:
+        def merge(page: tuple[list[int], list[int]], _: Position) -> None:
             sums.add_all(*page)
             state.fetched += len(page[0])
             self._fetched("target", namespace, len(page[0]))
 
-        outcome = scanner.scan(
-            self.target,
-            namespace,
-            handle,
-            merge,
-            prefix=prefix,
-            start=ScanStart(state.cursor, state.listed),
-            on_checkpoint=self._saver("target", namespace, state, prefix),
-        )
-        return sums, outcome.complete
+        return sums, self._scan(walker, "target", namespace, prefix, state, handle, merge)
 
     def scan_side(
-        self, scanner: Scanner, side: str, namespace: str, prefix: str = ""
+        self, walker: Walker, side: str, namespace: str, prefix: str = ""
     ) -> tuple[dict[str, BucketDigests], bool]:
         """One scan: the expected digests of a source namespace (per target namespace), or a target
         namespace's own; and whether its listing reached the end."""
         if side == "source":
-            return self._expected_digests(scanner, namespace, prefix)
-        digests, complete = self._actual_digests(scanner, namespace, prefix)
+            return self._expected_digests(walker, namespace, prefix)
+        digests, complete = self._actual_digests(walker, namespace, prefix)
         return {namespace: digests}, complete
 
     def _remote_scan(
@@ -258,13 +266,13 @@ class BucketVerifier:
         with self.lock:
             return self.lsns.setdefault((side, namespace), lsn)
 
-    def _saver(self, side: str, namespace: str, state: ScanState, prefix: str = "") -> ScanCheckpoint | None:
+    def _saver(self, side: str, namespace: str, state: ScanState, prefix: str = "") -> Checkpoint | None:
         checkpoints = self.checkpoints
         if checkpoints is None:
             return None
 
-        def save(cursor: str | None, listed: int, complete: bool) -> None:
-            state.cursor, state.listed, state.complete = cursor, listed, complete
+        def save(position: Position, complete: bool) -> None:
+            state.cursor, state.listed, state.complete = position.cursor, position.listed, complete
             checkpoints.save(side, namespace, state, prefix)
 
         return save
@@ -298,13 +306,13 @@ class BucketVerifier:
                 checkpoints.save(side, namespace, ScanState(None, 0, 0, False, lsn=lsn), prefix)
         return prefixes
 
-    def _digest_pass(self, group: ScanGroup, scanner: Scanner, source_counts: Mapping[str, int]) -> bool:
+    def _digest_pass(self, group: WalkGroup, source_counts: Mapping[str, int]) -> bool:
         """Both sides' bucket digests; False when a scan was stopped before the end of its listing."""
         records = sum(source_counts.get(ns, 0) for ns in self.namespaces)
         processes = worker_count(self.options, records, self.source, self.target)
         if not processes:
             return self._scans(
-                group, source_counts, lambda side, ns, prefix: self.scan_side(scanner, side, ns, prefix)
+                group, source_counts, lambda side, ns, prefix: self.scan_side(group.walker, side, ns, prefix)
             )
         checkpoints_at = None
         if self.checkpoints is not None:
@@ -320,7 +328,7 @@ class BucketVerifier:
         finally:
             workers.close()
 
-    def _scans(self, group: ScanGroup, source_counts: Mapping[str, int], scan: Scan) -> bool:
+    def _scans(self, group: WalkGroup, source_counts: Mapping[str, int], scan: Scan) -> bool:
         """Every scan of both sides, run by ``scan`` side by side, their digests merged per namespace."""
         expected_jobs = {
             ns: [
@@ -376,19 +384,12 @@ class BucketVerifier:
         options = self.options
         with (
             ThreadPoolExecutor(options.concurrency, thread_name_prefix="verify-scan") as drivers,
-            ThreadPoolExecutor(options.concurrency, thread_name_prefix="verify-fetch") as fetchers,
+            verify_walker(self.source, self.target, options, self.stop) as walker,
         ):
-            scanner = Scanner(
-                fetchers,
-                in_flight=options.batches_in_flight,
-                page_size=options.page_size,
-                fetch_size=options.fetch_size,
-                stop=self.stop,
-            )
-            group = ScanGroup(drivers, scanner)
+            group = WalkGroup(drivers, walker)
             if self.checkpoints is not None and self.checkpoints.started_over:
                 self.result.notes.append(STARTED_OVER_NOTE)
-            complete = self._digest_pass(group, scanner, source_counts)
+            complete = self._digest_pass(group, source_counts)
             if self.reused or self.continued:
                 self.result.notes.append(f"resumed: {self.reused} scans reused, {self.continued} continued")
             for destination in sorted(self.expected.keys() | self.actual.keys()):
@@ -408,7 +409,7 @@ class BucketVerifier:
             else:
                 wanted = self._wanted_buckets()
                 if wanted:
-                    IdPass(self, scanner, group).run(wanted)
+                    IdPass(self, group).run(wanted)
             for destination, verdict in self.verdicts.items():
                 expected, actual = self.expected[destination], self.actual[destination]
                 verdict.expected_digest = expected.total()
@@ -476,15 +477,8 @@ def scan_in_worker(side: str, namespace: str, prefix: str) -> ScanOutput:
             progress,
             checkpoints,
         )
-        with ThreadPoolExecutor(options.concurrency, thread_name_prefix="verify-fetch") as fetchers:
-            scanner = Scanner(
-                fetchers,
-                in_flight=options.batches_in_flight,
-                page_size=options.page_size,
-                fetch_size=options.fetch_size,
-                stop=context.stop,
-            )
-            digests, complete = verifier.scan_side(scanner, side, namespace, prefix)
+        with verify_walker(setup.source, setup.target, options, context.stop) as walker:
+            digests, complete = verifier.scan_side(walker, side, namespace, prefix)
     finally:
         if checkpoints is not None:
             checkpoints.close()
@@ -502,9 +496,9 @@ def scan_in_worker(side: str, namespace: str, prefix: str) -> ScanOutput:
 class IdPass:
     """ID-by-ID comparison of chosen buckets: exact missing, extra and different IDs, with differing parts."""
 
-    def __init__(self, owner: BucketVerifier, scanner: Scanner, group: ScanGroup) -> None:
+    def __init__(self, owner: BucketVerifier, group: WalkGroup) -> None:
         self.owner = owner
-        self.scanner = scanner
+        self.walker = group.walker
         self.group = group
 
     def run(self, wanted: dict[str, set[int]]) -> None:
@@ -549,7 +543,7 @@ class IdPass:
                     found.append((destination, record.id, record_digest(written, ignore)))
             return found, len(records)
 
-        def merge(page: tuple[list[tuple[str, str, int]], int]) -> None:
+        def merge(page: tuple[list[tuple[str, str, int]], int], _: Position) -> None:
             for destination, record_id, digest in page[0]:
                 known = maps.get(destination)
                 if known is None:
@@ -557,27 +551,40 @@ class IdPass:
                 known[record_id] = digest
             owner._fetched("source", namespace, page[1])
 
-        outcome = self.scanner.scan(
-            owner.source, namespace, handle, merge, keep_id=lambda i: bucket_of(i, buckets) in keep
-        )
-        return maps, outcome.complete
+        return maps, self._walk(owner.source, namespace, handle, merge, keep)
 
     def _actual_ids(self, namespace: str, chosen: set[int]) -> tuple[IdDigests, bool]:
         owner = self.owner
-        buckets, ignore = owner.buckets, owner.ignore
+        ignore = owner.ignore
         found: IdDigests = {}
 
         def handle(records: list[Record]) -> list[tuple[str, int]]:
             return [(r.id, record_digest(r, ignore)) for r in records]
 
-        def merge(page: list[tuple[str, int]]) -> None:
+        def merge(page: list[tuple[str, int]], _: Position) -> None:
             found.update(page)
             owner._fetched("target", namespace, len(page))
 
-        outcome = self.scanner.scan(
-            owner.target, namespace, handle, merge, keep_id=lambda i: bucket_of(i, buckets) in chosen
-        )
-        return found, outcome.complete
+        return found, self._walk(owner.target, namespace, handle, merge, chosen)
+
+    def _walk(
+        self,
+        store: Store,
+        namespace: str,
+        handle: Callable[[list[Record]], _Page],
+        merge: Callable[[_Page, Position], None],
+        chosen: set[int],
+    ) -> bool:
+        """Walk a namespace, fetching only the IDs in the ``chosen`` buckets; True when its listing reached
+        the end."""
+        buckets = self.owner.buckets
+        next_page = listing(store, namespace, page_size=self.owner.options.page_size)
+        return self.walker.walk(
+            next_page,
+            fetching(store, namespace, handle),
+            merge,
+            keep=lambda record_id: bucket_of(record_id, buckets) in chosen,
+        ).complete
 
     def _round(self, wanted: dict[str, set[int]]) -> None:
         owner = self.owner
@@ -627,21 +634,29 @@ class IdPass:
         for record_id in different:
             by_source.setdefault(expected[record_id][1], []).append(record_id)
         named: list[Difference] = []
-        step = owner.options.fetch_size
         for namespace, ids in by_source.items():
-            for start in range(0, len(ids), step):
-                if owner.stop.is_set():
-                    owner.result.interrupted = True
-                    break
-                chunk = ids[start : start + step]
-                theirs = {r.id: r for r in owner.source.fetch(namespace, chunk)}
-                ours = {r.id: r for r in owner.target.fetch(destination, chunk)}
-                for record_id in chunk:
-                    a, b = theirs.get(record_id), ours.get(record_id)
-                    parts = differing_parts(a, b, owner.ignore) if a is not None and b is not None else ()
-                    named.append(Difference(destination, record_id, "different", parts, namespace))
+            outcome = self.walker.walk(
+                known_pages(ids, owner.options.fetch_size),
+                partial(self._name_parts, namespace, destination),
+                lambda found, _: named.extend(found),
+            )
+            if not outcome.complete:
+                owner.result.interrupted = True
+                break
         for difference in sorted(named, key=lambda d: d.id):
             self._emit(verdict, difference)
+
+    def _name_parts(self, namespace: str, destination: str, ids: list[str]) -> list[Difference]:
+        """The differences of IDs whose digests differ, naming the parts that differ."""
+        owner = self.owner
+        theirs = {r.id: r for r in fetch_all(owner.source, namespace, ids)}
+        ours = {r.id: r for r in fetch_all(owner.target, destination, ids)}
+        named = []
+        for record_id in ids:
+            a, b = theirs.get(record_id), ours.get(record_id)
+            parts = differing_parts(a, b, owner.ignore) if a is not None and b is not None else ()
+            named.append(Difference(destination, record_id, "different", parts, namespace))
+        return named
 
     def _emit(self, verdict: NamespaceVerification, difference: Difference) -> None:
         verdict.add(difference, self.owner.options.keep_differences)

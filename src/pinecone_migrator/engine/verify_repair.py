@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..errors import UserError
@@ -15,6 +16,8 @@ from ..stores.base import Store, TracksFreshness
 from .migrate import MigrationRequest, selected_namespaces
 from .verify_diff import Difference
 from .verify_result import VerifyResult
+from .verify_walk import known_pages, run_walker
+from .walk import Position, fetch_all
 from .writes import DeadLetter, write_in_batches
 
 DELETE_BATCH = 1_000
@@ -69,12 +72,16 @@ def repair(
     stop: threading.Event | None = None,
     fetch_size: int = 100,
     freshness_timeout_seconds: float = 120.0,
+    concurrency: int = 4,
+    adaptive: bool = True,
 ) -> RepairSummary:
     """Re-copy missing and different records (fetched from the source, filtered and routed as the copy does,
     written with the copy's batching and dead-letter isolation); delete extra ones only with ``delete_extra``.
 
     ``differences`` is a :class:`VerifyResult` (whose lists must be complete) or any iterable of differences,
-    such as :func:`~pinecone_migrator.engine.verify_diff.read_diff` of a diff file.
+    such as :func:`~pinecone_migrator.engine.verify_diff.read_diff` of a diff file. Up to ``concurrency``
+    batches of ``fetch_size`` differences are repaired at once; a 429 from either store halves that, as in a
+    migration (``adaptive`` False: it does not, so that a test can compare the requests sent).
     """
     if isinstance(differences, VerifyResult):
         if differences.truncated:
@@ -101,28 +108,48 @@ def repair(
             candidates = tuple(ns for ns in namespaces if request.destination(ns) == difference.namespace)
         recopy.setdefault(candidates, []).append(difference)
     written: set[str] = set()
-    for candidates, found in recopy.items():
-        for start in range(0, len(found), fetch_size):
-            if stop.is_set():
+
+    def recopied(part: _Recopied, _: Position) -> None:
+        summary.rewritten += part.rewritten
+        summary.source_gone += part.source_gone
+        summary.not_expected += part.not_expected
+        summary.dead_letters += part.dead_letters
+        written.update(part.destinations)
+
+    def deleted(done: tuple[str, int], _: Position) -> None:
+        namespace, count = done
+        summary.deleted += count
+        written.add(namespace)
+
+    with run_walker(
+        source, target, stop, concurrency=concurrency, batch_size=fetch_size, adaptive=adaptive, name="repair"
+    ) as walker:
+        for candidates, found in recopy.items():
+            copy_again = partial(_recopy, request, source, target, candidates)
+            if not walker.walk(known_pages(found, fetch_size), copy_again, recopied).complete:
                 summary.interrupted = True
-                break
-            written |= _recopy(
-                request, source, target, candidates, found[start : start + fetch_size], summary
-            )
-    for namespace, ids in extra.items():
-        if not delete_extra:
-            summary.extra_left += len(ids)
-            continue
-        for start in range(0, len(ids), DELETE_BATCH):
-            if stop.is_set():
+        for namespace, ids in extra.items():
+            if not delete_extra:
+                summary.extra_left += len(ids)
+                continue
+            delete = partial(_delete, target, namespace)
+            if not walker.walk(known_pages(ids, DELETE_BATCH), delete, deleted).complete:
                 summary.interrupted = True
-                break
-            summary.deleted += target.delete(namespace, ids[start : start + DELETE_BATCH]).count
-            written.add(namespace)
     if isinstance(target, TracksFreshness):
         lsns = {ns: lsn for ns, lsn in target.written_lsns().items() if ns in written}
         summary.fresh = wait_for_writes(target, lsns, freshness_timeout_seconds)
     return summary
+
+
+@dataclass
+class _Recopied:
+    """What copying one batch of differences again did."""
+
+    rewritten: int = 0
+    source_gone: int = 0
+    not_expected: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    destinations: set[str] = field(default_factory=set)  # target namespaces written
 
 
 def _recopy(
@@ -131,9 +158,8 @@ def _recopy(
     target: Store,
     candidates: tuple[str, ...],
     differences: list[Difference],
-    summary: RepairSummary,
-) -> set[str]:
-    """Copy the records of ``differences`` again from the source; the target namespaces written.
+) -> _Recopied:
+    """Copy the records of ``differences`` again from the source.
 
     Of the ``candidates`` holding an ID, the last whose record the filter keeps and routes to the
     difference's namespace wins (as in a merge); failing that, the last one routed anywhere (the source
@@ -145,18 +171,18 @@ def _recopy(
     chosen: dict[str, tuple[Record, str | None, bool]] = {}  # id -> (record, destination, routed there)
     for namespace in candidates:
         route = request.route(namespace)
-        for record in source.fetch(namespace, ids):
+        for record in fetch_all(source, namespace, ids):
             passes = predicate is None or predicate(record.metadata)
             destination = route(record)[0] if passes else None
             there = destination == wanted.get(record.id)
             known = chosen.get(record.id)
             if known is None or there or (destination is not None and not known[2]):
                 chosen[record.id] = (request.as_written(namespace, record), destination, there)
-    summary.source_gone += len(ids) - len(chosen)
+    done = _Recopied(source_gone=len(ids) - len(chosen))
     per_destination: dict[str, list[Record]] = {}
     for record, destination, _ in chosen.values():
         if destination is None:
-            summary.not_expected += 1
+            done.not_expected += 1
         else:
             per_destination.setdefault(destination, []).append(record)
     options = request.options
@@ -164,6 +190,11 @@ def _recopy(
         for written, refused in write_in_batches(
             target, destination, records, options.max_request_records, options.max_request_bytes
         ):
-            summary.rewritten += len(written)
-            summary.dead_letters += refused
-    return set(per_destination)
+            done.rewritten += len(written)
+            done.dead_letters += refused
+    done.destinations = set(per_destination)
+    return done
+
+
+def _delete(target: Store, namespace: str, ids: list[str]) -> tuple[str, int]:
+    return namespace, target.delete(namespace, ids).count

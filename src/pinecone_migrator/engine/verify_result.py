@@ -19,6 +19,10 @@ VerifyProgress = Callable[[str, str, int], None]
 
 @dataclass(frozen=True)
 class VerifyOptions:
+    """How verify reads. ``adaptive`` (default True): a 429 from either store halves the fetches in
+    flight, which grow back once the 429s stop, as in a migration; False leaves the stores' throttle signal
+    unheard, and exists so that a test can compare the requests sent with and without adaptation."""
+
     level: Level = "digest"
     sample_size: int = 100  # level "sample": how many source IDs to draw
     buckets: int = 256  # per target namespace, digests are kept per bucket of IDs
@@ -39,6 +43,7 @@ class VerifyOptions:
     # Worker processes for the digest scans: None = automatic (from 50,000 records, up to 4 or the CPUs),
     # 0 or 1 = threads in this process only.
     processes: int | None = None
+    adaptive: bool = True
 
     @property
     def batches_in_flight(self) -> int:

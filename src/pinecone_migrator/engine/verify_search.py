@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ..stores.base import Searches, Store
+from .walk import fetch_all, listing, pages
 
 MIN_MEAN_OVERLAP = 0.95
 MAX_SCORE_DIFFERENCE = 1e-4
@@ -56,10 +57,8 @@ def sample_ids(
     """Up to ``count`` IDs drawn uniformly from the first ``list_budget`` listed; True when cut short."""
     chosen: list[str] = []
     seen = 0
-    cursor = None
-    while True:
-        page = store.list_ids(namespace, cursor=cursor, limit=100)
-        for record_id in page.ids:
+    for page in pages(listing(store, namespace)):
+        for record_id in page.items:
             seen += 1
             if len(chosen) < count:
                 chosen.append(record_id)
@@ -67,11 +66,9 @@ def sample_ids(
                 slot = rng.randrange(seen)
                 if slot < count:
                     chosen[slot] = record_id
-        cursor = page.cursor
-        if cursor is None:
-            return chosen, False
-        if seen >= list_budget:
+        if page.cursor is not None and seen >= list_budget:
             return chosen, True
+    return chosen, False
 
 
 def compare_search(
@@ -97,7 +94,7 @@ def compare_search(
         sample_from_prefix_only=cut_short,
     )
     overlaps: list[float] = []
-    for record in source.fetch(namespace, ids):
+    for record in fetch_all(source, namespace, ids):
         if stop is not None and stop.is_set():
             break
         theirs = {m.id: m.score for m in source.query(namespace, record, top_k)}

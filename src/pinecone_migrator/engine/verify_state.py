@@ -24,8 +24,8 @@ import orjson
 
 from ..localdb import inspect_state, open_db, open_read_only
 from .migrate import MigrationRequest
+from .verify_digests import BucketDigests
 from .verify_result import VerifyOptions
-from .verify_scan import BucketDigests
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verify_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

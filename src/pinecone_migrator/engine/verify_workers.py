@@ -23,8 +23,8 @@ from typing import Any
 
 from ..stores.base import Store
 from .migrate import MigrationRequest
+from .verify_digests import BucketDigests
 from .verify_result import VerifyOptions
-from .verify_scan import BucketDigests
 
 # Fewer records than this are verified faster by threads than it takes to start the workers.
 MIN_RECORDS_FOR_PROCESSES = 50_000
