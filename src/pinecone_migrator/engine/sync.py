@@ -8,6 +8,10 @@ With ``propagate_deletes``, IDs the listing no longer shows are deleted from the
 namespace was listed — unless there are more of them than ``max_delete_fraction`` of what the state knows:
 an empty or broken listing must never wipe a target, so such a pass asks (``confirm_deletes``) and, without
 a yes, deletes nothing.
+
+Listings and ``fetch_by_metadata`` pages are walked as migrate walks them (:mod:`.walk`): batches are handled
+in a pool the pass shares, whose adaptive limit halves when either store answers 429, and their counts are
+merged in order by the walking thread.
 """
 
 from __future__ import annotations
@@ -214,7 +218,8 @@ class SyncPass:
             nonlocal highest
             counts, seen = found
             self.counts.add(counts)
-            highest = max(highest, highest if seen is None else seen)
+            if seen is not None:
+                highest = max(highest, seen)
 
         changes = metadata_listing(
             evaluator, namespace, {field_name: {"$gt": mark}}, page_size=self.options.metadata_page
