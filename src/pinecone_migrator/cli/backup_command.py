@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from ..errors import UserError
 from .app import cli
-from .common import FC, apply_options, fail, user_errors
+from .common import FC, apply_options
 from .files_command import (
     EXPORT_RUN_OPTIONS,
     FROM_OPTION,
@@ -20,12 +19,6 @@ from .files_command import (
 )
 from .migrate_command import TARGET_CREATION_OPTIONS, YES_OPTION, verify_option
 from .options import CONFIG_OPTION, RUN_OPTIONS, SOURCE_INDEX_OPTIONS, TARGET_INDEX_OPTIONS
-
-if TYPE_CHECKING:
-    from ..engine.migrate import MigrationRequest
-    from ..engine.verify import VerifyResult
-    from ..stores.files import FileSource
-    from ..stores.pinecone import PineconeStore
 
 # A backup is an export of everything: no namespace selection, renaming, routing or filter.
 EVERYTHING = {
@@ -147,43 +140,13 @@ def restore(**options: Any) -> None:
       70   a bug: one line names it, the traceback is in the log file it prints
       130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
-    from ..stores.files import FileSource
-
     if options["native"]:
         from .native_backup import native_restore
 
         native_restore(options)
         return
-
-    with user_errors():
-        manifest = FileSource(options["from_"]).manifest
-    if manifest is None:
-        fail(UserError(f"{options['from_']} has no manifest.json: it is not a backup (use import)."))
     if options["verify"] == "off":
         click.echo("warning: --verify off: the restore will not be checked against the backup.", err=True)
+    from ..engine.workflows import restore as restore_backup
 
-    def against_manifest(result: VerifyResult) -> list[str]:
-        """Namespaces whose files no longer hold what the manifest recorded at backup time."""
-        problems = []
-        for namespace in result.namespaces:
-            entry = manifest.namespaces.get(namespace.namespace)
-            if entry is not None and namespace.expected_digest not in (None, entry.digest):
-                problems.append(
-                    f"namespace {namespace.namespace!r}: the backup's files do not hold what its manifest "
-                    "recorded when it was written (files changed or damaged since)"
-                )
-        return problems
-
-    run_import({**options, **EVERYTHING}, before=_refuse_non_empty, check=against_manifest, digests=True)
-
-
-def _refuse_non_empty(request: MigrationRequest, target: PineconeStore, source: FileSource) -> None:
-    if request.ledger_path().exists() and not request.restart:
-        return  # resuming this restore
-    if target.exists():
-        held = sum(target.describe().namespace_counts.values())
-        if held:
-            raise UserError(
-                f"The index {request.target.index!r} already holds {held:,} records; restore writes into a "
-                "new or empty index. Choose another --target-index, or use import to add to this one."
-            )
+    run_import({**options, **EVERYTHING}, restore_backup)

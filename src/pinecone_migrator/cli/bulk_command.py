@@ -11,19 +11,16 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import IncompatibleTarget, UserError
 from .app import cli
 from .common import (
-    EXIT_DIFFERENT,
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
     EXIT_USAGE,
     FC,
     api_key,
@@ -31,13 +28,12 @@ from .common import (
     interactive,
     user_errors,
 )
-from .display import install_stop_handlers, setup_logging
+from .display import install_stop_handlers, run_displays, setup_logging, verdict_lines
 from .options import TARGET_INDEX_OPTIONS
 
 if TYPE_CHECKING:
-    from ..stores.base import StoreDescription
-    from ..stores.files import FileSource
-    from ..stores.pinecone import PineconeStore
+    from ..engine.workflows import BulkOutcome, InvalidFiles
+    from ..engine.workflows import Job as Followed
     from ..stores.pinecone_jobs import Job, PineconeJobs
 
 log = logging.getLogger("pinecone_migrator.bulk")
@@ -77,9 +73,12 @@ CLIENT_SIDE_ONLY = {
 
 
 def run_bulk_import(options: dict[str, Any]) -> None:
+    from ..engine.workflows import BulkSettings, InvalidFiles, bulk_import
     from ..stores.files import FileSource
+    from ..stores.files.validation import validate_tree
     from ..stores.pinecone import PineconeStore, Side
-    from ..stores.pinecone_jobs import IMPORT_DONE, PineconeJobs, bulk_import_uri, follow
+    from ..stores.pinecone_jobs import PineconeJobs, bulk_import_uri
+    from .migrate_command import copy_request
 
     given = [flag for name, flag in CLIENT_SIDE_ONLY.items() if options.get(name)]
     if given:
@@ -101,108 +100,54 @@ def run_bulk_import(options: dict[str, Any]) -> None:
     setup_logging(options["log_format"], options["quiet"], None)
     key_env = options["target_api_key_env"] or "PINECONE_API_KEY"
     key = api_key(key_env, "target")
+    request = copy_request({**options, "source_index": uri, "source_host": None})
+    live = interactive() and options["log_format"] == "text" and not options["quiet"]
+    console = Console(stderr=True) if live else None
+    stop = threading.Event()
+
+    def started(import_id: str) -> None:
+        click.echo(f"started bulk import {import_id} into {options['target_index']!r} from {uri}", err=True)
+        install_stop_handlers(stop, console)
+
+    displays = run_displays(console)
     with user_errors():
         target = PineconeStore(
             options["target_index"], key, options["target_host"], side=Side("target", key_env)
         )
-        source = FileSource(uri, options.get("metric"))
-        description = source.describe()
-        existing = target.describe() if target.exists() else None
-        _refuse_dedicated(existing, options)
-        _check_files(source, uri, description, existing, options)
-        _prepare_target(source, description, existing, target, options)
-        jobs = PineconeJobs(target)
-        import_id = jobs.start_import(
-            bulk_import_uri(uri), error_mode=options["error_mode"], integration_id=options["integration_id"]
-        )
-        click.echo(f"started bulk import {import_id} into {options['target_index']!r} from {uri}", err=True)
-        stop = threading.Event()
-        live = interactive() and options["log_format"] == "text" and not options["quiet"]
-        console = Console(stderr=True) if live else None
-        install_stop_handlers(stop, console)
-        with _ImportDisplay(console) as show:
-            job = follow(lambda: jobs.describe_import(import_id), IMPORT_DONE, stop, show)
-        verification = None
-        if job.status == "Completed" and options["verify"] in ("digest", "full") and not stop.is_set():
-            from .migrate_command import copy_request
-            from .verify_command import run_verify
-
-            request = copy_request({**options, "source_index": uri, "source_host": None})
-            verification = run_verify(request, source, target, options["verify"], stop, console, {})
-    _finish(job, stop.is_set(), verification, options)
-
-
-def _refuse_dedicated(existing: StoreDescription | None, options: dict[str, Any]) -> None:
-    """Pinecone's DRN guide: dedicated indexes do not support bulk imports."""
-    if options.get("target_read_nodes") or (existing is not None and existing.dedicated_read_nodes):
-        raise UserError(
-            f"The target index {options['target_index']!r} runs on dedicated read nodes, which take no bulk "
-            "import: import client-side (leave out --bulk), or bulk-import into an on-demand index."
-        )
-
-
-def _check_files(
-    source: FileSource,
-    uri: str,
-    description: StoreDescription,
-    existing: StoreDescription | None,
-    options: dict[str, Any],
-) -> None:
-    """Every bulk-import rule, before anything is started (Pinecone refuses a whole import for one)."""
-    from ..stores.files.validation import validate_tree
-
-    if source.manifest is not None and source.manifest.file_format != "parquet":
-        raise UserError(
-            f"{uri} holds JSON Lines; Pinecone's bulk import reads Parquet (export --format parquet)."
-        )
-    if options["no_validate"]:
-        source.check()  # still read every footer and schema: a damaged file must not start an import
-        return
-    dimension = (existing or description).shape.dimension
-    result = validate_tree(uri, dimension)
-    if not result.valid:
-        for problem in result.problems[:20]:
-            click.echo(f"  {problem.where()}: [{problem.rule}] {problem.message}", err=True)
-        total = sum(result.counts.values())
-        click.echo(
-            f"{uri}: {total:,} problem(s) Pinecone's bulk import would refuse; nothing was started "
-            "(`pinecone-migrator validate` lists them all).",
-            err=True,
-        )
-        sys.exit(EXIT_USAGE)
-
-
-def _prepare_target(
-    source: FileSource,
-    description: StoreDescription,
-    existing: StoreDescription | None,
-    target: PineconeStore,
-    options: dict[str, Any],
-) -> None:
-    """The target exists in the files' shape (created when missing, unless --no-create-target) and holds
-    none of their namespaces."""
-    if existing is not None:
-        differences = description.shape.differences(existing.shape)
-        if differences:
-            raise IncompatibleTarget(
-                f"The target index {options['target_index']!r} does not fit the files: "
-                + "; ".join(differences)
+        try:
+            outcome = bulk_import(
+                request,
+                FileSource(uri, options.get("metric")),
+                target,
+                PineconeJobs(target),
+                BulkSettings(
+                    uri,
+                    service_uri=bulk_import_uri(uri),
+                    error_mode=options["error_mode"],
+                    integration_id=options["integration_id"],
+                    validate=None if options["no_validate"] else validate_tree,
+                    verify=options["verify"],
+                ),
+                stop=stop,
+                on_started=started,
+                displays=replace(displays, job=lambda: _ImportDisplay(console)),
             )
-        counts = existing.namespace_counts
-        clash = sorted(ns for ns in source.folders if counts.get(ns, 0) > 0)
-        if clash:
-            raise UserError(
-                f"The target index already has the namespace(s) {clash}; Pinecone's bulk import fails when a "
-                "namespace it imports exists. Delete them, import into another index, or import client-side "
-                "(without --bulk), which adds to existing namespaces."
-            )
-        return
-    if options["no_create_target"]:
-        raise UserError(
-            f"The target index {options['target_index']!r} does not exist and --no-create-target was given."
-        )
-    target.create_like(description, cloud=options["target_cloud"], region=options["target_region"],
-                       deletion_protection=options["target_deletion_protection"])  # fmt: skip
+        except InvalidFiles as invalid:
+            _refused(invalid)
+    _finish(outcome, options)
+
+
+def _refused(invalid: InvalidFiles) -> NoReturn:
+    result = invalid.validation
+    for problem in result.problems[:20]:
+        click.echo(f"  {problem.where()}: [{problem.rule}] {problem.message}", err=True)
+    total = sum(result.counts.values())
+    click.echo(
+        f"{invalid.uri}: {total:,} problem(s) Pinecone's bulk import would refuse; nothing was started "
+        "(`pinecone-migrator validate` lists them all).",
+        err=True,
+    )
+    sys.exit(EXIT_USAGE)
 
 
 class _ImportDisplay:
@@ -231,7 +176,7 @@ class _ImportDisplay:
         if self.progress is not None:
             self.progress.stop()
 
-    def __call__(self, job: Job) -> None:
+    def __call__(self, job: Followed) -> None:
         records = "-" if job.records is None else f"{job.records:,}"
         if self.progress is not None:
             self.progress.update(self.task, completed=job.percent or 0, status=job.status, records=records)
@@ -241,10 +186,9 @@ class _ImportDisplay:
         self.last = (job.status, job.percent)
 
 
-def _finish(job: Job, stopped: bool, verification: Any, options: dict[str, Any]) -> None:
-    body: dict[str, Any] = {"import": job.to_json()}
-    if verification is not None:
-        body["verify"] = verification.to_json()
+def _finish(outcome: BulkOutcome, options: dict[str, Any]) -> None:
+    job, verification = outcome.job, outcome.verification
+    body = outcome.to_json()
     if options["report"] is not None:
         options["report"].write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
     if options["log_format"] == "json":
@@ -255,22 +199,17 @@ def _finish(job: Job, stopped: bool, verification: Any, options: dict[str, Any])
         if job.error:
             click.echo(f"error: {job.error}")
         if verification is not None:
-            from .verify_command import verdict_lines
-
             for line in verdict_lines(verification):
                 click.echo(line)
-    if stopped and job.status not in ("Completed", "Failed", "Cancelled"):
+    if outcome.still_running:
         click.echo(
             "Stopped waiting; the import goes on at Pinecone. Follow it with "
             f"`pinecone-migrator imports describe {job.id}`, stop it with "
             f"`pinecone-migrator imports cancel {job.id}`.",
             err=True,
         )
-        sys.exit(EXIT_INTERRUPTED)
-    if job.status != "Completed":
-        sys.exit(EXIT_INCOMPLETE)
-    if verification is not None and not verification.equal:
-        sys.exit(EXIT_DIFFERENT)
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
 
 
 # -- imports list | describe | cancel ---------------------------------------------------------------------

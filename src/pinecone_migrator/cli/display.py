@@ -10,9 +10,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -33,8 +33,14 @@ from rich.text import Text
 
 from .common import EXIT_INTERRUPTED
 
+if TYPE_CHECKING:
+    from ..engine.progress import ProgressListener
+    from ..engine.verify import VerifyProgress, VerifyResult
+    from ..engine.workflows import Confirm, Displays
+
 log = logging.getLogger("pinecone_migrator.progress")
 STOPPING = "Stopping: finishing in-flight batches (Ctrl-C again to quit at once)..."
+SHOWN_IDS = 10  # per namespace and kind, on screen; the diff file and the report have them all
 
 
 class JsonFormatter(logging.Formatter):
@@ -109,6 +115,90 @@ def install_stop_handlers(stop: threading.Event, console: Console | None = None)
                 return
 
     threading.Thread(target=read_keys, name="quit-key", daemon=True).start()
+
+
+def stop_after_asking(stop: threading.Event, console: Console | None, ask: bool) -> Confirm | None:
+    """The run's confirmation (when ``ask``), after which Ctrl-C, SIGTERM and 'q' stop it gracefully; at
+    the prompt itself Ctrl-C cancels."""
+    if not ask:
+        install_stop_handlers(stop, console)
+        return None
+
+    def confirm(question: str) -> bool:
+        answered = click.confirm(question, default=False, err=True)
+        if answered:
+            install_stop_handlers(stop, console)
+        return answered
+
+    return confirm
+
+
+def run_displays(console: Console | None) -> Displays:
+    """A live display on a terminal (``console``), log lines otherwise."""
+    from ..engine.workflows import Displays
+
+    def copy() -> AbstractContextManager[ProgressListener]:
+        if console is None:
+            return nullcontext(LogProgress())
+        return LiveProgress(console).shown()
+
+    def verify(total: int | None) -> AbstractContextManager[VerifyProgress | None]:
+        return nullcontext(VerifyLog(total)) if console is None else VerifyLive(console, total).shown()
+
+    return Displays(copy, verify)
+
+
+def verdict_lines(result: VerifyResult, title: str = "verify") -> list[str]:
+    head = (
+        "EQUAL"
+        if result.equal
+        else "INTERRUPTED"
+        if result.interrupted
+        else "CANNOT JUDGE"
+        if not result.judged
+        else "DIFFERENT"
+    )
+    lines = [
+        f"{title} ({result.level}): {head} — {len(result.namespaces)} target namespace(s); fetched "
+        f"{result.source_records:,} source and {result.target_records:,} target records in "
+        f"{result.elapsed_seconds:.1f} s"
+    ]
+    if result.filtered_out or result.unroutable:
+        lines.append(
+            f"  not expected in the target: {result.filtered_out:,} left out by the filter, "
+            f"{result.unroutable:,} with no namespace to route to"
+        )
+    for ns in result.namespaces:
+        counts = (
+            f"expected {_count(ns.expected_count)}, found {_count(ns.actual_count)}"
+            if ns.expected_count is not None or ns.actual_count is not None
+            else "sampled records compared; counts are not compared at this level"
+        )
+        if ns.equal:
+            lines.append(f"  {ns.namespace}: equal ({counts})")
+            continue
+        if not ns.judged:
+            lines.append(f"  {ns.namespace}: not judged ({counts}){': ' + ns.note if ns.note else ''}")
+            continue
+        found = ", ".join(f"{kind} {n:,}" for kind, n in ns.counts.items() if n)
+        buckets = (
+            f"{len(ns.differing_buckets)} of {result.buckets} ID buckets differ"
+            if ns.differing_buckets
+            else ""
+        )
+        details = "".join(f"; {part}" for part in (found, buckets) if part)
+        lines.append(f"  {ns.namespace}: DIFFERENT ({counts}){details}")
+        for difference in list(ns.differences())[:SHOWN_IDS]:
+            parts = f" ({', '.join(difference.parts)})" if difference.parts else ""
+            lines.append(f"    {difference.kind}: {difference.id}{parts}")
+    lines.extend(f"  note: {note}" for note in result.notes)
+    if result.unjudged:
+        lines.append(f"  {result.unjudged}")
+    return lines
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
 
 
 class RateColumn(ProgressColumn):

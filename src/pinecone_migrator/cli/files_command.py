@@ -6,7 +6,9 @@ retries and verification.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,7 @@ import click
 
 from .app import cli
 from .bulk_command import BULK_OPTIONS
-from .common import FC, apply_options, command_name, user_errors
+from .common import FC, apply_options, command_name
 from .migrate_command import WRITE_OPTIONS, YES_OPTION, copy_request, run_copy, verify_option
 from .options import (
     CONFIG_OPTION,
@@ -28,10 +30,8 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..engine.migrate import MigrationRequest
-    from ..engine.verify import VerifyResult
-    from ..stores.files import FileSource
-    from ..stores.pinecone import PineconeStore
+    from ..engine.workflows import MigrateOutcome
+    from ..stores.base import Store
 
 TO_OPTION = click.option(
     "--to", "to", required=True, metavar="PATH_OR_URI", help="A local folder, or s3://, gs://, az://."
@@ -76,11 +76,6 @@ def export_options(function: FC) -> FC:
     return apply_options(function, EXPORT_OPTIONS)
 
 
-def staging_path(request: MigrationRequest) -> Path:
-    ledger = request.ledger_path()
-    return ledger.with_name(ledger.name.removesuffix(".sqlite") + ".staging.sqlite")
-
-
 @cli.command()
 @export_options
 def export(**options: Any) -> None:
@@ -113,55 +108,69 @@ def export(**options: Any) -> None:
 def run_export(options: dict[str, Any]) -> None:
     from ..engine.copy import CopyOptions
     from ..engine.migrate import Endpoint
-    from ..statelock import hold
-    from ..stores.files import FileSource, FileTarget
-    from ..stores.files.location import Location
-    from ..stores.files.target import check_destination
+    from ..engine.workflows import export
+    from ..stores.listable import enumerable
 
     request = build_request(
         options,
         target=Endpoint(options["to"], None),
         restart=options["restart"],
-        options=CopyOptions(
-            concurrency=options["concurrency"], shards=options["shards"], max_request_bytes=32_000_000
-        ),
+        options=CopyOptions(concurrency=options["concurrency"], shards=options["shards"]),
     )
     source = index_store("source", request.source.index, request.source.host, options["source_api_key_env"])
-    with user_errors():
-        check_destination(Location(options["to"]))
-    # From here on files are written (staging, lock, --restart's removals): one process per ledger.
-    with user_errors(), hold(request.ledger_path(), command_name() or "export"):
-        staging = staging_path(request)
-        refuse_foreign_contents(options["to"], staging, options["restart"])
-        target = FileTarget(
-            options["to"],
-            options["file_format"],
-            staging,
-            rows_per_file=options["rows_per_file"],
-            restart=options["restart"],
-        )
+    folder = ExportFiles(options["to"], options["file_format"], options["rows_per_file"])
+    run_copy(
+        options,
+        lambda copy: export(
+            request,
+            source,
+            folder,
+            **copy,
+            make_listable=enumerable,
+            accept_incomplete_sweep=options.get("accept_incomplete_sweep", False),
+            holder=command_name() or "export",
+        ),
+    )
+
+
+class ExportFiles:
+    """An export's folder (local or object storage) as the export workflow uses it."""
+
+    def __init__(self, url: str, file_format: str, rows_per_file: int) -> None:
+        from ..stores.files.location import Location
+
+        self.url = url
+        self.file_format = file_format
+        self.rows_per_file = rows_per_file
+        self.location = Location(url)
+
+    def check_usable(self) -> None:
+        from ..stores.files.target import check_destination
+
+        check_destination(self.location)
+
+    def holds_export(self) -> bool:
+        from ..stores.files.layout import MANIFEST
+
+        return bool(self.location.exists(MANIFEST))
+
+    def holds_files(self) -> bool:
+        return bool(self.location.files())
+
+    @contextmanager
+    def writer(self, staging: Path, *, restart: bool) -> Iterator[Store]:
+        from ..stores.registry import FileExport, open_store
+
+        target = open_store(FileExport(self.url, self.file_format, staging, self.rows_per_file, restart))
         try:
-            run_copy(request, source, target, options, verify_target=lambda: FileSource(options["to"]))
+            yield target
         finally:
             target.close()
 
+    def reader(self) -> Store:
+        from ..stores.registry import Files, open_store
 
-def refuse_foreign_contents(url: str, staging: Path, restart: bool) -> None:
-    """An export never mixes its files with files it did not write (which an import would read too)."""
-    from ..errors import UserError
-    from ..stores.files.layout import MANIFEST
-    from ..stores.files.location import Location
-
-    if restart or staging.exists():
-        return
-    location = Location(url)
-    if location.exists(MANIFEST):
-        raise UserError(
-            f"{url} already holds an export (manifest.json) that this ledger did not write. Choose another "
-            "--to, pass --restart to replace that export, or pass the --state of the run that wrote it."
-        )
-    if location.files():
-        raise UserError(f"{url} is not empty: export into a new or empty folder or prefix.")
+        return open_store(Files(self.url))
 
 
 FROM_OPTION = click.option(
@@ -238,29 +247,12 @@ def import_(**options: Any) -> None:
     run_import(options)
 
 
-def run_import(
-    options: dict[str, Any],
-    before: Callable[[MigrationRequest, PineconeStore, FileSource], None] | None = None,
-    check: Callable[[VerifyResult], list[str]] | None = None,
-    *,
-    digests: bool = False,
-) -> None:
-    """``before`` may refuse the run once the stores are known; ``check`` adds problems to a verification;
-    ``digests``: the files must hold what their manifest recorded, checked before anything is written."""
-    from ..statelock import hold
-    from ..stores.files import FileSource
+def run_import(options: dict[str, Any], workflow: Callable[..., MigrateOutcome] | None = None) -> None:
+    """The import workflow (or ``workflow``, which takes the same arguments: a restore) over the options."""
+    from ..engine.workflows import import_files
 
     request = copy_request({**options, "source_index": options["from_"], "source_host": None})
     target_variable = options["target_api_key_env"] or "PINECONE_API_KEY"
     target = index_store("target", request.target.index, request.target.host, target_variable)
-    with user_errors():
-        metric = options.get("metric")
-        source = FileSource(options["from_"], metric)
-        source.check_exists()
-        if metric is None and source.manifest is None and target.exists():
-            source = FileSource(options["from_"], target.describe().shape.metric)
-        source.check(digests=digests)
-        if before is not None:
-            before(request, target, source)
-    with user_errors(), hold(request.ledger_path(), command_name() or "import"):
-        run_copy(request, source, target, options, check=check)
+    run = workflow or partial(import_files, metric=options.get("metric"))
+    run_copy(options, lambda copy: run(request, target, **copy, holder=command_name() or "import"))

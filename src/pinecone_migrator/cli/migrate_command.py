@@ -11,14 +11,10 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from ..statelock import check_writable, hold
+from ..statelock import check_writable
 from .app import cli
 from .common import (
-    EXIT_DEAD_LETTERS,
     EXIT_DECLINED,
-    EXIT_DIFFERENT,
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
     FC,
     apply_options,
     check_output_paths,
@@ -28,13 +24,12 @@ from .common import (
     user_errors,
     write_report,
 )
-from .display import LiveProgress, LogProgress, emit_summary, install_stop_handlers, setup_logging
+from .display import emit_summary, run_displays, setup_logging, stop_after_asking, verdict_lines
 from .options import SHARDS_OPTION, build_request, index_stores, selection_options
 
 if TYPE_CHECKING:
-    from ..engine.migrate import MigrationRequest, MigrationSummary
-    from ..engine.verify import VerifyResult
-    from ..stores.base import Store
+    from ..engine.migrate import MigrationRequest
+    from ..engine.workflows import MigrateOutcome
 
 
 TARGET_CREATION_OPTIONS: list[Callable[[Any], Any]] = [
@@ -152,100 +147,52 @@ def migrate(**options: Any) -> None:
         return
     with user_errors():
         source, target = index_stores(request, options)
-    run_copy(request, source, target, options)
-
-
-def run_copy(
-    request: MigrationRequest,
-    source: Store,
-    target: Store,
-    options: dict[str, Any],
-    verify_target: Callable[[], Store] | None = None,
-    check: Callable[[VerifyResult], list[str]] | None = None,
-) -> None:
-    """Confirm (on a terminal), copy with a live display or log lines, verify when asked, summarise, exit.
-
-    Shared by migrate, export, import and restore; ``verify_target`` gives the store verify reads the
-    target through, when it is not ``target`` itself (an export is read back from its files); ``check``
-    returns further problems found in a verification (restore compares digests with the manifest)."""
-    from ..engine.migrate import run_migration
+    from ..engine.workflows import migrate as run_migration
     from ..stores.listable import enumerable
+
+    run_copy(
+        options,
+        lambda copy: run_migration(
+            request,
+            source,
+            target,
+            **copy,
+            make_listable=enumerable,
+            accept_incomplete_sweep=options["accept_incomplete_sweep"],
+            holder=command_name(),
+        ),
+    )
+
+
+def run_copy(options: dict[str, Any], workflow: Callable[[dict[str, Any]], MigrateOutcome]) -> None:
+    """Run a migration workflow (migrate, export, import, restore) with a live display or log lines and a
+    confirmation on a terminal, given to ``workflow`` as keyword arguments; then the summary and exit code."""
+    from ..engine.workflows import Declined
 
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
     console = Console(stderr=True) if live else None
     setup_logging(options["log_format"], options["quiet"], console)
-    with user_errors(), hold(request.ledger_path(), command_name()):
+    stop = threading.Event()
+    with user_errors():
         check_output_paths(options)
-        if interactive() and not options["yes"]:
-            _confirm(request, source, target)
-        stop = threading.Event()
-        install_stop_handlers(stop, console)
-        source = enumerable(
-            source,
-            request.ledger_path(),
-            list(request.namespaces) or None,
-            stop,
-            accept_incomplete=options.get("accept_incomplete_sweep", False),
-            restart=request.restart,
-        )
-        if console is not None:
-            with LiveProgress(console).shown() as display:
-                summary = run_migration(request, source, target, stop, progress=display)
-        else:
-            summary = run_migration(request, source, target, stop, progress=LogProgress())
-        verification = None
-        if options["verify"] in ("digest", "full") and summary.complete and not summary.interrupted:
-            from .verify_command import run_verify
-
-            checked = target if verify_target is None else verify_target()
-            verification = run_verify(request, source, checked, options["verify"], stop, console, {})
-    problems = [] if verification is None or check is None else check(verification)
-    _finish(summary, verification, options, problems)
+        try:
+            outcome = workflow(
+                {
+                    "verify": options["verify"],
+                    "stop": stop,
+                    "confirm": stop_after_asking(stop, console, interactive() and not options["yes"]),
+                    "displays": run_displays(console),
+                }
+            )
+        except Declined as declined:
+            click.echo(str(declined), err=True)
+            sys.exit(EXIT_DECLINED)
+    _finish(outcome, options)
 
 
-def _confirm(request: MigrationRequest, source: Store, target: Store) -> None:
-    from ..engine.migrate import select, target_state
-
-    description, namespaces, _ = select(request, source)
-    records = sum(description.namespace_counts.get(ns, 0) for ns in namespaces)
-    state = target_state(description, target, request)
-    done = _listed_earlier(request)
-    left = (
-        f"{max(records - done, 0):,} of {records:,} records left (resuming: {done:,} done by an earlier run)"
-        if done
-        else f"{records:,} records"
-    )
-    question = (
-        f"Copy {left} in {len(namespaces)} namespace(s) from {request.source.label()} to "
-        f"{request.target.label()} (target {state})?"
-    )
-    if not click.confirm(question, default=False, err=True):
-        click.echo("Cancelled: nothing was written.", err=True)
-        sys.exit(EXIT_DECLINED)
-
-
-def _listed_earlier(request: MigrationRequest) -> int:
-    """Records an earlier run of this ledger already handled (0 for a new ledger or --restart)."""
-    from ..engine.ledger import Ledger
-
-    path = request.ledger_path()
-    if request.restart or not path.exists():
-        return 0
-    with Ledger(path, read_only=True) as ledger:
-        return sum(unit.listed for unit in ledger.namespaces())
-
-
-def _finish(
-    summary: MigrationSummary,
-    verification: VerifyResult | None,
-    options: dict[str, Any],
-    problems: list[str] | None = None,
-) -> None:
-    body = summary.to_json()
-    if verification is not None:
-        body["verify"] = verification.to_json()
-    if problems:
-        body["problems"] = problems
+def _finish(outcome: MigrateOutcome, options: dict[str, Any]) -> None:
+    summary, verification = outcome.summary, outcome.verification
+    body = outcome.to_json()
     report_failure = write_report(options["report"], body)
     lines = []
     for ns in summary.namespaces:
@@ -263,25 +210,15 @@ def _finish(
     if summary.read_back is not None:
         lines.append(f"verify batch: {summary.read_back:,} records read back equal, {summary.resent} re-sent")
     if verification is not None:
-        from .verify_command import verdict_lines
-
         lines.extend(verdict_lines(verification))
-    lines.extend(f"problem: {problem}" for problem in problems or [])
+    lines.extend(f"problem: {problem}" for problem in outcome.problems)
     if summary.interrupted:
         lines.append("Interrupted: run the same command again to resume.")
     emit_summary(options["log_format"], lines, body)
     if report_failure is not None:
         fail(report_failure)
-    if summary.interrupted:
-        sys.exit(EXIT_INTERRUPTED)
-    if not summary.complete:
-        sys.exit(EXIT_INCOMPLETE)
-    if verification is not None and not verification.equal:
-        sys.exit(EXIT_INTERRUPTED if verification.interrupted else EXIT_DIFFERENT)
-    if problems:
-        sys.exit(EXIT_DIFFERENT)
-    if summary.dead_letters:
-        sys.exit(EXIT_DEAD_LETTERS)
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
 
 
 @cli.command()

@@ -5,20 +5,14 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from ..errors import UserError
-from ..statelock import hold
 from .app import cli
 from .common import (
-    EXIT_DIFFERENT,
-    EXIT_INTERRUPTED,
-    EXIT_UNJUDGED,
     FC,
     apply_options,
     check_output_paths,
@@ -28,16 +22,11 @@ from .common import (
     user_errors,
     write_report,
 )
-from .display import VerifyLive, VerifyLog, emit_summary, install_stop_handlers, setup_logging
+from .display import emit_summary, install_stop_handlers, run_displays, setup_logging, verdict_lines
 from .options import SHARDS_OPTION, build_request, index_stores, selection_options
 
 if TYPE_CHECKING:
-    from ..engine.migrate import MigrationRequest
-    from ..engine.verify import VerifyResult
-    from ..engine.verify_search import SearchComparison
-    from ..stores.base import Store
-
-SHOWN_IDS = 10  # per namespace and kind, on screen; the diff file and the report have them all
+    from ..engine.workflows import SearchOutcome, VerifyOutcome
 
 VERIFY_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
@@ -135,9 +124,9 @@ def verify(**options: Any) -> None:
         raise click.UsageError("--delete-extra only applies with --repair.")
     if options["repair"] and level in ("count", "search"):
         raise click.UsageError(f"--repair needs the differing IDs: use --level full (not {level}).")
-    if options["repair"] and level == "digest":
-        level = "full"
     request = build_request(options)
+    from ..engine.verify import VerifyOptions
+    from ..engine.workflows import VerifySettings, verify_index, verify_search
     from ..stores.listable import enumerable
 
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
@@ -145,234 +134,79 @@ def verify(**options: Any) -> None:
     setup_logging(options["log_format"], options["quiet"], console)
     stop = threading.Event()
     install_stop_handlers(stop, console)
-    with user_errors(), hold(request.ledger_path(), command_name()):
+    with user_errors():
         check_output_paths(options)
         source, target = index_stores(request, options)
-        for side, store, endpoint in (("source", source, request.source), ("target", target, request.target)):
-            if not store.exists():
-                raise UserError(f"The {side} index {endpoint.index!r} does not exist at {endpoint.label()}.")
-        from ..engine.migrate import refuse_source_as_target
-
-        refuse_source_as_target(source.describe(), target.describe(), request)
         if level == "search":
-            _search(request, source, target, options, stop)
-            return
-        listable = enumerable(
-            source,
-            request.ledger_path(),
-            list(request.namespaces) or None,
-            stop,
-            accept_incomplete=options["accept_incomplete_sweep"],
-        )
-        result = run_verify(request, listable, target, level, stop, console, options)
-        body: dict[str, Any] = {"verify": result.to_json()}
-        lines = verdict_lines(result)
-        if options["repair"] and result.judged and not result.equal and not result.interrupted:
-            from ..engine.verify import repair
-
-            fixed = repair(
-                result,
+            searched = verify_search(
                 request,
                 source,
                 target,
-                delete_extra=options["delete_extra"],
+                options["sample_size"],
+                options["top_k"],
                 stop=stop,
+                holder=command_name(),
+            )
+            _finish(searched.to_json(), _search_lines(searched), searched.exit_code, options)
+            return
+        settings = VerifySettings(
+            options=VerifyOptions(
+                level=level,
+                sample_size=options["sample_size"],
+                ignore_metadata_keys=frozenset(options["ignore_metadata_keys"]),
+                concurrency=options["concurrency"],
                 freshness_timeout_seconds=options["freshness_timeout"],
-            )
-            body["repair"] = fixed.to_json()
-            lines.append(
-                f"repair: {fixed.rewritten:,} records copied again, {fixed.deleted:,} extra deleted, "
-                f"{fixed.extra_left:,} extra left (--delete-extra to remove them), {len(fixed.dead_letters)} "
-                "refused by the target"
-            )
-            result = run_verify(request, listable, target, level, stop, console, options)
-            body["verify_after_repair"] = result.to_json()
-            lines.extend(verdict_lines(result, title="verify after repair"))
-    report_failure = write_report(options["report"], body)
-    emit_summary(options["log_format"], lines, body)
-    if report_failure is not None:
-        fail(report_failure)
-    sys.exit(exit_code(result.equal, result.judged, result.interrupted))
-
-
-def exit_code(equal: bool, judged: bool, interrupted: bool) -> int:
-    if interrupted:
-        return EXIT_INTERRUPTED
-    if not judged:
-        return EXIT_UNJUDGED
-    return 0 if equal else EXIT_DIFFERENT
-
-
-def run_verify(
-    request: MigrationRequest,
-    source: Store,
-    target: Store,
-    level: str,
-    stop: threading.Event,
-    console: Console | None,
-    options: dict[str, Any],
-) -> VerifyResult:
-    """Verify with a display, after waiting for the writes the migration's ledger remembers; progress is
-    kept in the ledger (levels digest and full) and differences go to ``--diff`` when given."""
-    from ..engine.ledger import Ledger
-    from ..engine.verify import JsonlDiffWriter, VerifyCheckpoints, VerifyOptions, verify, verify_fingerprint
-
-    lsns: dict[str, int] = {}
-    ledger_path = request.ledger_path()
-    if ledger_path.exists():
-        with Ledger(ledger_path) as ledger:
-            lsns = ledger.written_lsns()
-    settings = VerifyOptions(
-        level=level,  # type: ignore[arg-type]  # the CLI's choice list is the level list
-        sample_size=options.get("sample_size", 100),
-        ignore_metadata_keys=frozenset(options.get("ignore_metadata_keys", ())),
-        concurrency=options.get("concurrency", 4),
-        freshness_timeout_seconds=options.get("freshness_timeout", 120.0),
-        shards=options.get("shards"),
-    )
-    totals = _totals(request, source)
-    with ExitStack() as stack:
-        progress: Callable[[str, str, int], None] = (
-            VerifyLog(totals) if console is None else stack.enter_context(VerifyLive(console, totals).shown())
+                shards=options["shards"],
+            ),
+            diff_path=options["diff_path"],
+            restart=options["restart"],
+            repair=options["repair"],
+            delete_extra=options["delete_extra"],
+            accept_incomplete_sweep=options["accept_incomplete_sweep"],
         )
-        checkpoints = None
-        if level in ("digest", "full"):  # the only levels that keep progress
-            fingerprint = verify_fingerprint(request, settings)
-            restart = options.get("restart", False)
-            checkpoints = stack.enter_context(VerifyCheckpoints(ledger_path, fingerprint, restart=restart))
-        diff = options.get("diff_path")
-        return verify(
+        outcome = verify_index(
             request,
             source,
             target,
             settings,
             stop=stop,
-            on_difference=None if diff is None else stack.enter_context(JsonlDiffWriter(diff)),
-            target_lsns=lsns,
-            progress=progress,
-            checkpoints=checkpoints,
+            displays=run_displays(console),
+            make_listable=enumerable,
+            holder=command_name(),
         )
+    _finish(outcome.to_json(), _verify_lines(outcome), outcome.exit_code, options)
 
 
-def _totals(request: MigrationRequest, source: Store) -> int | None:
-    """Records the source side will fetch (its selected namespaces' counts), for an ETA."""
-    from ..engine.migrate import selected_namespaces
-
-    description = source.describe()
-    return sum(description.namespace_counts.get(ns, 0) for ns in selected_namespaces(request, description))
-
-
-def verdict_lines(result: VerifyResult, title: str = "verify") -> list[str]:
-    head = (
-        "EQUAL"
-        if result.equal
-        else "INTERRUPTED"
-        if result.interrupted
-        else "CANNOT JUDGE"
-        if not result.judged
-        else "DIFFERENT"
-    )
-    lines = [
-        f"{title} ({result.level}): {head} — {len(result.namespaces)} target namespace(s); fetched "
-        f"{result.source_records:,} source and {result.target_records:,} target records in "
-        f"{result.elapsed_seconds:.1f} s"
-    ]
-    if result.filtered_out or result.unroutable:
+def _verify_lines(outcome: VerifyOutcome) -> list[str]:
+    lines = verdict_lines(outcome.verification)
+    fixed = outcome.repair
+    if fixed is not None and outcome.after_repair is not None:
         lines.append(
-            f"  not expected in the target: {result.filtered_out:,} left out by the filter, "
-            f"{result.unroutable:,} with no namespace to route to"
+            f"repair: {fixed.rewritten:,} records copied again, {fixed.deleted:,} extra deleted, "
+            f"{fixed.extra_left:,} extra left (--delete-extra to remove them), {len(fixed.dead_letters)} "
+            "refused by the target"
         )
-    for ns in result.namespaces:
-        counts = (
-            f"expected {_count(ns.expected_count)}, found {_count(ns.actual_count)}"
-            if ns.expected_count is not None or ns.actual_count is not None
-            else "sampled records compared; counts are not compared at this level"
-        )
-        if ns.equal:
-            lines.append(f"  {ns.namespace}: equal ({counts})")
-            continue
-        if not ns.judged:
-            lines.append(f"  {ns.namespace}: not judged ({counts}){': ' + ns.note if ns.note else ''}")
-            continue
-        found = ", ".join(f"{kind} {n:,}" for kind, n in ns.counts.items() if n)
-        buckets = (
-            f"{len(ns.differing_buckets)} of {result.buckets} ID buckets differ"
-            if ns.differing_buckets
-            else ""
-        )
-        details = "".join(f"; {part}" for part in (found, buckets) if part)
-        lines.append(f"  {ns.namespace}: DIFFERENT ({counts}){details}")
-        for difference in list(ns.differences())[:SHOWN_IDS]:
-            parts = f" ({', '.join(difference.parts)})" if difference.parts else ""
-            lines.append(f"    {difference.kind}: {difference.id}{parts}")
-    lines.extend(f"  note: {note}" for note in result.notes)
-    if result.unjudged:
-        lines.append(f"  {result.unjudged}")
+        lines.extend(verdict_lines(outcome.after_repair, title="verify after repair"))
     return lines
 
 
-def _count(value: int | None) -> str:
-    return "?" if value is None else f"{value:,}"
-
-
-def _search(
-    request: MigrationRequest, source: Store, target: Store, options: dict[str, Any], stop: threading.Event
-) -> None:
-    from ..engine.migrate import selected_namespaces
-    from ..engine.verify_search import compare_search
-
-    namespaces = selected_namespaces(request, source.describe())
-    destinations = [request.destination(ns) for ns in namespaces]
-    why = []
-    if request.filter:
-        why.append("a filter selects the records (the target holds only those)")
-    if request.namespace_from_metadata is not None:
-        why.append("records are routed by metadata")
-    if len(set(destinations)) < len(destinations):
-        why.append("several source namespaces are merged into one")
-    comparisons: list[SearchComparison] = []
-    if not why:
-        for namespace, destination in zip(namespaces, destinations, strict=True):
-            if stop.is_set():
-                break
-            comparisons.append(
-                compare_search(
-                    source,
-                    target,
-                    namespace,
-                    destination,
-                    options["sample_size"],
-                    top_k=options["top_k"],
-                    stop=stop,
-                )
-            )
-    unjudged = (
-        f"the search level cannot judge this migration ({'; '.join(why)}); use --level digest"
-        if why
-        else None
-    )
-    equal = unjudged is None and all(c.equal for c in comparisons)
-    body = {
-        "verify": {
-            "level": "search",
-            "equal": equal,
-            "judged": unjudged is None,
-            "interrupted": stop.is_set(),
-            "unjudged": unjudged,
-            "namespaces": [c.to_json() for c in comparisons],
-        }
-    }
-    lines = [f"verify (search): {'EQUAL' if equal else 'CANNOT JUDGE' if unjudged else 'DIFFERENT'}"]
-    for c in comparisons:
+def _search_lines(outcome: SearchOutcome) -> list[str]:
+    head = "EQUAL" if outcome.equal else "CANNOT JUDGE" if outcome.unjudged else "DIFFERENT"
+    lines = [f"verify (search): {head}"]
+    for c in outcome.comparisons:
         lines.append(
             f"  {c.namespace} -> {c.target_namespace}: {c.queries} queries, top-{c.top_k} overlap mean "
             f"{c.mean_overlap:.3f} min {c.min_overlap:.3f}, max score difference {c.max_score_difference:.2e}"
             f"{'' if c.equal else '  DIFFERENT'}"
         )
-    if unjudged:
-        lines.append(f"  {unjudged}")
+    if outcome.unjudged:
+        lines.append(f"  {outcome.unjudged}")
+    return lines
+
+
+def _finish(body: dict[str, Any], lines: list[str], code: int, options: dict[str, Any]) -> None:
     report_failure = write_report(options["report"], body)
     emit_summary(options["log_format"], lines, body)
     if report_failure is not None:
         fail(report_failure)
-    sys.exit(exit_code(equal, unjudged is None, stop.is_set()))
+    sys.exit(code)
