@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,12 +218,10 @@ class StampPass:
     def _walker(self) -> Iterator[Walker]:
         concurrency = max(1, self.options.concurrency)
         limit = AdaptiveLimit(concurrency, on_change=_log_change)
-        throttling: AbstractContextManager[AdaptiveLimit] = (
-            slowed_by_throttling(limit, self.source, self.target)
-            if self.options.adaptive
-            else nullcontext(limit)
-        )
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="stamp") as pool, throttling:
+        with (
+            ThreadPoolExecutor(concurrency, thread_name_prefix="stamp") as pool,
+            slowed_by_throttling(limit, self.source, self.target, adaptive=self.options.adaptive),
+        ):
             yield Walker(pool, limit=limit, stop=self.stop)
 
     def _namespace(self, walker: Walker, namespace: str) -> None:
