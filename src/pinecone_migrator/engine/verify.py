@@ -22,8 +22,10 @@ Levels (:class:`VerifyOptions.level`):
   name the parts that differ (``values``, ``sparse``, ``metadata:<key>``).
 * ``sample``: N IDs drawn uniformly from the source listing (reservoir sampling), fetched from both sides.
 
-Stores are used through the Store protocol only. Memory is bounded by the pages in flight, the per-bucket
-digests, and (level ``full``) the ID maps of the buckets being examined.
+Stores are used through the Store protocol only, read with the one walk (:mod:`.walk`, see
+:mod:`.verify_walk`): a 429 from either store halves the fetches in flight, as in a migration. Memory is
+bounded by the pages in flight, the per-bucket digests, and (level ``full``) the ID maps of the buckets
+being examined.
 """
 
 from __future__ import annotations

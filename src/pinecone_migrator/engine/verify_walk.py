@@ -1,6 +1,9 @@
 """How verify and repair walk: one :class:`~pinecone_migrator.engine.walk.Walker` per run, whose adaptive
 limit halves the fetches in flight when either store answers 429 (as a migration's does), and an
 enumeration of IDs already known (drawn by a sample, named by differences) for that walker to work through.
+
+A scan in a worker process (:mod:`.verify_workers`) has a walker of its own: the stores it reads are its
+own copies, so their 429s reach the limit of that process.
 """
 
 from __future__ import annotations
