@@ -23,13 +23,12 @@ from .app import cli
 from .common import (
     EXIT_USAGE,
     FC,
-    api_key,
     apply_options,
     interactive,
     user_errors,
 )
 from .display import install_stop_handlers, run_displays, setup_logging, verdict_lines
-from .options import TARGET_INDEX_OPTIONS
+from .options import TARGET_INDEX_OPTIONS, index_store
 
 if TYPE_CHECKING:
     from ..engine.workflows import BulkOutcome, InvalidFiles
@@ -74,10 +73,9 @@ CLIENT_SIDE_ONLY = {
 
 def run_bulk_import(options: dict[str, Any]) -> None:
     from ..engine.workflows import BulkSettings, InvalidFiles, bulk_import
-    from ..stores.files import FileSource
     from ..stores.files.validation import validate_tree
-    from ..stores.pinecone import PineconeStore, Side
     from ..stores.pinecone_jobs import PineconeJobs, bulk_import_uri
+    from ..stores.registry import Files, open_store
     from .migrate_command import copy_request
 
     given = [flag for name, flag in CLIENT_SIDE_ONLY.items() if options.get(name)]
@@ -99,7 +97,7 @@ def run_bulk_import(options: dict[str, Any]) -> None:
         )
     setup_logging(options["log_format"], options["quiet"], None)
     key_env = options["target_api_key_env"] or "PINECONE_API_KEY"
-    key = api_key(key_env, "target")
+    target = index_store("target", options["target_index"], options["target_host"], key_env)
     request = copy_request({**options, "source_index": uri, "source_host": None})
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
     console = Console(stderr=True) if live else None
@@ -111,13 +109,10 @@ def run_bulk_import(options: dict[str, Any]) -> None:
 
     displays = run_displays(console)
     with user_errors():
-        target = PineconeStore(
-            options["target_index"], key, options["target_host"], side=Side("target", key_env)
-        )
         try:
             outcome = bulk_import(
                 request,
-                FileSource(uri, options.get("metric")),
+                open_store(Files(uri, options.get("metric"))),
                 target,
                 PineconeJobs(target),
                 BulkSettings(
@@ -227,13 +222,11 @@ def job_options(function: FC) -> FC:
 
 
 def _jobs(options: dict[str, Any]) -> PineconeJobs:
-    from ..stores.pinecone import PineconeStore, Side
     from ..stores.pinecone_jobs import PineconeJobs
 
-    key_env = options["target_api_key_env"]
-    key = api_key(key_env, "target")
-    side = Side("target", key_env)
-    return PineconeJobs(PineconeStore(options["target_index"], key, options["target_host"], side=side))
+    return PineconeJobs(
+        index_store("target", options["target_index"], options["target_host"], options["target_api_key_env"])
+    )
 
 
 def _show(job: Job, as_json: bool) -> None:

@@ -10,112 +10,96 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-from typing import Any
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
-from ..errors import UserError
-from .common import EXIT_DIFFERENT, EXIT_INCOMPLETE, EXIT_INTERRUPTED, api_key, user_errors
+from .common import user_errors
 from .display import install_stop_handlers
+from .options import index_store
 
-BACKUP_DONE = ("Ready", "Failed")
-COUNT_WAIT_SECONDS = 120.0  # counts lag behind writes: how long a restore's count may take to settle
+if TYPE_CHECKING:
+    from ..engine.workflows import Displays, Job
 
 
 def native_backup(options: dict[str, Any]) -> None:
-    from ..stores.pinecone import PineconeStore, Side
-    from ..stores.pinecone_jobs import PineconeJobs, follow
+    from ..engine.workflows import native_backup as run_backup
+    from ..stores.pinecone_jobs import PineconeJobs
 
-    key_env = options["source_api_key_env"]
-    key = api_key(key_env, "source")
+    index = options["source_index"]
+    store = index_store("source", index, options["source_host"], options["source_api_key_env"])
     stop = threading.Event()
     install_stop_handlers(stop)
     with user_errors():
-        store = PineconeStore(
-            options["source_index"], key, options["source_host"], side=Side("source", key_env)
+        outcome = run_backup(
+            store,
+            PineconeJobs(store),
+            options["backup_name"],
+            options["description"],
+            stop=stop,
+            on_started=lambda job: click.echo(f"started native backup {job.id} of {index!r}", err=True),
+            displays=_shown("backup"),
         )
-        if not store.exists():
-            raise store.missing()
-        jobs = PineconeJobs(store)
-        started = jobs.create_backup(options["backup_name"], options["description"])
-        click.echo(f"started native backup {started.id} of {options['source_index']!r}", err=True)
-        job = follow(lambda: jobs.describe_backup(started.id), BACKUP_DONE, stop, _log_status("backup"))
-    _report(options, {"backup": job.to_json()})
+    _report(options, outcome.to_json())
+    job = outcome.job
     records = "?" if job.records is None else f"{job.records:,}"
     click.echo(f"native backup {job.id}: {job.status}, {records} records")
-    if job.status != "Ready":
-        sys.exit(EXIT_INTERRUPTED if stop.is_set() else EXIT_INCOMPLETE)
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
     click.echo(
         f"restore it with: pinecone-migrator restore --native --from {job.id} --target-index NEW-INDEX"
     )
 
 
 def native_restore(options: dict[str, Any]) -> None:
-    from ..stores.pinecone import PineconeStore, Side
-    from ..stores.pinecone_jobs import RESTORE_DONE, PineconeJobs, follow
+    from ..engine.workflows import native_restore as run_restore
+    from ..stores.pinecone_jobs import PineconeJobs
 
+    index = options["target_index"]
     key_env = options["target_api_key_env"] or "PINECONE_API_KEY"
-    key = api_key(key_env, "target")
+    store = index_store("target", index, options["target_host"], key_env)
     backup_id = options["from_"]
     stop = threading.Event()
     install_stop_handlers(stop)
     with user_errors():
-        store = PineconeStore(
-            options["target_index"], key, options["target_host"], side=Side("target", key_env)
+        outcome = run_restore(
+            store,
+            PineconeJobs(store),
+            backup_id,
+            deletion_protection=options["target_deletion_protection"],
+            check_count=options["verify"] != "off",
+            stop=stop,
+            on_started=lambda job_id: click.echo(
+                f"started restore job {job_id}: backup {backup_id} -> {index!r}", err=True
+            ),
+            displays=_shown("restore"),
         )
-        if store.exists():
-            raise UserError(
-                f"The index {options['target_index']!r} exists; a native restore creates a new index. "
-                "Choose another --target-index."
-            )
-        jobs = PineconeJobs(store)
-        backup = jobs.describe_backup(backup_id)
-        job_id = jobs.restore(backup_id, deletion_protection=options["target_deletion_protection"], tags=None)
-        click.echo(
-            f"started restore job {job_id}: backup {backup_id} -> {options['target_index']!r}", err=True
-        )
-        job = follow(lambda: jobs.describe_restore(job_id), RESTORE_DONE, stop, _log_status("restore"))
-        body: dict[str, Any] = {"backup": backup.to_json(), "restore": job.to_json()}
-        problems = []
-        if job.status == "Completed" and options["verify"] != "off" and backup.records is not None:
-            found = _settled_count(store, backup.records, stop)
-            body["restored_records"] = found
-            if found != backup.records:
-                problems.append(f"the restored index holds {found:,} records, the backup {backup.records:,}")
-    _report(options, body)
+    _report(options, outcome.to_json())
+    job = outcome.job
     click.echo(f"restore job {job.id}: {job.status}" + (f", error: {job.error}" if job.error else ""))
-    if job.status != "Completed":
-        sys.exit(EXIT_INTERRUPTED if stop.is_set() else EXIT_INCOMPLETE)
-    for problem in problems:
+    for problem in outcome.problems if job.status == "Completed" else ():
         click.echo(f"problem: {problem}")
-    if problems:
-        sys.exit(EXIT_DIFFERENT)
-    if options["verify"] != "off" and backup.records is not None:
-        click.echo(f"counts agree: {backup.records:,} records, as in the backup")
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
+    if outcome.restored_records is not None:
+        click.echo(f"counts agree: {outcome.restored_records:,} records, as in the backup")
 
 
-def _settled_count(store: Any, expected: int, stop: threading.Event) -> int:
-    """The restored index's record count, polled until it equals ``expected`` or stops changing."""
-    deadline = time.monotonic() + COUNT_WAIT_SECONDS
-    while True:
-        found = sum(store.describe().namespace_counts.values())
-        if found == expected or time.monotonic() > deadline or stop.is_set():
-            return int(found)
-        stop.wait(2.0)
+def _shown(what: str) -> Displays:
+    """Each new status of the job, as a line on stderr."""
+    from ..engine.workflows import Displays
 
-
-def _log_status(what: str) -> Any:
     last: list[str] = []
 
-    def show(job: Any) -> None:
+    def show(job: Job) -> None:
         line = f"{what} {job.id}: {job.status}" + ("" if job.percent is None else f", {job.percent:.0f} %")
         if not last or last[-1] != line:
             click.echo(line, err=True)
             last.append(line)
 
-    return show
+    return Displays(job=lambda: nullcontext(show))
 
 
 def _report(options: dict[str, Any], body: dict[str, Any]) -> None:

@@ -17,9 +17,7 @@ from rich.console import Console
 from ..statelock import hold
 from .app import cli
 from .common import (
-    EXIT_DEAD_LETTERS,
     EXIT_DECLINED,
-    EXIT_GUARDED,
     EXIT_INTERRUPTED,
     FC,
     apply_options,
@@ -43,6 +41,7 @@ from .options import (
 
 if TYPE_CHECKING:
     from ..engine.sync_state import PassRecord
+    from ..engine.workflows import SyncOutcome
 
 log = logging.getLogger("pinecone_migrator.sync")
 
@@ -145,76 +144,62 @@ def sync(**options: Any) -> None:
       70   a bug: one line names it, the traceback is in the log file it prints
       130  stopped during a pass; the next sync picks up (what was copied is remembered)
     """
-    from ..engine.stamping import StampOptions, StampPass
-    from ..engine.sync import SyncOptions, SyncPass, check_sync, follow
-    from ..engine.sync_state import SyncState
+    from ..engine.stamping import StampOptions
+    from ..engine.sync import SyncOptions
+    from ..engine.workflows import SyncSettings
+    from ..engine.workflows import sync as run_sync
     from ..stores.listable import enumerable
 
     request = copy_request({**options, "verify": "off"})
-    settings = SyncOptions(
-        detect_updates=options["detect_updates"],
-        updated_field=options["updated_field"],
-        lookback_seconds=options["lookback"],
-        propagate_deletes=options["propagate_deletes"],
-        max_delete_fraction=options["max_delete_fraction"],
-        interval_seconds=options["interval"],
-        concurrency=options["concurrency"],
-        max_request_bytes=options["max_request_bytes"],
-    )
-    console = Console(stderr=True) if interactive() and not options["quiet"] else None
-    setup_logging(options["log_format"], options["quiet"], None)
-    stop = threading.Event()
-    install_stop_handlers(stop, console)
     stamping = options["stamp_source"]
     if stamping and (options["detect_updates"] or options["updated_field"] or options["propagate_deletes"]):
         raise click.UsageError(
             "--stamp-source finds work by its stamps: it excludes --detect-updates, --updated-field and "
             "--propagate-deletes (the ledger mode's ways)."
         )
-    if stamping:
-        log.warning(
-            "--stamp-source: this sync WRITES to the source index (migrated/migrated_at on each record)"
+    settings = SyncSettings(
+        SyncOptions(
+            detect_updates=options["detect_updates"],
+            updated_field=options["updated_field"],
+            lookback_seconds=options["lookback"],
+            propagate_deletes=options["propagate_deletes"],
+            max_delete_fraction=options["max_delete_fraction"],
+            interval_seconds=options["interval"],
+            concurrency=options["concurrency"],
+            max_request_bytes=options["max_request_bytes"],
+        ),
+        stamp=StampOptions(
+            copy_stamps=options["copy_stamps"],
+            stamps_per_second=options["stamps_per_second"],
+            max_request_bytes=options["max_request_bytes"],
         )
-    fingerprint = {**request.fingerprint(), "mode": "stamp" if stamping else "ledger"}
-    stamp_options = StampOptions(
-        copy_stamps=options["copy_stamps"],
-        stamps_per_second=options["stamps_per_second"],
-        max_request_bytes=options["max_request_bytes"],
+        if stamping
+        else None,
+        once=options["once"],
+        accept_incomplete_sweep=options["accept_incomplete_sweep"],
     )
-    last: PassRecord | None = None
-    with user_errors(), hold(request.ledger_path(), command_name()):
+    console = Console(stderr=True) if interactive() and not options["quiet"] else None
+    setup_logging(options["log_format"], options["quiet"], None)
+    stop = threading.Event()
+    install_stop_handlers(stop, console)
+    with user_errors():
         check_output_paths(options)
         source, target = index_stores(request, options)
-        check_sync(request, settings, source, target, stamping=stamping)
-        with SyncState(request.ledger_path(), fingerprint, restart=request.restart) as state:
-
-            def one_pass() -> PassRecord:
-                if stamping:
-                    return StampPass(request, stamp_options, source, target, state, stop).run()
-                # A pod-based source is swept afresh each pass: new records appear between passes.
-                listable = enumerable(
-                    source,
-                    request.ledger_path(),
-                    list(request.namespaces) or None,
-                    stop,
-                    accept_incomplete=options["accept_incomplete_sweep"],
-                    restart=True,
-                )
-                return SyncPass(
-                    request, settings, listable, target, state, stop, _deletes_confirmer(options)
-                ).run()
-
-            last = follow(
-                one_pass,
-                settings,
-                stop,
-                options["once"],
-                on_pass=lambda record: _log_pass(record, options),
-                on_error=lambda error: log.error(
-                    "pass failed, trying again in %.0f s: %s", settings.interval_seconds, error
-                ),
-            )
-    _finish(last, options)
+        outcome = run_sync(
+            request,
+            source,
+            target,
+            settings,
+            stop=stop,
+            confirm_deletes=_deletes_confirmer(options),
+            on_pass=lambda record: _log_pass(record, options),
+            on_error=lambda error: log.error(
+                "pass failed, trying again in %.0f s: %s", settings.options.interval_seconds, error
+            ),
+            make_listable=enumerable,
+            holder=command_name(),
+        )
+    _finish(outcome, options)
 
 
 def _deletes_confirmer(options: dict[str, Any]) -> Callable[[int, int], bool]:
@@ -247,10 +232,11 @@ def _log_pass(record: PassRecord, options: dict[str, Any]) -> None:
         log.error("%s", failure)
 
 
-def _finish(last: PassRecord | None, options: dict[str, Any]) -> None:
+def _finish(outcome: SyncOutcome, options: dict[str, Any]) -> None:
+    last = outcome.last
     if last is None:
         click.echo("Stopped before a pass finished.", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(outcome.exit_code)
     summary = (
         f"sync: pass {last.number} {last.state} at {time.strftime('%H:%M:%S', time.localtime(last.finished))}"
         ": "
@@ -262,13 +248,10 @@ def _finish(last: PassRecord | None, options: dict[str, Any]) -> None:
         click.echo(summary)
         if last.note:
             click.echo(last.note)
-    if last.state == "guarded":
-        sys.exit(EXIT_GUARDED)
     if last.state == "stopped":
         click.echo("Stopped during a pass: the next sync picks up from there.", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    if options["once"] and last.dead:
-        sys.exit(EXIT_DEAD_LETTERS)
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
 
 
 RESET_OPTIONS: list[Callable[[Any], Any]] = [
@@ -352,14 +335,17 @@ def _confirm(options: dict[str, Any], question: str) -> None:
 
 def _reset_stamps(options: dict[str, Any]) -> None:
     from ..engine.stamping import reset_stamps
-    from ..stores.pinecone import PineconeStore
+    from ..stores.registry import PineconeIndex, open_store
     from .common import api_key, namespace_name
 
-    key = api_key(options["source_api_key_env"], "source")
+    key_variable = options["source_api_key_env"]
+    key = api_key(key_variable, "source")
     stop = threading.Event()
     install_stop_handlers(stop)
     with user_errors():
-        source = PineconeStore(options["source_index"], key, options["source_host"])
+        source = open_store(
+            PineconeIndex(options["source_index"], options["source_host"], key_variable, api_key=key)
+        )
         counts = source.describe().namespace_counts
         namespaces = [namespace_name(ns) for ns in options["namespaces"]] or sorted(counts)
         _confirm(
