@@ -13,14 +13,17 @@ import pytest
 
 from pinecone_migrator.engine.copy import CopyOptions
 from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest
+from pinecone_migrator.engine.sync import SyncOptions
 from pinecone_migrator.engine.verify import VerifyOptions
 from pinecone_migrator.engine.workflows import (
     Declined,
+    SyncSettings,
     VerifySettings,
     export,
     import_files,
     migrate,
     restore,
+    sync,
     verify_index,
     verify_search,
 )
@@ -209,3 +212,32 @@ def test_restore_refuses_files_without_a_manifest(tmp_path: Path) -> None:
     (tmp_path / "loose" / "ns").mkdir(parents=True)
     with pytest.raises(UserError, match=r"no manifest\.json"):
         restore(_request(tmp_path, source=str(tmp_path / "loose")), MemoryStore("target"))
+
+
+def test_sync_once_brings_new_changed_and_deleted_records_over(tmp_path: Path) -> None:
+    source, written = _source()
+    target = MemoryStore("target")
+    request = _request(tmp_path)
+    settings = SyncSettings(SyncOptions(detect_updates=True, propagate_deletes=True), once=True)
+    first = sync(request, source, target, settings)
+    assert first.exit_code == ExitCode.OK and first.last is not None and first.last.new == sum(SIZES.values())
+    _assert_holds(target, written)
+
+    changed = written["tenant-a"][10]
+    written["tenant-a"][10] = Record(changed.id, changed.values, changed.sparse, {"n": 1000})
+    source.write("tenant-a", [written["tenant-a"][10]])
+    source.delete("tenant-b", [written["tenant-b"].pop(0).id])
+    asked: list[tuple[int, int]] = []
+
+    def confirm_deletes(gone: int, known: int) -> bool:
+        asked.append((gone, known))
+        return True
+
+    second = sync(request, source, target, settings, confirm_deletes=confirm_deletes)
+    assert second.last is not None and (second.last.new, second.last.updated, second.last.deleted) == (
+        0,
+        1,
+        1,
+    )
+    assert second.exit_code == ExitCode.OK and asked == []  # one delete is within max_delete_fraction
+    _assert_holds(target, written)
