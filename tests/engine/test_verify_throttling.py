@@ -5,9 +5,6 @@ and the verdict and the repair are the same."""
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -16,49 +13,19 @@ from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest
 from pinecone_migrator.engine.verify import Difference, VerifyOptions, repair, verify
 from pinecone_migrator.records import Record, record_digest
 from pinecone_migrator.stores.base import IndexShape
-from pinecone_migrator.stores.memory import MemoryStore
+from pinecone_migrator.stores.memory import Faults, MemoryStore
 
 SHAPE = IndexShape(vector_type="dense", metric="cosine", dimension=4)
 REQUEST = MigrationRequest(source=Endpoint("src", "memory://src"), target=Endpoint("dst", "memory://dst"))
-SERVICE_SECONDS = 0.01
 
 
-class Crowded(MemoryStore):
-    """Answers 429 to a fetch that arrives while ``room`` others are being served; the client hears it (the
-    throttle listener) and sends the request again after a pause. ``requests`` counts every fetch sent."""
+def _crowded(name: str) -> MemoryStore:
+    """Serves two fetches at a time and answers 429 to the rest (sent again a moment later)."""
+    return MemoryStore(name, SHAPE, faults=Faults(room=2, operations=frozenset({"fetch"})))
 
-    def __init__(self, name: str, room: int) -> None:
-        super().__init__(name, SHAPE)
-        self.room = room
-        self.requests = 0
-        self.refused = 0
-        self.serving = 0
-        self.listener: Callable[[], None] | None = None
-        self.gate = threading.Lock()
 
-    def set_throttle_listener(self, listener: Callable[[], None] | None) -> None:
-        self.listener = listener
-
-    def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
-        while not self._admitted():
-            if self.listener is not None:
-                self.listener()
-            time.sleep(SERVICE_SECONDS)
-        try:
-            time.sleep(SERVICE_SECONDS)
-            return super().fetch(namespace, ids)
-        finally:
-            with self.gate:
-                self.serving -= 1
-
-    def _admitted(self) -> bool:
-        with self.gate:
-            self.requests += 1
-            if self.serving >= self.room:
-                self.refused += 1
-                return False
-            self.serving += 1
-            return True
+def _sent(store: MemoryStore) -> int:
+    return store.calls["fetch"] + store.refused["fetch"]
 
 
 def _records(count: int) -> list[Record]:
@@ -70,8 +37,8 @@ def _digests(store: MemoryStore) -> dict[str, int]:
     return {record_id: record_digest(r) for record_id, r in store.records("ns").items()}
 
 
-def _pair(count: int, copied: int) -> tuple[Crowded, Crowded]:
-    source, target = Crowded("src", room=2), Crowded("dst", room=2)
+def _pair(count: int, copied: int) -> tuple[MemoryStore, MemoryStore]:
+    source, target = _crowded("src"), _crowded("dst")
     records = _records(count)
     for start in range(0, count, 500):
         source.write("ns", records[start : start + 500])
@@ -99,9 +66,9 @@ def test_a_verify_through_429s_sends_fewer_requests_than_without_adapting(
         with caplog.at_level(logging.INFO, logger="pinecone_migrator.engine.verify_walk"):
             result = verify(REQUEST, source, target, options)
         assert result.equal, result.to_json()
-        requests[adaptive] = source.requests + target.requests
-        assert source.listener is None and target.listener is None  # unwired once the verify is over
-    assert requests[True] < requests[False]
+        requests[adaptive] = _sent(source) + _sent(target)
+        assert not source.heard and not target.heard  # unwired once the verify is over
+    assert requests[True] < 0.8 * requests[False], requests  # a clear saving, not noise
     assert "fetches in flight 8 -> 4: 429 too many requests: halving" in caplog.messages
 
 
@@ -113,5 +80,5 @@ def test_a_repair_through_429s_sends_fewer_requests_than_without_adapting() -> N
         summary = repair(missing, REQUEST, source, target, fetch_size=20, concurrency=8, adaptive=adaptive)
         assert summary.rewritten == 800 and not summary.interrupted
         assert _digests(target) == _digests(source)
-        requests[adaptive] = source.requests
-    assert requests[True] < requests[False]
+        requests[adaptive] = _sent(source)
+    assert requests[True] < 0.8 * requests[False], requests  # a clear saving, not noise

@@ -130,7 +130,7 @@ def test_429s_halve_the_batches_in_flight_of_every_walk_sharing_the_limit() -> N
         walker = Walker(pool, limit=limit, stop=threading.Event())
         walker.walk(listing(store, "ns"), fetching(store, "ns", len), lambda n, p: None)
     assert store.throttled > 0 and changes and changes[0] == (8, 4)
-    assert store._listener is None  # the listener is removed when the walk's run ends
+    assert not store.heard  # the listener is removed when the walk's run ends
 
 
 def test_sequential_pages() -> None:

@@ -52,6 +52,10 @@ class Faults:
     ``operations``: the calls failures and throttles apply to. ``failing_calls``: calls that fail whatever
     the draw, as (operation, n) for the n-th call of that operation, counted from 1 (a failure exactly where
     a test needs it).
+    ``room``: how many calls of ``operations`` the store serves at once, each for ``service_seconds``; a
+    call arriving while the room is full is answered 429 (the throttle listener hears it) and sent again a
+    moment later, as a store's own retry does — a rate limit that refuses more the more is sent at once.
+    :attr:`MemoryStore.refused` counts those 429s by operation, so requests sent = calls + refused.
     """
 
     failure_rate: float = 0.0
@@ -61,11 +65,15 @@ class Faults:
     operations: frozenset[str] = FAULTY_OPERATIONS
     seed: int = 0
     failing_calls: frozenset[tuple[str, int]] = frozenset()
+    room: int | None = None
+    service_seconds: float = 0.01
     rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.failure_rate + self.throttle_rate <= 1:
             raise ValueError("failure_rate + throttle_rate must lie in 0..1")
+        if self.room is not None and self.room < 1:
+            raise ValueError("room must be at least 1")
         self.rng = random.Random(self.seed)
 
 
@@ -89,6 +97,8 @@ class MemoryStore:
         self.calls: Counter[str] = Counter()
         self.failed = 0
         self.throttled = 0
+        self.refused: Counter[str] = Counter()
+        self._serving = 0
         self.location = f"memory://{name}/{next(_store_numbers)}"
         self._namespaces: dict[str, dict[str, Record]] = {}
         self._sorted: dict[str, list[str]] = {}
@@ -102,6 +112,8 @@ class MemoryStore:
         faults = self.faults
         if faults.latency_seconds:
             time.sleep(faults.latency_seconds)
+        if faults.room is not None and operation in faults.operations:
+            self._served_in_room(operation, faults.room, faults.service_seconds)
         with self._lock:
             self.calls[operation] += 1
             if operation not in faults.operations:
@@ -117,8 +129,34 @@ class MemoryStore:
         if throttled and listener is not None:
             listener()
 
+    def _served_in_room(self, operation: str, room: int, seconds: float) -> None:
+        pause = max(seconds, 0.001)
+        while True:
+            with self._lock:
+                admitted = self._serving < room
+                if admitted:
+                    self._serving += 1
+                else:
+                    self.refused[operation] += 1
+            if admitted:
+                break
+            listener = self._listener
+            if listener is not None:
+                listener()
+            time.sleep(pause)
+        try:
+            time.sleep(seconds)
+        finally:
+            with self._lock:
+                self._serving -= 1
+
     def set_throttle_listener(self, listener: Callable[[], None] | None) -> None:
         self._listener = listener
+
+    @property
+    def heard(self) -> bool:
+        """Whether a throttle listener is set (a run must remove its own when it ends)."""
+        return self._listener is not None
 
     # -- the store protocol ----------------------------------------------------------------------------------
 
