@@ -4,8 +4,6 @@ by record (equality and digests)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +27,9 @@ from pinecone_migrator.engine.workflows import (
 )
 from pinecone_migrator.errors import ExitCode, UserError
 from pinecone_migrator.records import Record, SparseValues, digest_of, record_digest
-from pinecone_migrator.stores.base import DEFAULT_NAMESPACE, IndexShape, Store
+from pinecone_migrator.stores.base import DEFAULT_NAMESPACE, IndexShape
 from pinecone_migrator.stores.memory import MemoryStore
-from pinecone_migrator.stores.registry import FileExport, Files, open_store
+from pinecone_migrator.stores.registry import export_folder
 
 SHAPE = IndexShape(vector_type="dense", metric="dotproduct", dimension=6)
 SIZES = {"tenant-a": 260, "tenant-b": 75, DEFAULT_NAMESPACE: 12}
@@ -78,34 +76,6 @@ def _assert_holds(store: MemoryStore, written: dict[str, list[Record]]) -> None:
         assert held == {r.id: r for r in records}, namespace
         assert {i: record_digest(r) for i, r in held.items()} == {r.id: record_digest(r) for r in records}
         assert digest_of(held.values()) == digest_of(records)
-
-
-class Folder:
-    """A local export folder, as a library user gives one (the CLI's handles object storage too)."""
-
-    def __init__(self, path: Path, file_format: str) -> None:
-        self.path = path
-        self.file_format = file_format
-
-    def check_usable(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-
-    def holds_export(self) -> bool:
-        return (self.path / "manifest.json").exists()
-
-    def holds_files(self) -> bool:
-        return any(self.path.iterdir())
-
-    @contextmanager
-    def writer(self, staging: Path, *, restart: bool) -> Iterator[Store]:
-        target = open_store(FileExport(str(self.path), self.file_format, staging, 50, restart))
-        try:
-            yield target
-        finally:
-            target.close()
-
-    def reader(self) -> Store:
-        return open_store(Files(str(self.path)))
 
 
 def test_migrate_then_verify_copies_every_record_and_proves_it(tmp_path: Path) -> None:
@@ -174,7 +144,8 @@ def test_the_search_level_cannot_judge_a_filtered_migration(tmp_path: Path) -> N
 def test_export_then_import_and_restore_round_trip_record_by_record(tmp_path: Path, file_format: str) -> None:
     source, written = _source()
     out = tmp_path / "export"
-    exported = export(_request(tmp_path, target=str(out)), source, Folder(out, file_format), verify="digest")
+    folder = export_folder(str(out), file_format, rows_per_file=50)
+    exported = export(_request(tmp_path, target=str(out)), source, folder, verify="digest")
     assert exported.exit_code == ExitCode.OK
     assert exported.verification is not None and exported.verification.equal
     assert (out / "manifest.json").exists()
@@ -204,7 +175,7 @@ def test_an_export_refuses_a_folder_holding_files_it_did_not_write(tmp_path: Pat
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="is not empty"):
-        export(_request(tmp_path, target=str(out)), source, Folder(out, "jsonl"))
+        export(_request(tmp_path, target=str(out)), source, export_folder(str(out), "jsonl"))
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 

@@ -6,10 +6,8 @@ retries and verification.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -31,7 +29,6 @@ from .options import (
 
 if TYPE_CHECKING:
     from ..engine.workflows import MigrateOutcome
-    from ..stores.base import Store
 
 TO_OPTION = click.option(
     "--to", "to", required=True, metavar="PATH_OR_URI", help="A local folder, or s3://, gs://, az://."
@@ -110,6 +107,7 @@ def run_export(options: dict[str, Any]) -> None:
     from ..engine.migrate import Endpoint
     from ..engine.workflows import export
     from ..stores.listable import enumerable
+    from ..stores.registry import export_folder
 
     request = build_request(
         options,
@@ -118,7 +116,7 @@ def run_export(options: dict[str, Any]) -> None:
         options=CopyOptions(concurrency=options["concurrency"], shards=options["shards"]),
     )
     source = index_store("source", request.source.index, request.source.host, options["source_api_key_env"])
-    folder = ExportFiles(options["to"], options["file_format"], options["rows_per_file"])
+    folder = export_folder(options["to"], options["file_format"], options["rows_per_file"])
     run_copy(
         options,
         lambda copy: export(
@@ -131,46 +129,6 @@ def run_export(options: dict[str, Any]) -> None:
             holder=command_name() or "export",
         ),
     )
-
-
-class ExportFiles:
-    """An export's folder (local or object storage) as the export workflow uses it."""
-
-    def __init__(self, url: str, file_format: str, rows_per_file: int) -> None:
-        from ..stores.files.location import Location
-
-        self.url = url
-        self.file_format = file_format
-        self.rows_per_file = rows_per_file
-        self.location = Location(url)
-
-    def check_usable(self) -> None:
-        from ..stores.files.target import check_destination
-
-        check_destination(self.location)
-
-    def holds_export(self) -> bool:
-        from ..stores.files.layout import MANIFEST
-
-        return bool(self.location.exists(MANIFEST))
-
-    def holds_files(self) -> bool:
-        return bool(self.location.files())
-
-    @contextmanager
-    def writer(self, staging: Path, *, restart: bool) -> Iterator[Store]:
-        from ..stores.registry import FileExport, open_store
-
-        target = open_store(FileExport(self.url, self.file_format, staging, self.rows_per_file, restart))
-        try:
-            yield target
-        finally:
-            target.close()
-
-    def reader(self) -> Store:
-        from ..stores.registry import Files, open_store
-
-        return open_store(Files(self.url))
 
 
 FROM_OPTION = click.option(

@@ -1,22 +1,17 @@
 """Work Pinecone does itself: bulk imports from object storage, backups, and restores from backups.
 
-Thin wrappers over the official SDK with the store's retries and error translation, plus a wait loop that
-reports progress and can be stopped. Nothing here copies records; see the engine for that.
+Thin wrappers over the official SDK with the store's retries and error translation; the engine's workflows
+follow the jobs (engine/workflows/jobs.py). Nothing here copies records.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
 from .pinecone import PineconeStore
-
-POLL_SECONDS = 2.0
-IMPORT_DONE = ("Completed", "Failed", "Cancelled")
-RESTORE_DONE = ("Completed", "Failed", "Cancelled")
 
 
 @dataclass(frozen=True)
@@ -160,23 +155,6 @@ class PineconeJobs:
         return _restore_job(
             self.store.call("describe restore job", lambda: client.describe_restore_job(job_id=job_id))
         )
-
-
-def follow(
-    describe: Callable[[], Job],
-    done: tuple[str, ...],
-    stop: threading.Event,
-    on_update: Callable[[Job], None],
-    poll_seconds: float = POLL_SECONDS,
-) -> Job:
-    """Describe a job until its status is one of ``done`` (or ``stop`` is set); every answer goes to
-    ``on_update``. A failed describe is retried by the store; only its final failure ends the wait."""
-    while True:
-        job = describe()
-        on_update(job)
-        if job.status in done or stop.is_set():
-            return job
-        stop.wait(poll_seconds)
 
 
 def bulk_import_uri(uri: str) -> str:

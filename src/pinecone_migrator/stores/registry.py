@@ -20,6 +20,10 @@ How to open each kind (the class it gives, for readers of code that constructed 
       open_store(FileExport("s3://bucket/exports/products", "parquet", Path("export.staging.sqlite")))
 
   with ``rows_per_file`` (None: the store's default) and ``restart`` (start the staging again).
+- The folder an export writes to, as the export workflow asks about it (``ExportFolderAt``)::
+
+      export_folder("s3://bucket/exports/products", "parquet")
+
 - A pod-based index made listable by query sweeps (``SweptSource``) is not opened from a reference: it wraps
   a store that cannot list, see :func:`pinecone_migrator.stores.listable.enumerable`.
 
@@ -40,6 +44,7 @@ from .base import Store
 
 if TYPE_CHECKING:
     from .files import FileSource, FileTarget
+    from .files.export_folder import ExportFolderAt
     from .pinecone import PineconeStore
 
 Side = Literal["source", "target"]
@@ -130,3 +135,11 @@ def open_store(reference: StoreReference) -> Store:
     if opener is None:
         raise TypeError(f"no kind of store is registered for {type(reference).__name__}")
     return opener(reference)
+
+
+def export_folder(uri: str, file_format: str, rows_per_file: int | None = None) -> ExportFolderAt:
+    """The folder at ``uri`` an export writes (``file_format`` "parquet" or "jsonl"): what
+    :func:`pinecone_migrator.engine.workflows.export` takes as its ``folder``."""
+    from .files.export_folder import ExportFolderAt
+
+    return ExportFolderAt(uri, file_format, rows_per_file)

@@ -55,7 +55,8 @@ OpenFiles = Callable[[str | None], FileRecords]  # the source's files, read with
 
 
 class ExportFolder(Protocol):
-    """Where an export writes: a local folder or an object-storage prefix."""
+    """Where an export writes: a local folder or an object-storage prefix
+    (:func:`pinecone_migrator.stores.registry.export_folder` opens one)."""
 
     def check_usable(self) -> None:
         """Refuse a place an export could not write to, before anything is written anywhere."""
