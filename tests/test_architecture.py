@@ -154,7 +154,7 @@ def found() -> list[Import]:
 
 def test_the_imports_are_read_from_every_module_including_those_inside_functions(found: list[Import]) -> None:
     importers = {each.importer for each in found}
-    assert {f"{PACKAGE}.engine.verify_buckets", f"{PACKAGE}.cli.migrate_command"} <= importers
+    assert {f"{PACKAGE}.engine.verify.buckets", f"{PACKAGE}.cli.migrate_command"} <= importers
     inside = [each for each in found if each.importer == f"{PACKAGE}.cli.bulk_command"]
     assert any(each.module == f"{PACKAGE}.stores.files.validation" for each in inside)
 

@@ -17,15 +17,16 @@ from typing import Any
 from pinecone import Pinecone, ServerlessSpec
 from rich.console import Console
 
-from .engine.migrate import Endpoint, MigrationRequest, run_migration
+from .engine.migrate.run import run_migration
 from .engine.progress import NullProgress
-from .engine.verify import VerifyOptions, verify
+from .engine.request import Endpoint, MigrationRequest
+from .engine.verify.run import VerifyOptions, verify
 from .engine.walk import record_pages
 from .records import SetDigest, record_digest
 from .server.context import ServerConfig
 from .server.runner import BackgroundServer
 from .stores.base import Store
-from .stores.pinecone import PineconeStore
+from .stores.pinecone.store import PineconeStore
 
 NAMESPACES = ("tenant-alpha", "tenant-beta", "__default__")
 RECORDS_PER_NAMESPACE = 8_000

@@ -100,7 +100,7 @@ def snapshot(server: ServerProcess, key: str) -> dict[str, Any]:
 
 def source_digest(server: ServerProcess) -> Any:
     """The set digest of every namespace of the source index `src`, read through our own store."""
-    from pinecone_migrator.stores.pinecone import PineconeStore
+    from pinecone_migrator.stores.pinecone.store import PineconeStore
 
     from ..helpers import namespace_digest
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pinecone_migrator.engine.copy import CopyOptions
 from pinecone_migrator.engine.ledger import Ledger
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
+from pinecone_migrator.engine.migrate.copy import CopyOptions
+from pinecone_migrator.engine.migrate.run import run_migration
 from pinecone_migrator.engine.progress import NullProgress
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
 from pinecone_migrator.errors import RemoteError
 from pinecone_migrator.records import Record
 from pinecone_migrator.stores.base import IndexShape

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from pinecone import Pinecone, ServerlessSpec
 
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source, migrate
 from ..helpers import dense_index, namespace_digest

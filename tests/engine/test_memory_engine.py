@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pinecone_migrator.engine.copy import CopyOptions
 from pinecone_migrator.engine.ledger import Ledger
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, MigrationSummary, run_migration
+from pinecone_migrator.engine.migrate.copy import CopyOptions
+from pinecone_migrator.engine.migrate.run import run_migration
+from pinecone_migrator.engine.migrate.summary import MigrationSummary
 from pinecone_migrator.engine.progress import NullProgress
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
 from pinecone_migrator.errors import RemoteError
 from pinecone_migrator.records import Record, SparseValues
 from pinecone_migrator.stores.base import DEFAULT_NAMESPACE, IndexShape

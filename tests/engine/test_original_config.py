@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pinecone import Pinecone
 
 from pinecone_migrator.config import SEED_KEYS, load_config
-from pinecone_migrator.engine.copy import clean_namespace_name
+from pinecone_migrator.engine.migrate.copy import clean_namespace_name
 from pinecone_migrator.errors import UserError
 
 from ..cliproc import contents, load_source

@@ -9,12 +9,13 @@ from pathlib import Path
 import httpx
 from pinecone import Pinecone
 
-from pinecone_migrator.engine.copy import CopyOptions
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
+from pinecone_migrator.engine.migrate.copy import CopyOptions
+from pinecone_migrator.engine.migrate.run import run_migration
 from pinecone_migrator.engine.pacing import AdaptiveLimit
 from pinecone_migrator.engine.progress import NullProgress
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
 from pinecone_migrator.server.runner import BackgroundServer
-from pinecone_migrator.stores.pinecone import PineconeStore, RetryPolicy
+from pinecone_migrator.stores.pinecone.store import PineconeStore, RetryPolicy
 
 from ..helpers import dense_index, namespace_digest, random_records
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import httpx
 from pinecone import Pinecone
 
-from pinecone_migrator.engine.copy import CopyOptions
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
+from pinecone_migrator.engine.migrate.copy import CopyOptions
+from pinecone_migrator.engine.migrate.run import run_migration
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
 from pinecone_migrator.server.runner import BackgroundServer
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 from ..helpers import dense_index, namespace_digest, random_records
 

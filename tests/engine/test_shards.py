@@ -12,14 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pinecone import Pinecone
 
-from pinecone_migrator.engine.copy import CopyOptions
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
+from pinecone_migrator.engine.migrate.copy import CopyOptions
+from pinecone_migrator.engine.migrate.run import run_migration
+from pinecone_migrator.engine.migrate.shards import discover_prefixes
 from pinecone_migrator.engine.progress import NullProgress
-from pinecone_migrator.engine.shards import discover_prefixes
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
 from pinecone_migrator.records import Record, SetDigest, record_digest
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import IndexShape, StoreDescription
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 SHAPE = StoreDescription(
     name="src", shape=IndexShape("dense", "cosine", 4), namespace_counts={}, cloud="aws", region="us-east-1"

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest
-from pinecone_migrator.engine.stamping import Pacer, StampOptions, StampPass, reset_stamps
-from pinecone_migrator.engine.sync_state import PassRecord, SyncState
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.sync.stamping import Pacer, StampOptions, StampPass, reset_stamps
+from pinecone_migrator.engine.sync.state import PassRecord, SyncState
 from pinecone_migrator.filters import compile_filter
 from pinecone_migrator.records import Record, SparseValues
 from pinecone_migrator.stores.base import Capabilities, IndexShape

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest
-from pinecone_migrator.engine.sync import SyncOptions, SyncPass
-from pinecone_migrator.engine.sync_state import PassRecord, SyncState
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.sync.passes import SyncOptions, SyncPass
+from pinecone_migrator.engine.sync.state import PassRecord, SyncState
 from pinecone_migrator.records import MetadataValue, Record
 from pinecone_migrator.stores.base import IndexShape
 from pinecone_migrator.stores.memory import Faults, MemoryStore

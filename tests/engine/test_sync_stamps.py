@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 from pinecone import Pinecone
 
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest
-from pinecone_migrator.engine.stamping import StampOptions, StampPass
-from pinecone_migrator.engine.sync_state import SyncState
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.sync.stamping import StampOptions, StampPass
+from pinecone_migrator.engine.sync.state import SyncState
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source, migrate
 from ..serverproc import ServerProcess

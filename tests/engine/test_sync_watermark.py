@@ -9,11 +9,11 @@ from typing import Any
 
 from pinecone import Pinecone
 
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest
-from pinecone_migrator.engine.sync import SyncOptions, SyncPass
-from pinecone_migrator.engine.sync_state import SyncState
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.sync.passes import SyncOptions, SyncPass
+from pinecone_migrator.engine.sync.state import SyncState
 from pinecone_migrator.stores.base import RecordPage
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY
 from ..helpers import dense_index

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pinecone_migrator.engine.copy import CopyOptions
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
-from pinecone_migrator.engine.sync import SyncOptions, SyncPass
-from pinecone_migrator.engine.sync_state import SyncState
+from pinecone_migrator.engine.migrate.copy import CopyOptions
+from pinecone_migrator.engine.migrate.run import run_migration
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.sync.passes import SyncOptions, SyncPass
+from pinecone_migrator.engine.sync.state import SyncState
 from pinecone_migrator.records import Record
 from pinecone_migrator.stores.base import IndexShape
 from pinecone_migrator.stores.memory import Faults, MemoryStore

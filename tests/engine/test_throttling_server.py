@@ -17,13 +17,13 @@ import httpx
 import pytest
 from pinecone import Pinecone
 
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest
-from pinecone_migrator.engine.sync import SyncOptions, SyncPass
-from pinecone_migrator.engine.sync_state import SyncState
-from pinecone_migrator.engine.verify import VerifyOptions, verify
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.sync.passes import SyncOptions, SyncPass
+from pinecone_migrator.engine.sync.state import SyncState
+from pinecone_migrator.engine.verify.run import VerifyOptions, verify
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 from ..helpers import dense_index, random_records
 

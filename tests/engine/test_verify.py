@@ -17,9 +17,11 @@ import orjson
 import pytest
 from pinecone import Pinecone
 
-from pinecone_migrator.engine.copy import CopyOptions
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
-from pinecone_migrator.engine.verify import (
+from pinecone_migrator.engine.migrate.copy import CopyOptions
+from pinecone_migrator.engine.migrate.run import run_migration
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.verify.digests import bucket_of
+from pinecone_migrator.engine.verify.run import (
     Difference,
     JsonlDiffWriter,
     VerifyOptions,
@@ -28,12 +30,11 @@ from pinecone_migrator.engine.verify import (
     repair,
     verify,
 )
-from pinecone_migrator.engine.verify_digests import bucket_of
 from pinecone_migrator.errors import MigratorError
 from pinecone_migrator.records import STAMP_KEYS, Record
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import Capabilities, IdPage, StoreDescription, WriteAck
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 from ..helpers import dense_index, random_records
 

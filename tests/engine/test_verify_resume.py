@@ -16,15 +16,15 @@ from pinecone import Pinecone
 
 from pinecone_migrator.engine.ledger import Ledger
 from pinecone_migrator.engine.pacing import AdaptiveLimit
-from pinecone_migrator.engine.verify import (
+from pinecone_migrator.engine.verify.buckets import STARTED_OVER_NOTE
+from pinecone_migrator.engine.verify.digests import bucket_of
+from pinecone_migrator.engine.verify.run import (
     VerifyCheckpoints,
     VerifyOptions,
     VerifyResult,
     verify,
     verify_fingerprint,
 )
-from pinecone_migrator.engine.verify_buckets import STARTED_OVER_NOTE
-from pinecone_migrator.engine.verify_digests import bucket_of
 from pinecone_migrator.engine.walk import Position, Walker, fetching, listing
 from pinecone_migrator.records import Record
 from pinecone_migrator.server.runner import BackgroundServer

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pinecone_migrator.engine.copy import CopyOptions
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
-from pinecone_migrator.engine.verify_search import compare_search, sample_ids
+from pinecone_migrator.engine.migrate.copy import CopyOptions
+from pinecone_migrator.engine.migrate.run import run_migration
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.verify.search import compare_search, sample_ids
 from pinecone_migrator.records import Record
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import IndexShape, StoreDescription
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 Pair = tuple[PineconeStore, PineconeStore, list[Record]]
 

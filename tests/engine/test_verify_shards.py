@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pinecone import Pinecone
 
-from pinecone_migrator.engine.verify import VerifyOptions, verify
+from pinecone_migrator.engine.verify.run import VerifyOptions, verify
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import IdPage
 

@@ -9,8 +9,8 @@ import logging
 import numpy as np
 import pytest
 
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest
-from pinecone_migrator.engine.verify import Difference, VerifyOptions, repair, verify
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.verify.run import Difference, VerifyOptions, repair, verify
 from pinecone_migrator.records import Record, record_digest
 from pinecone_migrator.stores.base import IndexShape
 from pinecone_migrator.stores.memory import Faults, MemoryStore
@@ -63,7 +63,7 @@ def test_a_verify_through_429s_sends_fewer_requests_than_without_adapting(
             processes=0,
             adaptive=adaptive,
         )
-        with caplog.at_level(logging.INFO, logger="pinecone_migrator.engine.verify_walk"):
+        with caplog.at_level(logging.INFO, logger="pinecone_migrator.engine.verify.walker"):
             result = verify(REQUEST, source, target, options)
         assert result.equal, result.to_json()
         requests[adaptive] = _sent(source) + _sent(target)

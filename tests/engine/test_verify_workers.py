@@ -12,12 +12,12 @@ import httpx
 import pytest
 from pinecone import Pinecone
 
-from pinecone_migrator.engine.verify import VerifyOptions, verify
+from pinecone_migrator.engine.verify.run import VerifyOptions, verify
 from pinecone_migrator.errors import RecordsRejected, RemoteError
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
-from pinecone_migrator.stores.pinecone import PineconeStore
-from pinecone_migrator.stores.retry import RetryPolicy
+from pinecone_migrator.stores.pinecone.retry import RetryPolicy
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 from .test_verify import KEY, Pair, _one_ulp, found, migrated, standard_source
 from .test_verify_resume import run

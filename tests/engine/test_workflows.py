@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pinecone_migrator.engine.copy import CopyOptions
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest
-from pinecone_migrator.engine.sync import SyncOptions
-from pinecone_migrator.engine.verify import VerifyOptions
+from pinecone_migrator.engine.migrate.copy import CopyOptions
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.sync.passes import SyncOptions
+from pinecone_migrator.engine.verify.run import VerifyOptions
 from pinecone_migrator.engine.workflows import (
     Declined,
     SyncSettings,

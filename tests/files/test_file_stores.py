@@ -10,10 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 from pinecone import Pinecone
 
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
+from pinecone_migrator.engine.migrate.run import run_migration
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
 from pinecone_migrator.stores.files import FileSource, FileTarget
 from pinecone_migrator.stores.files.validation import validate_tree
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, contents, load_source
 from ..helpers import dense_index, random_records, sparse_index

@@ -21,7 +21,7 @@ from pinecone import Pinecone
 
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.files.parquet_layout import bulk_import_schema
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 
 from ..helpers import dense_index
 

@@ -12,7 +12,7 @@ from pinecone_migrator.records import Record
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import IndexShape
-from pinecone_migrator.stores.pinecone import PineconeStore, RetryPolicy
+from pinecone_migrator.stores.pinecone.store import PineconeStore, RetryPolicy
 
 from .conformance import SHAPE, SOURCE, Harness, StoreConformance
 

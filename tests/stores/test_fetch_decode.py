@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from pinecone_migrator.records import InvalidRecord, record_digest
-from pinecone_migrator.stores.pinecone_rest import _parse, _records_one_by_one, fetched_page
+from pinecone_migrator.stores.pinecone.rest import _parse, _records_one_by_one, fetched_page
 
 
 def page(vectors: dict[str, dict[str, object]], token: str | None = None) -> bytes:

@@ -19,9 +19,9 @@ import pytest
 from pinecone_migrator.errors import RemoteError, UserError
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
-from pinecone_migrator.stores.pinecone import PineconeStore, RetryPolicy, Side
-from pinecone_migrator.stores.pinecone_rest import DataPlane
-from pinecone_migrator.stores.retry import FIRST_CONTACT
+from pinecone_migrator.stores.pinecone.rest import DataPlane
+from pinecone_migrator.stores.pinecone.retry import FIRST_CONTACT
+from pinecone_migrator.stores.pinecone.store import PineconeStore, RetryPolicy, Side
 
 RIGHT_KEY = "right-key-3e7f01"
 WRONG_KEY = "wrong-key-9a2b44"

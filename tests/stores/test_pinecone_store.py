@@ -13,7 +13,7 @@ from pinecone_migrator.records import Record, SparseValues
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import DEFAULT_NAMESPACE, IndexShape, StoreDescription
-from pinecone_migrator.stores.pinecone import PineconeStore, RetryPolicy, fetch_batches
+from pinecone_migrator.stores.pinecone.store import PineconeStore, RetryPolicy, fetch_batches
 
 FAST_RETRY = RetryPolicy(attempts=40, base_seconds=0.01, max_seconds=0.05, budget_seconds=10)
 SOURCE = StoreDescription(

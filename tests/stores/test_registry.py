@@ -13,7 +13,7 @@ from pinecone_migrator.errors import UserError
 from pinecone_migrator.records import Record
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.files import DEFAULT_ROWS_PER_FILE, FileSource, FileTarget
-from pinecone_migrator.stores.pinecone import PineconeStore
+from pinecone_migrator.stores.pinecone.store import PineconeStore
 from pinecone_migrator.stores.registry import FileExport, Files, PineconeIndex, open_store
 
 from .conformance import SHAPE, SOURCE

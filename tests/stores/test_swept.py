@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from pinecone import Pinecone, PodSpec, ServerlessSpec
 
-from pinecone_migrator.engine.migrate import Endpoint, MigrationRequest, run_migration
+from pinecone_migrator.engine.migrate.run import run_migration
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
 from pinecone_migrator.errors import UserError
 from pinecone_migrator.filters import compile_filter
 from pinecone_migrator.records import Record, SparseValues, digest_of
-from pinecone_migrator.stores.pinecone import PineconeStore, RetryPolicy
+from pinecone_migrator.stores.pinecone.store import PineconeStore, RetryPolicy
 from pinecone_migrator.stores.swept import (
     IncompleteSweep,
     SweepableStore,

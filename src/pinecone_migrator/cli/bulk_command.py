@@ -20,20 +20,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .app import cli
-from .common import (
-    EXIT_USAGE,
-    FC,
-    apply_options,
-    interactive,
-    user_errors,
-)
+from .common import EXIT_USAGE, FC, apply_options, interactive, user_errors
 from .display import install_stop_handlers, run_displays, setup_logging, verdict_lines
 from .options import TARGET_INDEX_OPTIONS, index_store
 
 if TYPE_CHECKING:
     from ..engine.workflows import BulkOutcome, InvalidFiles
     from ..engine.workflows import Job as Followed
-    from ..stores.pinecone_jobs import Job, PineconeJobs
+    from ..stores.pinecone.jobs import Job, PineconeJobs
 
 log = logging.getLogger("pinecone_migrator.bulk")
 
@@ -74,7 +68,7 @@ CLIENT_SIDE_ONLY = {
 def run_bulk_import(options: dict[str, Any]) -> None:
     from ..engine.workflows import BulkSettings, InvalidFiles, bulk_import
     from ..stores.files.validation import validate_tree
-    from ..stores.pinecone_jobs import PineconeJobs, bulk_import_uri
+    from ..stores.pinecone.jobs import PineconeJobs, bulk_import_uri
     from ..stores.registry import Files, open_store
     from .migrate_command import copy_request
 
@@ -222,7 +216,7 @@ def job_options(function: FC) -> FC:
 
 
 def _jobs(options: dict[str, Any]) -> PineconeJobs:
-    from ..stores.pinecone_jobs import PineconeJobs
+    from ..stores.pinecone.jobs import PineconeJobs
 
     return PineconeJobs(
         index_store("target", options["target_index"], options["target_host"], options["target_api_key_env"])

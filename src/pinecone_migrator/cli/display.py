@@ -35,7 +35,7 @@ from .common import EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
     from ..engine.progress import ProgressListener
-    from ..engine.verify import VerifyProgress, VerifyResult
+    from ..engine.verify.run import VerifyProgress, VerifyResult
     from ..engine.workflows import Confirm, Displays
 
 log = logging.getLogger("pinecone_migrator.progress")

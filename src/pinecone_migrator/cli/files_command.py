@@ -103,8 +103,8 @@ def export(**options: Any) -> None:
 
 
 def run_export(options: dict[str, Any]) -> None:
-    from ..engine.copy import CopyOptions
-    from ..engine.migrate import Endpoint
+    from ..engine.migrate.copy import CopyOptions
+    from ..engine.request import Endpoint
     from ..engine.workflows import export
     from ..stores.listable import enumerable
     from ..stores.registry import export_folder

@@ -28,7 +28,7 @@ from .display import emit_summary, run_displays, setup_logging, stop_after_askin
 from .options import SHARDS_OPTION, build_request, index_stores, selection_options
 
 if TYPE_CHECKING:
-    from ..engine.migrate import MigrationRequest
+    from ..engine.request import MigrationRequest
     from ..engine.workflows import MigrateOutcome
 
 
@@ -76,7 +76,7 @@ def write_options(function: FC) -> FC:
 
 def copy_request(options: dict[str, Any]) -> MigrationRequest:
     """The copy the options describe (migrate, sync, import and restore share it)."""
-    from ..engine.copy import CopyOptions
+    from ..engine.migrate.copy import CopyOptions
 
     read_nodes = options["target_read_nodes"]
     folds = options.get("namespace_to_metadata") is not None or options.get("drop_namespace_field")
@@ -247,7 +247,7 @@ def plan(context: click.Context, /, **options: Any) -> None:
 
 
 def _print_plan(request: MigrationRequest, options: dict[str, Any]) -> None:
-    from ..engine.migrate import plan_migration
+    from ..engine.migrate.run import plan_migration
 
     with user_errors():
         report = options["report"]
@@ -319,12 +319,12 @@ def status(state: Path) -> None:
         click.echo(f"dead letter {namespace}/{record_id}: {reason}")
     if len(dead) > 20:
         click.echo(f"... and {len(dead) - 20} more (table dead_letters in {state})")
-    from ..engine.sync_state import last_passes
+    from ..engine.sync.state import last_passes
 
     passes = last_passes(state)
     if passes:
         _show_sync(passes)
-    from ..engine.verify_state import saved_progress
+    from ..engine.verify.checkpoints import saved_progress
 
     for side, namespace, complete, listed in saved_progress(state):
         progress = "scanned" if complete else f"{listed:,} IDs scanned so far"
@@ -332,7 +332,7 @@ def status(state: Path) -> None:
 
 
 def _has_sync(state: Path) -> bool:
-    from ..engine.sync_state import last_passes
+    from ..engine.sync.state import last_passes
 
     return bool(last_passes(state, limit=1))
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def native_backup(options: dict[str, Any]) -> None:
     from ..engine.workflows import native_backup as run_backup
-    from ..stores.pinecone_jobs import PineconeJobs
+    from ..stores.pinecone.jobs import PineconeJobs
 
     index = options["source_index"]
     store = index_store("source", index, options["source_host"], options["source_api_key_env"])
@@ -55,7 +55,7 @@ def native_backup(options: dict[str, Any]) -> None:
 
 def native_restore(options: dict[str, Any]) -> None:
     from ..engine.workflows import native_restore as run_restore
-    from ..stores.pinecone_jobs import PineconeJobs
+    from ..stores.pinecone.jobs import PineconeJobs
 
     index = options["target_index"]
     key_env = options["target_api_key_env"] or "PINECONE_API_KEY"

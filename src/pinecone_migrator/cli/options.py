@@ -15,8 +15,8 @@ import click
 from .common import FC, api_key, apply_options, filter_option, host_url, namespace_name, namespace_pairs
 
 if TYPE_CHECKING:
-    from ..engine.migrate import Endpoint, MigrationRequest
-    from ..stores.pinecone import PineconeStore
+    from ..engine.request import Endpoint, MigrationRequest
+    from ..stores.pinecone.store import PineconeStore
     from ..stores.registry import Side
 
 
@@ -237,7 +237,7 @@ def build_request(
 ) -> MigrationRequest:
     """The migration the options describe; ``source``/``target`` stand in for index options (an export's
     or an import's files); ``extra`` fills the fields only some commands have (target creation)."""
-    from ..engine.migrate import Endpoint, MigrationRequest
+    from ..engine.request import Endpoint, MigrationRequest
 
     mapping = namespace_pairs(options["namespace_map"])
     target_namespace = options["target_namespace"]

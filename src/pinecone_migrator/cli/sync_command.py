@@ -40,7 +40,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..engine.sync_state import PassRecord
+    from ..engine.sync.state import PassRecord
     from ..engine.workflows import SyncOutcome
 
 log = logging.getLogger("pinecone_migrator.sync")
@@ -144,8 +144,8 @@ def sync(**options: Any) -> None:
       70   a bug: one line names it, the traceback is in the log file it prints
       130  stopped during a pass; the next sync picks up (what was copied is remembered)
     """
-    from ..engine.stamping import StampOptions
-    from ..engine.sync import SyncOptions
+    from ..engine.sync.passes import SyncOptions
+    from ..engine.sync.stamping import StampOptions
     from ..engine.workflows import SyncSettings
     from ..engine.workflows import sync as run_sync
     from ..stores.listable import enumerable
@@ -298,8 +298,8 @@ def reset(**options: Any) -> None:
       70   a bug: one line names it, the traceback is in the log file it prints
       130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
-    from ..engine.migrate import Endpoint, MigrationRequest
-    from ..engine.sync_state import forget_state
+    from ..engine.request import Endpoint, MigrationRequest
+    from ..engine.sync.state import forget_state
 
     if not options["stamps"]:
         if options["state"] is None and options["target_index"] is None:
@@ -334,7 +334,7 @@ def _confirm(options: dict[str, Any], question: str) -> None:
 
 
 def _reset_stamps(options: dict[str, Any]) -> None:
-    from ..engine.stamping import reset_stamps
+    from ..engine.sync.stamping import reset_stamps
     from ..stores.registry import PineconeIndex, open_store
     from .common import api_key, namespace_name
 

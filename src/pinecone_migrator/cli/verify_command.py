@@ -125,7 +125,7 @@ def verify(**options: Any) -> None:
     if options["repair"] and level in ("count", "search"):
         raise click.UsageError(f"--repair needs the differing IDs: use --level full (not {level}).")
     request = build_request(options)
-    from ..engine.verify import VerifyOptions
+    from ..engine.verify.run import VerifyOptions
     from ..engine.workflows import VerifySettings, verify_index, verify_search
     from ..stores.listable import enumerable
 

@@ -45,7 +45,7 @@ from .base import Store
 if TYPE_CHECKING:
     from .files import FileSource, FileTarget
     from .files.export_folder import ExportFolderAt
-    from .pinecone import PineconeStore
+    from .pinecone.store import PineconeStore
 
 Side = Literal["source", "target"]
 
@@ -91,7 +91,7 @@ StoreReference = PineconeIndex | Files | FileExport
 
 
 def _open_pinecone(reference: PineconeIndex) -> Store:
-    from .pinecone import PineconeStore, Side
+    from .pinecone.store import PineconeStore, Side
 
     side = Side(reference.side, reference.key_variable) if reference.side else None
     return PineconeStore(reference.name, reference.key(), reference.host, side=side)

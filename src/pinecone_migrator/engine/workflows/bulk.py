@@ -11,8 +11,8 @@ from typing import Any, Literal, Protocol
 
 from ...errors import ExitCode, IncompatibleTarget, UserError
 from ...stores.base import CreatesLike, Store, StoreDescription
-from ..migrate import MigrationRequest
-from ..verify import VerifyOptions, VerifyResult
+from ..request import MigrationRequest
+from ..verify.run import VerifyOptions, VerifyResult
 from .common import Displays
 from .files import FileRecords
 from .jobs import IMPORT_DONE, Job, follow

@@ -12,9 +12,9 @@ from typing import Protocol
 
 from ...errors import ExitCode, UserError
 from ...stores.base import Store
-from ..migrate import MigrationRequest
 from ..progress import NullProgress, ProgressListener
-from ..verify import VerifyProgress
+from ..request import MigrationRequest
+from ..verify.run import VerifyProgress
 from .jobs import Job
 
 Confirm = Callable[[str], bool]  # a yes/no question to the person running it; False declines

@@ -15,8 +15,8 @@ from ...errors import UserError
 from ...statelock import hold
 from ...stores.base import Store
 from ...stores.registry import Files, open_store
-from ..migrate import MigrationRequest
-from ..verify import VerifyResult
+from ..request import MigrationRequest
+from ..verify.run import VerifyResult
 from .common import Confirm, Displays, MakesListable
 from .migrate import MigrateOutcome, VerifyAfter, migrate
 

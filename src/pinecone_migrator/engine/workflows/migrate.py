@@ -12,8 +12,11 @@ from ...errors import ExitCode
 from ...statelock import hold
 from ...stores.base import Store
 from ..ledger import Ledger
-from ..migrate import MigrationRequest, MigrationSummary, run_migration, select, target_state
-from ..verify import VerifyOptions, VerifyResult
+from ..migrate.run import run_migration
+from ..migrate.summary import MigrationSummary
+from ..migrate.target import select, target_state
+from ..request import MigrationRequest
+from ..verify.run import VerifyOptions, VerifyResult
 from .common import Confirm, Declined, Displays, MakesListable, listable_source
 from .verify import verify_copy
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from ...errors import ExitCode, UserError
 from ...statelock import hold
 from ...stores.base import Store
-from ..migrate import MigrationRequest
-from ..stamping import StampOptions, StampPass
-from ..sync import SyncOptions, SyncPass, check_sync, follow
-from ..sync_state import PassRecord, SyncState
+from ..request import MigrationRequest
+from ..sync.passes import SyncOptions, SyncPass, check_sync, follow
+from ..sync.stamping import StampOptions, StampPass
+from ..sync.state import PassRecord, SyncState
 from .common import MakesListable, listable_source
 
 log = logging.getLogger("pinecone_migrator.sync")

@@ -13,8 +13,9 @@ from ...errors import ExitCode, UserError
 from ...statelock import hold
 from ...stores.base import Store
 from ..ledger import Ledger
-from ..migrate import MigrationRequest, refuse_source_as_target, selected_namespaces
-from ..verify import (
+from ..migrate.target import refuse_source_as_target, selected_namespaces
+from ..request import MigrationRequest
+from ..verify.run import (
     JsonlDiffWriter,
     RepairSummary,
     VerifyCheckpoints,
@@ -24,7 +25,7 @@ from ..verify import (
     verify,
     verify_fingerprint,
 )
-from ..verify_search import SearchComparison, compare_search
+from ..verify.search import SearchComparison, compare_search
 from .common import Displays, MakesListable, listable_source, verdict_code
 
 

@@ -25,17 +25,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
-from ..errors import UserError
-from ..filters import MetadataPredicate
-from ..records import STAMP_KEYS, Record, digest_bytes
-from ..stores.base import Store, fetches_by_metadata
-from .copy import Route
-from .ledger import Ledger
-from .migrate import MigrationRequest, check_target, inspect_target, select
-from .pacing import AdaptiveLimit
-from .sync_state import Known, PassRecord, SyncState
-from .walk import Position, Walker, fetch_all, id_pages, listing, metadata_listing, slowed_by_throttling
-from .writes import write_in_batches
+from ...errors import UserError
+from ...filters import MetadataPredicate
+from ...records import STAMP_KEYS, Record, digest_bytes
+from ...stores.base import Store, fetches_by_metadata
+from ..ledger import Ledger
+from ..migrate.copy import Route
+from ..migrate.target import check_target, inspect_target, select
+from ..pacing import AdaptiveLimit
+from ..request import MigrationRequest
+from ..walk import Position, Walker, fetch_all, id_pages, listing, metadata_listing, slowed_by_throttling
+from ..writes import write_in_batches
+from .state import Known, PassRecord, SyncState
 
 log = logging.getLogger("pinecone_migrator.sync")
 
@@ -391,7 +392,7 @@ def follow(
     """Pass after pass every ``interval_seconds`` until stopped (or one pass with ``once``). In follow mode a
     pass that fails (the remote is down after all retries) is reported and the next one tries again; a
     guarded pass (too many deletes) ends the sync, since nobody said yes."""
-    from ..errors import RemoteError
+    from ...errors import RemoteError
 
     last: PassRecord | None = None
     while not stop.is_set():

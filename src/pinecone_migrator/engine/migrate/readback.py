@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from ..errors import RemoteError
-from ..records import Record, record_digest
-from ..stores.base import Store, TracksFreshness
-from .walk import fetch_all
-from .writes import DeadLetter, write_or_isolate
+from ...errors import RemoteError
+from ...records import Record, record_digest
+from ...stores.base import Store, TracksFreshness
+from ..walk import fetch_all
+from ..writes import DeadLetter, write_or_isolate
 
 RESEND_ATTEMPTS = 3
 

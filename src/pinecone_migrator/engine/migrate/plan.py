@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from itertools import islice
 
-from ..records import Record, approx_bytes
-from ..stores.base import Store
+from ...records import Record, approx_bytes
+from ...stores.base import Store
+from ..walk import record_pages
 from .copy import CopyOptions
-from .walk import record_pages
 
 SHARD_BYTES = 250 * 10**9
 SHARD_FILL = 0.8  # keep a dedicated shard under 80 % full

@@ -19,11 +19,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
-from ..errors import UserError
-from ..records import Record
-from ..stores.base import Store, StoreDescription
+from ...errors import UserError
+from ...records import Record
+from ...stores.base import Store, StoreDescription
+from ..walk import id_pages, listing, pages
 from .copy import Route
-from .walk import id_pages, listing, pages
 
 log = logging.getLogger("pinecone_migrator.fold")
 

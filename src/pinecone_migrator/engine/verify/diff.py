@@ -11,7 +11,7 @@ from typing import IO, Any, Literal
 import numpy as np
 import orjson
 
-from ..records import Record, canonical_metadata
+from ...records import Record, canonical_metadata
 
 Kind = Literal["missing", "extra", "different"]
 KINDS: tuple[Kind, ...] = ("missing", "extra", "different")

@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..stores.base import Store
+from ...stores.base import Store
 
 ALPHABET = "".join(chr(code) for code in range(1, 128))
 

@@ -1,7 +1,7 @@
 """Levels ``digest`` and ``full`` of verify: bucket digests of both sides, then (where needed) an ID-by-ID
 comparison of the buckets that differ. See :mod:`pinecone_migrator.engine.verify` for the levels.
 
-With :class:`~pinecone_migrator.engine.verify_state.VerifyCheckpoints`, the digest pass saves each scan's
+With :class:`~pinecone_migrator.engine.verify.checkpoints.VerifyCheckpoints`, the digest pass saves each scan's
 progress and takes up what an earlier, interrupted verify saved; the ID pass (level ``full``) always runs
 from the start. Saved scans are deleted once a verdict is reached."""
 
@@ -16,17 +16,17 @@ from typing import TypeVar
 
 import orjson
 
-from ..records import Record, record_digest
-from ..stores.base import Store, TracksFreshness
-from .migrate import MigrationRequest
-from .shards import discover_prefixes, shards_wanted
-from .verify_diff import Difference, differing_parts
-from .verify_digests import BucketDigests, bucket_of
-from .verify_result import NamespaceVerification, VerifyOptions, VerifyProgress, VerifyResult
-from .verify_state import ScanState, VerifyCheckpoints, verify_fingerprint
-from .verify_walk import known_pages, verify_walker
-from .verify_workers import ScanOutput, ScanSetup, ScanWorkers, worker_context, worker_count
-from .walk import Checkpoint, Position, Walker, WalkGroup, fetch_all, fetching, listing
+from ...records import Record, record_digest
+from ...stores.base import Store, TracksFreshness
+from ..migrate.shards import discover_prefixes, shards_wanted
+from ..request import MigrationRequest
+from ..walk import Checkpoint, Position, Walker, WalkGroup, fetch_all, fetching, listing
+from .checkpoints import ScanState, VerifyCheckpoints, verify_fingerprint
+from .diff import Difference, differing_parts
+from .digests import BucketDigests, bucket_of
+from .result import NamespaceVerification, VerifyOptions, VerifyProgress, VerifyResult
+from .walker import known_pages, verify_walker
+from .workers import ScanOutput, ScanSetup, ScanWorkers, worker_context, worker_count
 
 
 def fixed_feeders(request: MigrationRequest, namespaces: list[str]) -> dict[str, list[str]]:

@@ -23,7 +23,7 @@ Levels (:class:`VerifyOptions.level`):
 * ``sample``: N IDs drawn uniformly from the source listing (reservoir sampling), fetched from both sides.
 
 Stores are used through the Store protocol only, read with the one walk (:mod:`.walk`, see
-:mod:`.verify_walk`): a 429 from either store halves the fetches in flight, as in a migration. Memory is
+:mod:`.walker`): a 429 from either store halves the fetches in flight, as in a migration. Memory is
 bounded by the pages in flight, the per-bucket digests, and (level ``full``) the ID maps of the buckets
 being examined.
 """
@@ -34,22 +34,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from ..stores.base import Store, StoreDescription
-from .migrate import MigrationRequest, selected_namespaces
-from .verify_buckets import BucketVerifier, fixed_feeders
-from .verify_diff import Difference, JsonlDiffWriter, read_diff
-from .verify_digests import bucket_of
-from .verify_repair import RepairSummary, repair, wait_for_writes
-from .verify_result import (
-    LEVELS,
-    Level,
-    NamespaceVerification,
-    VerifyOptions,
-    VerifyProgress,
-    VerifyResult,
-)
-from .verify_sample import verify_sample
-from .verify_state import VerifyCheckpoints, verify_fingerprint
+from ...stores.base import Store, StoreDescription
+from ..migrate.target import selected_namespaces
+from ..request import MigrationRequest
+from .buckets import BucketVerifier, fixed_feeders
+from .checkpoints import VerifyCheckpoints, verify_fingerprint
+from .diff import Difference, JsonlDiffWriter, read_diff
+from .digests import bucket_of
+from .repair import RepairSummary, repair, wait_for_writes
+from .result import LEVELS, Level, NamespaceVerification, VerifyOptions, VerifyProgress, VerifyResult
+from .sample import verify_sample
 
 __all__ = [
     "LEVELS",
@@ -92,7 +86,7 @@ def verify(
     the target shows those writes, up to ``options.freshness_timeout_seconds``; ``stop`` is honoured between
     pages (the result is then ``interrupted`` and not equal). ``checkpoints`` (levels ``digest`` and
     ``full``) saves the digest scans' progress and continues what an interrupted verify saved; see
-    :mod:`pinecone_migrator.engine.verify_state`. Its fingerprint must come from :func:`verify_fingerprint`.
+    :mod:`pinecone_migrator.engine.verify.checkpoints`. Its fingerprint must come from :func:`verify_fingerprint`.
     """
     options = options or VerifyOptions()
     stop = stop or threading.Event()

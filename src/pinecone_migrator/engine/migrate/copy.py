@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
-from ..filters import MetadataPredicate
-from ..records import Record
-from ..stores.base import FetchesByMetadata, Store, fetches_by_metadata
-from .ledger import Ledger
-from .progress import NullProgress, ProgressListener
+from ...filters import MetadataPredicate
+from ...records import Record
+from ...stores.base import FetchesByMetadata, Store, fetches_by_metadata
+from ..ledger import Ledger
+from ..progress import NullProgress, ProgressListener
+from ..walk import Position, Walker, fetch_all, listing, metadata_listing
+from ..writes import DeadLetter, write_in_batches
 from .readback import read_back
-from .walk import Position, Walker, fetch_all, listing, metadata_listing
-from .writes import DeadLetter, write_in_batches
 
 # Where a record goes: (target namespace, None), or (None, why it cannot be placed).
 Route = Callable[[Record], tuple[str | None, str | None]]

@@ -22,10 +22,10 @@ from typing import Any
 
 import orjson
 
-from ..localdb import inspect_state, open_db, open_read_only
-from .migrate import MigrationRequest
-from .verify_digests import BucketDigests
-from .verify_result import VerifyOptions
+from ...localdb import inspect_state, open_db, open_read_only
+from ..request import MigrationRequest
+from .digests import BucketDigests
+from .result import VerifyOptions
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verify_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import orjson
 
-from ..errors import UserError
-from ..localdb import inspect_state, open_db, open_read_only, transaction
+from ...errors import UserError
+from ...localdb import inspect_state, open_db, open_read_only, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

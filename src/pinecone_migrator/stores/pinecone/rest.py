@@ -23,9 +23,9 @@ import numpy as np
 import orjson
 import simdjson
 
-from .. import __version__
-from ..errors import MigratorError, RecordsRejected, RemoteError, UserError
-from ..records import InvalidRecord, Record, SparseValues, checked_record
+from ... import __version__
+from ...errors import MigratorError, RecordsRejected, RemoteError, UserError
+from ...records import InvalidRecord, Record, SparseValues, checked_record
 from .retry import DENIED_STATUSES, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
 
 API_VERSION = "2025-10"

@@ -1,5 +1,5 @@
 """A Pinecone index as a store: the control plane through the official SDK (the only module that imports
-it), records through the REST data plane directly (see :mod:`.pinecone_rest` for why).
+it), records through the REST data plane directly (see :mod:`.rest` for why).
 
 Retries: every call is retried with jittered exponential backoff within a time budget, because a migration
 must outlast longer outages than the SDK's few seconds (the SDK's own retries are turned off, so that one
@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..errors import RecordsRejected, RemoteError, UserError
-from ..records import Record, SparseValues
-from .base import (
+from ...errors import RecordsRejected, RemoteError, UserError
+from ...records import Record, SparseValues
+from ..base import (
     DEFAULT_NAMESPACE,
     Capabilities,
     IdPage,
@@ -31,7 +31,7 @@ from .base import (
     StoreDescription,
     WriteAck,
 )
-from .pinecone_rest import (
+from .rest import (
     DataPlane,
     QueryParams,
     encode_record,

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from ..records import Record, record_digest
-from ..stores.base import Store
-from .migrate import MigrationRequest
-from .verify_diff import Difference, differing_parts
-from .verify_result import NamespaceVerification, VerifyOptions, VerifyResult
-from .verify_walk import known_pages, verify_walker
-from .walk import Position, fetch_all, listing, pages
+from ...records import Record, record_digest
+from ...stores.base import Store
+from ..request import MigrationRequest
+from ..walk import Position, fetch_all, listing, pages
+from .diff import Difference, differing_parts
+from .result import NamespaceVerification, VerifyOptions, VerifyResult
+from .walker import known_pages, verify_walker
 
 SAMPLE_NOTE = "the sample level compares records drawn from the source: it cannot see extra target records"
 

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import UserError
-from ..records import SetDigest
-from .verify_diff import KINDS, Difference, Kind
+from ...errors import UserError
+from ...records import SetDigest
+from .diff import KINDS, Difference, Kind
 
 Level = Literal["count", "digest", "full", "sample"]
 LEVELS: tuple[Level, ...] = ("count", "digest", "full", "sample")

@@ -30,17 +30,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UserError
-from ..filters import MetadataPredicate, compile_filter
-from ..records import STAMP_KEYS, Record, record_digest
-from ..stores.base import QueriesIds, Store, UpdatesMetadata, fetches_by_metadata
-from .copy import Route
-from .migrate import MigrationRequest, check_target, select
-from .pacing import AdaptiveLimit
-from .sync import strip_stamps
-from .sync_state import PassRecord, SyncState
-from .walk import NextPage, Page, Walker, fetch_all, listing, metadata_listing, pages, slowed_by_throttling
-from .writes import write_batches, write_in_batches
+from ...errors import UserError
+from ...filters import MetadataPredicate, compile_filter
+from ...records import STAMP_KEYS, Record, record_digest
+from ...stores.base import QueriesIds, Store, UpdatesMetadata, fetches_by_metadata
+from ..migrate.copy import Route
+from ..migrate.target import check_target, select
+from ..pacing import AdaptiveLimit
+from ..request import MigrationRequest
+from ..walk import NextPage, Page, Walker, fetch_all, listing, metadata_listing, pages, slowed_by_throttling
+from ..writes import write_batches, write_in_batches
+from .passes import strip_stamps
+from .state import PassRecord, SyncState
 
 log = logging.getLogger("pinecone_migrator.stamp")
 

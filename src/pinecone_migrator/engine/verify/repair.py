@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from ..errors import UserError
-from ..records import Record
-from ..stores.base import Store, TracksFreshness
-from .migrate import MigrationRequest, selected_namespaces
-from .verify_diff import Difference
-from .verify_result import VerifyResult
-from .verify_walk import known_pages, run_walker
-from .walk import Position, fetch_all
-from .writes import DeadLetter, write_in_batches
+from ...errors import UserError
+from ...records import Record
+from ...stores.base import Store, TracksFreshness
+from ..migrate.target import selected_namespaces
+from ..request import MigrationRequest
+from ..walk import Position, fetch_all
+from ..writes import DeadLetter, write_in_batches
+from .diff import Difference
+from .result import VerifyResult
+from .walker import known_pages, run_walker
 
 DELETE_BATCH = 1_000
 
@@ -79,7 +80,7 @@ def repair(
     written with the copy's batching and dead-letter isolation); delete extra ones only with ``delete_extra``.
 
     ``differences`` is a :class:`VerifyResult` (whose lists must be complete) or any iterable of differences,
-    such as :func:`~pinecone_migrator.engine.verify_diff.read_diff` of a diff file. Up to ``concurrency``
+    such as :func:`~pinecone_migrator.engine.verify.diff.read_diff` of a diff file. Up to ``concurrency``
     batches of ``fetch_size`` differences are repaired at once; a 429 from either store halves that, as in a
     migration (``adaptive`` False: it does not, so that a test can compare the requests sent).
     """

@@ -13,8 +13,8 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from ..stores.base import Searches, Store
-from .walk import fetch_all, listing, pages
+from ...stores.base import Searches, Store
+from ..walk import fetch_all, listing, pages
 
 MIN_MEAN_OVERLAP = 0.95
 MAX_SCORE_DIFFERENCE = 1e-4

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UserError
-from .pinecone import PineconeStore
+from ...errors import UserError
+from .store import PineconeStore
 
 
 @dataclass(frozen=True)

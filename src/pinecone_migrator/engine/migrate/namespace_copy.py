@@ -7,10 +7,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from ..ledger import UnitState
+from ..walk import Halted, WalkGroup
 from .copy import CopyRun, Route, UnitCopier
-from .ledger import UnitState
 from .shards import discover_prefixes, shards_wanted
-from .walk import Halted, WalkGroup
 
 log = logging.getLogger("pinecone_migrator.copy")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xxhash
 
-from ..records import SetDigest
+from ...records import SetDigest
 
 _MOD = 1 << 128
 

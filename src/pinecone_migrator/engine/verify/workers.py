@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..stores.base import Store
-from .migrate import MigrationRequest
-from .verify_digests import BucketDigests
-from .verify_result import VerifyOptions
+from ...stores.base import Store
+from ..request import MigrationRequest
+from .digests import BucketDigests
+from .result import VerifyOptions
 
 # Fewer records than this are verified faster by threads than it takes to start the workers.
 MIN_RECORDS_FOR_PROCESSES = 50_000

@@ -2,7 +2,7 @@
 limit halves the fetches in flight when either store answers 429 (as a migration's does), and an
 enumeration of IDs already known (drawn by a sample, named by differences) for that walker to work through.
 
-A scan in a worker process (:mod:`.verify_workers`) has a walker of its own: the stores it reads are its
+A scan in a worker process (:mod:`.workers`) has a walker of its own: the stores it reads are its
 own copies, so their 429s reach the limit of that process.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 
-from ..stores.base import Store
-from .pacing import AdaptiveLimit
-from .verify_result import VerifyOptions
-from .walk import Item, NextPage, Page, Walker, slowed_by_throttling
+from ...stores.base import Store
+from ..pacing import AdaptiveLimit
+from ..walk import Item, NextPage, Page, Walker, slowed_by_throttling
+from .result import VerifyOptions
 
 log = logging.getLogger(__name__)
 
