@@ -1,7 +1,7 @@
 """Levels ``digest`` and ``full`` of verify: bucket digests of both sides, then (where needed) an ID-by-ID
 comparison of the buckets that differ. See :mod:`pinecone_migrator.engine.verify` for the levels.
 
-With :class:`~pinecone_migrator.engine.verify.checkpoints.VerifyCheckpoints`, the digest pass saves each scan's
+With :class:`~.checkpoints.VerifyCheckpoints`, the digest pass saves each scan's
 progress and takes up what an earlier, interrupted verify saved; the ID pass (level ``full``) always runs
 from the start. Saved scans are deleted once a verdict is reached."""
 

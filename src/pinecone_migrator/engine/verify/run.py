@@ -86,7 +86,7 @@ def verify(
     the target shows those writes, up to ``options.freshness_timeout_seconds``; ``stop`` is honoured between
     pages (the result is then ``interrupted`` and not equal). ``checkpoints`` (levels ``digest`` and
     ``full``) saves the digest scans' progress and continues what an interrupted verify saved; see
-    :mod:`pinecone_migrator.engine.verify.checkpoints`. Its fingerprint must come from :func:`verify_fingerprint`.
+    :mod:`.checkpoints`. Its fingerprint must come from :func:`verify_fingerprint`.
     """
     options = options or VerifyOptions()
     stop = stop or threading.Event()
