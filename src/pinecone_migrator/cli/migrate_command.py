@@ -47,7 +47,10 @@ TARGET_CREATION_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--target-replicas", type=click.IntRange(1), default=1, show_default=True),
     click.option("--target-deletion-protection", is_flag=True),
     click.option(
-        "--max-request-bytes", type=click.IntRange(10_000, 2_000_000), default=1_950_000, show_default=True
+        "--max-request-bytes",
+        type=click.IntRange(10_000, 2_000_000),
+        default=None,
+        help="Bytes per write request. Default: the target's own limit (Pinecone: 1,950,000 of its 2 MB).",
     ),
     SHARDS_OPTION,
 ]

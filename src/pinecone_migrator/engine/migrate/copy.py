@@ -81,8 +81,10 @@ class CopyOptions:
     stores answer, which exists so that a test can compare the requests sent with and without adaptation."""
 
     concurrency: int = 4
-    max_request_bytes: int = 2_000_000 - 50_000  # just under 2 MB, leaving room for the envelope
-    max_request_records: int = 1_000
+    # Per write request; None: the target's own limit (its Capabilities: Pinecone 2 MB less the envelope,
+    # files far more). A number is capped at that limit.
+    max_request_bytes: int | None = None
+    max_request_records: int | None = None
     page_size: int = 100
     shards: int | None = None  # ID-prefix shards listed in parallel: None = automatic, 1 = never
     shard_min_records: int = 50_000  # automatic sharding only for namespaces at least this large

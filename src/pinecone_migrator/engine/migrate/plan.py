@@ -15,6 +15,7 @@ from itertools import islice
 from ...records import Record, approx_bytes
 from ...stores.base import Store
 from ..walk import record_pages
+from ..writes import request_limits
 from .copy import CopyOptions
 
 SHARD_BYTES = 250 * 10**9
@@ -130,8 +131,10 @@ def plan_namespace(
     request_bytes_per_record = sampled_request_bytes / sampled if sampled else 0.0
     upserts = 0
     if records:
-        by_bytes = math.ceil(records * request_bytes_per_record / options.max_request_bytes)
-        upserts = max(by_bytes, math.ceil(records / options.max_request_records))
+        asked = (options.max_request_records, options.max_request_bytes)
+        most_records, most_bytes = request_limits(sizer, *asked)
+        by_bytes = math.ceil(records * request_bytes_per_record / most_bytes)
+        upserts = max(by_bytes, math.ceil(records / most_records))
     return NamespacePlan(
         source=namespace,
         target=target,

@@ -62,8 +62,8 @@ class SyncOptions:
     interval_seconds: float = 30.0
     page_size: int = 100
     concurrency: int = 4
-    max_request_records: int = 1_000
-    max_request_bytes: int = 1_950_000
+    max_request_records: int | None = None  # None: the target's own limit (see CopyOptions)
+    max_request_bytes: int | None = None
     adaptive: bool = True
 
 

@@ -152,8 +152,8 @@ def _queried_ids(
 class StampOptions:
     copy_stamps: bool = False
     stamps_per_second: float = 100.0
-    max_request_records: int = 1_000
-    max_request_bytes: int = 1_950_000
+    max_request_records: int | None = None  # None: the target's own limit (see CopyOptions)
+    max_request_bytes: int | None = None
     concurrency: int = 4  # batches copied and stamped side by side (halved on 429)
     adaptive: bool = True  # False: a 429 is only retried, the batches in flight stay as many
 

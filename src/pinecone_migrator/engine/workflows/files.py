@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -97,10 +96,8 @@ def export(
         staging = staging_path(request)
         refuse_foreign_contents(folder, request.target.index, staging, request.restart)
         with folder.writer(staging, restart=request.restart) as target:
-            # Files take far larger requests than an index: as large as the target's own limit.
-            own_limit = target.capabilities().max_write_bytes
             return migrate(
-                replace(request, options=replace(request.options, max_request_bytes=own_limit)),
+                request,
                 source,
                 target,
                 verify=verify,

@@ -347,6 +347,9 @@ class PineconeStore:
         )
 
     def capabilities(self) -> Capabilities:
+        if self._description is None and not self.exists():
+            # What an index created here would take (a plan before the target exists): serverless.
+            return Capabilities(max_write_bytes=UPSERT_RECORD_BYTES)
         pod = type(self._describe_raw().deployment).__name__ == "PodDeployment"
         # Pinecone's fetch_by_metadata, like list, is a serverless-index operation.
         return Capabilities(
