@@ -192,8 +192,6 @@ class Walker:
                 last_checkpoint = time.monotonic()
 
         def submit(items: list[Item]) -> bool:
-            while pending and pending[0][0].done():
-                merge_oldest()
             while len(pending) >= self.in_flight:
                 merge_oldest()
             if not self.limit.acquire(self.stop):
@@ -201,6 +199,9 @@ class Walker:
             future = self.pool.submit(work, items)
             future.add_done_callback(lambda _: self.limit.release())
             pending.append((future, position))
+            # Merged only once the new batch is on its way: a merge (a ledger commit) never delays it.
+            while pending and pending[0][0].done():
+                merge_oldest()
             return True
 
         def settle() -> None:
