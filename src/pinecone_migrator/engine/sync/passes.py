@@ -35,12 +35,10 @@ from ..migrate.target import check_target, inspect_target, select
 from ..pacing import AdaptiveLimit
 from ..request import MigrationRequest
 from ..walk import Position, Walker, fetch_all, id_pages, listing, metadata_listing, slowed_by_throttling
-from ..writes import write_in_batches
+from ..writes import delete_batches, write_in_batches
 from .state import Known, PassRecord, SyncState
 
 log = logging.getLogger("pinecone_migrator.sync")
-
-DELETE_BATCH = 1_000
 
 
 @dataclass(frozen=True)
@@ -325,8 +323,7 @@ class SyncPass:
         for record_id, destination in gone:
             by_target.setdefault(destination, []).append(record_id)
         for destination, ids in by_target.items():
-            for start in range(0, len(ids), DELETE_BATCH):
-                chunk = ids[start : start + DELETE_BATCH]
+            for chunk in delete_batches(self.target, ids):
                 self.target.delete(destination, chunk)
                 self.state.drop(namespace, chunk)
                 self.deleted += len(chunk)

@@ -21,8 +21,6 @@ from .diff import Difference
 from .result import VerifyResult
 from .walker import known_pages, run_walker
 
-DELETE_BATCH = 1_000
-
 
 @dataclass
 class RepairSummary:
@@ -134,7 +132,8 @@ def repair(
                 summary.extra_left += len(ids)
                 continue
             delete = partial(_delete, target, namespace)
-            if not walker.walk(known_pages(ids, DELETE_BATCH), delete, deleted).complete:
+            per_request = max(1, target.capabilities().max_delete_ids)
+            if not walker.walk(known_pages(ids, per_request), delete, deleted).complete:
                 summary.interrupted = True
     if isinstance(target, TracksFreshness):
         lsns = {ns: lsn for ns, lsn in target.written_lsns().items() if ns in written}
