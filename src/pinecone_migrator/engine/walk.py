@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 
 from ..records import Record
 from ..stores.base import FetchesByMetadata, ReportsThrottling, Store
-from .pacing import AdaptiveLimit
+from .pacing import AdaptiveLimit, ChangeListener
 
 Item = TypeVar("Item")  # what an enumeration yields: IDs (str) or records
 Result = TypeVar("Result")
@@ -290,6 +290,30 @@ def slowed_by_throttling(
     finally:
         for store in throttling:
             store.set_throttle_listener(None)
+
+
+@contextmanager
+def run_walker(
+    stores: Sequence[Store],
+    stop: threading.Event,
+    *,
+    concurrency: int,
+    adaptive: bool = True,
+    on_change: ChangeListener | None = None,
+    name: str = "walk",
+    batch_size: int = 100,
+    in_flight: int | None = None,
+) -> Iterator[Walker]:
+    """The walker of one run: ``concurrency`` threads, and as many batches in flight across its walks until
+    a 429 from any of ``stores`` halves that (not with ``adaptive`` False); ``on_change`` hears each
+    change."""
+    concurrency = max(1, concurrency)
+    limit = AdaptiveLimit(concurrency, on_change=on_change)
+    with (
+        slowed_by_throttling(limit, *stores, adaptive=adaptive),
+        ThreadPoolExecutor(concurrency, thread_name_prefix=name) as pool,
+    ):
+        yield Walker(pool, limit=limit, stop=stop, in_flight=in_flight, batch_size=batch_size)
 
 
 # -- sequential walks --------------------------------------------------------------------------------------

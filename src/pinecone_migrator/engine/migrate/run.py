@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from functools import partial
 
 from ...statelock import hold
@@ -21,11 +19,10 @@ from ...stores.base import (
     fetches_by_metadata,
 )
 from ..ledger import Ledger
-from ..pacing import AdaptiveLimit
 from ..progress import NullProgress, ProgressListener
 from ..request import MigrationRequest
-from ..walk import Halted, Walker, slowed_by_throttling
-from .copy import CopyOptions, CopyRun, Route, RunTotals
+from ..walk import Halted, run_walker
+from .copy import CopyRun, Route, RunTotals
 from .fold import (
     refuse_shared_ids,
 )
@@ -84,19 +81,6 @@ def _copy_one(run: CopyRun, ledger: Ledger, namespace: str, route: Route) -> boo
         raise
 
 
-def _pacing(
-    options: CopyOptions, progress: ProgressListener, *stores: Store
-) -> AbstractContextManager[AdaptiveLimit]:
-    """The run's adaptive limit, slowed by the 429s of ``stores`` unless adaptation is off."""
-
-    def concurrency_changed(old: int, new: int, reason: str) -> None:
-        log.info("concurrency %d -> %d (%s)", old, new, reason)
-        progress.concurrency_changed(old, new, reason)
-
-    limit = AdaptiveLimit(options.concurrency, on_change=concurrency_changed)
-    return slowed_by_throttling(limit, *stores, adaptive=options.adaptive)
-
-
 def _summaries(ledger: Ledger) -> list[NamespaceSummary]:
     return [
         NamespaceSummary(
@@ -149,17 +133,26 @@ def run_migration(
             listener.run_started(
                 {ns: counts.get(ns) for ns in namespaces}, {ns: earlier.get(ns, 0) for ns in namespaces}
             )
-            with (
-                _pacing(options, listener, source, target) as limit,
-                ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="copy") as pool,
-            ):
+
+            def concurrency_changed(old: int, new: int, reason: str) -> None:
+                log.info("concurrency %d -> %d (%s)", old, new, reason)
+                listener.concurrency_changed(old, new, reason)
+
+            with run_walker(
+                (source, target),
+                stop,
+                concurrency=options.concurrency,
+                adaptive=options.adaptive,
+                on_change=concurrency_changed,
+                name="copy",
+            ) as walker:
                 run = CopyRun(
                     totals=totals,
                     source=source,
                     target=target,
                     ledger=ledger,
                     options=options,
-                    walker=Walker(pool, limit=limit, stop=stop),
+                    walker=walker,
                     progress=listener,
                     predicate=predicate,
                     server_filter=server_filter,

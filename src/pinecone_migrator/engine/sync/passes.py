@@ -19,9 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 
@@ -32,9 +31,16 @@ from ...stores.base import Store, fetches_by_metadata
 from ..ledger import Ledger
 from ..migrate.copy import Route
 from ..migrate.target import check_target, inspect_target, select
-from ..pacing import AdaptiveLimit
 from ..request import MigrationRequest
-from ..walk import Position, Walker, fetch_all, id_pages, listing, metadata_listing, slowed_by_throttling
+from ..walk import (
+    Position,
+    Walker,
+    fetch_all,
+    id_pages,
+    listing,
+    metadata_listing,
+    run_walker,
+)
 from ..writes import delete_batches, write_in_batches
 from .state import Known, PassRecord, SyncState
 
@@ -166,16 +172,18 @@ class SyncPass:
             self.state.end_pass(record)
         return record
 
-    @contextmanager
-    def _walking(self) -> Iterator[Walker]:
+    def _walking(self) -> AbstractContextManager[Walker]:
         """The pass's walker: one pool, and one adaptive limit that a 429 from either store halves."""
         options = self.options
-        limit = AdaptiveLimit(options.concurrency, on_change=_concurrency_changed)
-        with (
-            slowed_by_throttling(limit, self.source, self.target, adaptive=options.adaptive),
-            ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="sync") as pool,
-        ):
-            yield Walker(pool, limit=limit, stop=self.stop, batch_size=options.page_size)
+        return run_walker(
+            (self.source, self.target),
+            self.stop,
+            concurrency=options.concurrency,
+            adaptive=options.adaptive,
+            on_change=_concurrency_changed,
+            name="sync",
+            batch_size=options.page_size,
+        )
 
     def _merge(self, counts: _Counts, _: Position) -> None:
         self.counts.add(counts)

@@ -23,8 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +35,17 @@ from ...records import STAMP_KEYS, Record, record_digest
 from ...stores.base import QueriesIds, Store, UpdatesMetadata, fetches_by_metadata
 from ..migrate.copy import Route
 from ..migrate.target import check_target, select
-from ..pacing import AdaptiveLimit
 from ..request import MigrationRequest
-from ..walk import NextPage, Page, Walker, fetch_all, listing, metadata_listing, pages, slowed_by_throttling
+from ..walk import (
+    NextPage,
+    Page,
+    Walker,
+    fetch_all,
+    listing,
+    metadata_listing,
+    pages,
+    run_walker,
+)
 from ..writes import write_batches, write_in_batches
 from .passes import strip_stamps
 from .state import PassRecord, SyncState
@@ -215,15 +222,15 @@ class StampPass:
             self.state.end_pass(record)
         return record
 
-    @contextmanager
-    def _walker(self) -> Iterator[Walker]:
-        concurrency = max(1, self.options.concurrency)
-        limit = AdaptiveLimit(concurrency, on_change=_log_change)
-        with (
-            ThreadPoolExecutor(concurrency, thread_name_prefix="stamp") as pool,
-            slowed_by_throttling(limit, self.source, self.target, adaptive=self.options.adaptive),
-        ):
-            yield Walker(pool, limit=limit, stop=self.stop)
+    def _walker(self) -> AbstractContextManager[Walker]:
+        return run_walker(
+            (self.source, self.target),
+            self.stop,
+            concurrency=self.options.concurrency,
+            adaptive=self.options.adaptive,
+            on_change=_log_change,
+            name="stamp",
+        )
 
     def _namespace(self, walker: Walker, namespace: str) -> None:
         found = matching(self.source, namespace, with_filter(self.request.filter, UNSTAMPED))

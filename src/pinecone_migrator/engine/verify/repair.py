@@ -15,11 +15,11 @@ from ...records import Record
 from ...stores.base import Store, TracksFreshness
 from ..migrate.target import selected_namespaces
 from ..request import MigrationRequest
-from ..walk import Position, fetch_all
+from ..walk import Position, fetch_all, run_walker
 from ..writes import DeadLetter, write_in_batches
 from .diff import Difference
 from .result import VerifyResult
-from .walker import known_pages, run_walker
+from .walker import known_pages, log_change
 
 
 @dataclass
@@ -121,7 +121,13 @@ def repair(
         written.add(namespace)
 
     with run_walker(
-        source, target, stop, concurrency=concurrency, batch_size=fetch_size, adaptive=adaptive, name="repair"
+        (source, target),
+        stop,
+        concurrency=concurrency,
+        adaptive=adaptive,
+        on_change=log_change,
+        name="repair",
+        batch_size=fetch_size,
     ) as walker:
         for candidates, found in recopy.items():
             copy_again = partial(_recopy, request, source, target, candidates)

@@ -10,39 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 from ...stores.base import Store
-from ..pacing import AdaptiveLimit
-from ..walk import Item, NextPage, Page, Walker, slowed_by_throttling
+from ..walk import Item, NextPage, Page, Walker, run_walker
 from .result import VerifyOptions
 
 log = logging.getLogger(__name__)
-
-
-@contextmanager
-def run_walker(
-    source: Store,
-    target: Store,
-    stop: threading.Event,
-    *,
-    concurrency: int,
-    batch_size: int,
-    in_flight: int | None = None,
-    adaptive: bool = True,
-    name: str = "verify-fetch",
-) -> Iterator[Walker]:
-    """A walker for one run: ``concurrency`` threads, and as many batches in flight across its walks until
-    a 429 from ``source`` or ``target`` halves that (not with ``adaptive`` False)."""
-    concurrency = max(1, concurrency)
-    limit = AdaptiveLimit(concurrency, on_change=_log_change)
-    with (
-        slowed_by_throttling(limit, source, target, adaptive=adaptive),
-        ThreadPoolExecutor(concurrency, thread_name_prefix=name) as pool,
-    ):
-        yield Walker(pool, limit=limit, stop=stop, in_flight=in_flight, batch_size=batch_size)
 
 
 def verify_walker(
@@ -50,13 +25,14 @@ def verify_walker(
 ) -> AbstractContextManager[Walker]:
     """The walker of one verify (or of one worker process's scan), as ``options`` ask."""
     return run_walker(
-        source,
-        target,
+        (source, target),
         stop,
         concurrency=options.concurrency,
+        adaptive=options.adaptive,
+        on_change=log_change,
+        name="verify-fetch",
         batch_size=options.fetch_size,
         in_flight=options.batches_in_flight,
-        adaptive=options.adaptive,
     )
 
 
@@ -72,5 +48,5 @@ def known_pages(items: Sequence[Item], page_size: int) -> NextPage[Item]:
     return next_page
 
 
-def _log_change(old: int, new: int, reason: str) -> None:
+def log_change(old: int, new: int, reason: str) -> None:
     log.info("fetches in flight %d -> %d: %s", old, new, reason)
