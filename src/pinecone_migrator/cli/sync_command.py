@@ -171,6 +171,7 @@ def sync(**options: Any) -> None:
         stamp=StampOptions(
             copy_stamps=options["copy_stamps"],
             stamps_per_second=options["stamps_per_second"],
+            concurrency=options["concurrency"],
             max_request_bytes=options["max_request_bytes"],
         )
         if stamping
