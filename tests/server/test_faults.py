@@ -18,10 +18,11 @@ import httpx
 import pytest
 from pinecone import Pinecone, PineconeConnectionError, RetryConfig
 
+from pinecone_migrator.limits import RATE_LIMITS
 from pinecone_migrator.server.admin import FAULTS_PATH, VALIDATORS
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.errors import ApiError
-from pinecone_migrator.server.faults import RATE_LIMITS, FaultInjector, FaultSettings
+from pinecone_migrator.server.faults import FaultInjector, FaultSettings
 from pinecone_migrator.server.runner import BackgroundServer
 
 PROBE = "/indexes"
