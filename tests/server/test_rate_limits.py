@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import httpx
@@ -9,6 +11,7 @@ from pinecone import Pinecone
 
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
+from tests.serverproc import ServerProcess
 
 from ..helpers import dense_index
 
@@ -74,3 +77,30 @@ def test_a_scale_enforces_that_fraction_of_the_published_limits() -> None:
             assert bad.status_code == 400 and "rate_limit_scale" in bad.text
         # a full bucket of 10 fetches plus what refills (10 per second) while the 40 requests last
         assert 10 <= 40 - len(refused) <= 10 + 10 * elapsed + 2
+
+
+def test_serve_rate_limit_scale_enforces_a_fraction_of_the_limits_from_the_command_line() -> None:
+    with ServerProcess(None, "--rate-limits", "pinecone", "--rate-limit-scale", "0.1") as running:
+        dense_index(Pinecone(api_key="k", host=running.url), "scaled", dimension=2)
+        host = running.url + "/data/scaled"
+        with httpx.Client(headers={"Api-Key": "k"}) as http:
+            started = time.monotonic()
+            responses = [http.get(f"{host}/vectors/fetch", params={"ids": ["a"]}) for _ in range(20)]
+            elapsed = time.monotonic() - started
+        statuses = [r.status_code for r in responses]
+        # 0.1 x 100 fetches per second: a bucket of 10, refilled at 10 per second
+        assert statuses[:10] == [200] * 10
+        assert 429 in statuses and statuses.count(200) <= 10 + 10 * elapsed + 1
+        refused = responses[statuses.index(429)].json()["message"]
+        assert "100 requests per second" in refused and "enforces 0.1 times that" in refused
+
+
+def test_serve_refuses_a_scale_that_is_not_positive() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pinecone_migrator", "serve", "--in-memory", "--rate-limit-scale", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--rate-limit-scale" in result.stderr and "x>0" in result.stderr

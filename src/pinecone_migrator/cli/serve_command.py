@@ -66,6 +66,14 @@ def _rate(name: str) -> Callable[[FC], FC]:
     show_default=True,
     help="'pinecone' answers 429 above Pinecone's published per-operation rate limits.",
 )
+@click.option(
+    "--rate-limit-scale",
+    type=click.FloatRange(0.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="With --rate-limits pinecone: enforce this multiple of the published limits (0.1 = a tenth), so "
+    "that a small machine can reach them.",
+)
 @click.option("--fault-seed", type=int, default=None, help="Seed for the fault dice (repeatable runs).")
 @click.option(
     "--max-upsert-bytes",
@@ -87,6 +95,7 @@ def serve(
     latency_ms: float,
     visibility_delay_ms: float,
     rate_limits: str,
+    rate_limit_scale: float,
     fault_seed: int | None,
     max_upsert_bytes: int | None,
 ) -> None:
@@ -102,6 +111,7 @@ def serve(
       pinecone-migrator serve --in-memory --port 0
       pinecone-migrator serve --data-dir ./rehearsal --fault-429 0.05 --latency-ms 20
       pinecone-migrator serve --in-memory --rate-limits pinecone
+      pinecone-migrator serve --in-memory --rate-limits pinecone --rate-limit-scale 0.1
 
     \b
     Exit codes (the README's Safety section has the table):
@@ -125,6 +135,7 @@ def serve(
         latency_ms=latency_ms,
         visibility_delay_ms=visibility_delay_ms,
         rate_limits=None if rate_limits == "off" else rate_limits,
+        rate_limit_scale=rate_limit_scale,
         seed=fault_seed,
     )
     config = ServerConfig(host=host, port=port, data_dir=directory, api_key=api_key, faults=faults)
