@@ -61,12 +61,21 @@ class RemoteError(MigratorError):
 
     exit_code = ExitCode.INCOMPLETE
 
-    def __init__(self, operation: str, message: str, *, status: int | None = None, retryable: bool) -> None:
+    def __init__(
+        self,
+        operation: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"{operation} failed: {message}")
         self.operation = operation
         self.message = message
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds the remote asked us to wait (Retry-After), if it said
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Raised in a worker process, it must arrive in the parent whole (pickle calls __init__ with args).

@@ -5,7 +5,6 @@ retry policy."""
 from __future__ import annotations
 
 import pickle
-import random
 import re
 import socket
 import threading
@@ -19,7 +18,7 @@ import pytest
 from pinecone_migrator.errors import RemoteError, UserError
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
-from pinecone_migrator.stores.pinecone.rest import DataPlane
+from pinecone_migrator.stores.pinecone.rest import RestTransport
 from pinecone_migrator.stores.pinecone.retry import FIRST_CONTACT
 from pinecone_migrator.stores.pinecone.store import PineconeStore, RetryPolicy, Side
 
@@ -57,13 +56,13 @@ def test_a_refused_key_names_the_side_and_its_variable(keyed_server: BackgroundS
 
 def test_a_key_refused_by_the_data_plane_is_bad_input(keyed_server: BackgroundServer) -> None:
     store = PineconeStore("dst", WRONG_KEY, keyed_server.url, QUICK, side=Side("target", "DST_KEY"))
-    data = DataPlane(keyed_server.url, WRONG_KEY, retry=QUICK, rng=random.Random(1), denied=store.denied)
+    data = RestTransport(keyed_server.url, WRONG_KEY, denied=store.denied)
     with pytest.raises(UserError) as refused:
         data.call("list", "GET", "vectors/list")
     message = str(refused.value)
     assert f"target index 'dst' at {keyed_server.url} (its data plane, {keyed_server.url})" in message
     assert "DST_KEY" in message and WRONG_KEY not in message
-    bare = DataPlane(keyed_server.url, WRONG_KEY, retry=QUICK, rng=random.Random(1))
+    bare = RestTransport(keyed_server.url, WRONG_KEY)
     with pytest.raises(UserError, match=re.escape(f"index host {keyed_server.url} refused the API key")):
         bare.call("list", "GET", "vectors/list")
 

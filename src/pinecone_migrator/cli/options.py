@@ -174,6 +174,22 @@ RUN_OPTIONS: list[Callable[[Any], Any]] = [
         help="json: log lines and the final summary as JSON objects (one per line).",
     ),
     click.option("--quiet", is_flag=True, help="Only warnings, errors and the summary."),
+    click.option(
+        "--transport",
+        type=click.Choice(["rest", "grpc"]),
+        default="rest",
+        show_default=True,
+        help="How records travel to and from Pinecone indexes: REST (JSON) or gRPC (the official SDK's gRPC "
+        "client; packed floats).",
+    ),
+    click.option(
+        "--rate-limits",
+        type=click.Choice(["auto", "pinecone", "off"]),
+        default="auto",
+        show_default=True,
+        help="Pace requests under Pinecone's published per-index rate limits: pinecone, off, or auto "
+        "(pinecone against Pinecone's cloud, off against other hosts).",
+    ),
 ]
 SELECTION_OPTIONS: list[Callable[[Any], Any]] = [
     CONFIG_OPTION,
@@ -205,7 +221,20 @@ def index_store(role: Side, index: str, host: str | None, key_variable: str) -> 
     from ..stores.registry import PineconeIndex, open_store
 
     key = api_key(key_variable, role)
-    return open_store(PineconeIndex(index, host, key_variable=key_variable, side=role, api_key=key))
+    # The data-plane options of the running command (RUN_OPTIONS), where it has them.
+    context = click.get_current_context(silent=True)
+    params = context.params if context is not None else {}
+    return open_store(
+        PineconeIndex(
+            index,
+            host,
+            key_variable=key_variable,
+            side=role,
+            api_key=key,
+            transport=params.get("transport") or "rest",
+            rate_limits=params.get("rate_limits") or "auto",
+        )
+    )
 
 
 def _fold_field(field: str | None, target_namespace: str | None, from_metadata: str | None) -> str | None:

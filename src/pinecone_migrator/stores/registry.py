@@ -59,6 +59,10 @@ class PineconeIndex:
     key_variable: str = "PINECONE_API_KEY"
     side: Side | None = None
     api_key: str | None = field(default=None, repr=False, compare=False)  # None: read from key_variable
+    transport: str = "rest"  # the data plane over "rest" or "grpc"
+    # Client-side pacing under Pinecone's published rate limits: "pinecone", "off", or "auto" (pinecone
+    # against Pinecone's cloud, off against any other host).
+    rate_limits: str = "auto"
 
     def key(self) -> str:
         found = self.api_key or os.environ.get(self.key_variable)
@@ -94,7 +98,9 @@ def _open_pinecone(reference: PineconeIndex) -> Store:
     from .pinecone.store import PineconeStore, Side
 
     side = Side(reference.side, reference.key_variable) if reference.side else None
-    return PineconeStore(reference.name, reference.key(), reference.host, side=side)
+    return PineconeStore(
+        reference.name, reference.key(), reference.host, side=side, transport=reference.transport
+    )
 
 
 def _open_files(reference: Files) -> Store:

@@ -11,9 +11,7 @@ Pinecone and our local server speak; the SDK is still used for the control plane
 from __future__ import annotations
 
 import json
-import random
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -26,9 +24,14 @@ import simdjson
 from ... import __version__
 from ...errors import MigratorError, RecordsRejected, RemoteError, UserError
 from ...records import InvalidRecord, Record, SparseValues, checked_record
-from .retry import DENIED_STATUSES, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
+from ..base import IdPage, Match, RecordPage
+from .retry import DENIED_STATUSES, REFUSED_STATUSES, RETRYABLE_STATUSES
+from .transport import Written
 
 API_VERSION = "2025-10"
+REQUEST_LSN = "x-pinecone-request-lsn"
+INDEXED_LSN = "x-pinecone-max-indexed-lsn"
+MAX_FETCH_IDS = 1_000  # Pinecone's limit per fetch
 QueryParams = list[tuple[str, str | int | float | bool | None]]
 # What a 401/403 from an index host becomes: (status, server message, host) -> the error to raise.
 Denied = Callable[[int, str, str], MigratorError]
@@ -230,23 +233,25 @@ def _retry_after(response: httpx.Response) -> float:
         return 0.0
 
 
-class DataPlane:
-    """One index host. Thread-safe: httpx pools connections, parsers are per thread."""
+class RestTransport:
+    """One index host over REST (:class:`~.transport.Transport`). Thread-safe: httpx pools connections,
+    parsers are per thread."""
+
+    name = "rest"
 
     def __init__(
         self,
         host: str,
         api_key: str,
         *,
-        retry: RetryPolicy,
-        rng: random.Random,
-        on_throttle: Callable[[], None] | None = None,
         denied: Denied | None = None,
         timeout_seconds: float = 60.0,
+        max_url_bytes: int = MAX_FETCH_URL_BYTES,
     ) -> None:
         base = host if "://" in host else f"https://{host}"  # Pinecone returns hosts without a scheme
         self.host = base
         self._denied = denied or _denied
+        self._max_url_bytes = max_url_bytes
         self._client = httpx.Client(
             base_url=base,
             headers={
@@ -255,12 +260,11 @@ class DataPlane:
                 "User-Agent": f"pinecone-migrator/{__version__}",
             },
             timeout=httpx.Timeout(timeout_seconds, connect=10.0),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
         )
-        self._retry = retry
-        self._rng = rng
-        self._rng_lock = threading.Lock()
-        self._on_throttle = on_throttle
+        # Encodings made while sizing batches, reused by the write that follows (keyed by object identity;
+        # the record is kept alongside so that its id cannot be reused while the entry exists).
+        self._encoded: dict[int, tuple[Record, bytes]] = {}
 
     def close(self) -> None:
         self._client.close()
@@ -275,52 +279,137 @@ class DataPlane:
         body: bytes | None = None,
         refusable: bool = False,
     ) -> httpx.Response:
-        """One request, retried on 408/429/5xx and connection problems within the retry budget.
+        """One request (no retry): an answer under 300, or the failure as an exception.
 
         ``refusable``: a 400/413/422 means the records sent are at fault (:class:`RecordsRejected`).
         """
-        started = time.monotonic()
-        with self._rng_lock:
-            delays = list(self._retry.delays(self._rng))
-        attempt = 0
         headers = {"Content-Type": "application/json"} if body is not None else None
-        while True:
-            wait_at_least = 0.0
-            try:
-                response = self._client.request(method, path, params=params, content=body, headers=headers)
-            except httpx.TimeoutException as error:
-                failure = RemoteError(
-                    operation, f"{self.host} timed out: {type(error).__name__}", retryable=True
-                )
-            except httpx.TransportError as error:
-                failure = RemoteError(
-                    operation, f"connection problem with {self.host}: {error}", retryable=True
-                )
-            else:
-                status = response.status_code
-                if status < 300:
-                    return response
-                message = error_message(response)
-                if status in DENIED_STATUSES:
-                    raise self._denied(status, message, self.host)
-                if refusable and status in REFUSED_STATUSES:
-                    raise RecordsRejected(operation, message, status)
-                if status not in RETRYABLE_STATUSES:
-                    raise RemoteError(operation, message, status=status, retryable=False)
-                if status == 429 and self._on_throttle is not None:
-                    self._on_throttle()
-                wait_at_least = _retry_after(response)
-                failure = RemoteError(operation, message, status=status, retryable=True)
-            if attempt >= len(delays):
-                raise failure
-            delay = max(delays[attempt], min(wait_at_least, self._retry.max_seconds))
-            attempt += 1
-            if time.monotonic() - started + delay > self._retry.budget_seconds:
-                raise failure
-            time.sleep(delay)
+        try:
+            response = self._client.request(method, path, params=params, content=body, headers=headers)
+        except httpx.TimeoutException as error:
+            raise RemoteError(
+                operation, f"{self.host} timed out: {type(error).__name__}", retryable=True
+            ) from None
+        except httpx.TransportError as error:
+            raise RemoteError(
+                operation, f"connection problem with {self.host}: {error}", retryable=True
+            ) from None
+        status = response.status_code
+        if status < 300:
+            return response
+        message = error_message(response)
+        if status in DENIED_STATUSES:
+            raise self._denied(status, message, self.host)
+        if refusable and status in REFUSED_STATUSES:
+            raise RecordsRejected(operation, message, status)
+        raise RemoteError(
+            operation,
+            message,
+            status=status,
+            retryable=status in RETRYABLE_STATUSES,
+            retry_after=_retry_after(response),
+        )
 
     def call_json(self, operation: str, method: str, path: str, **kwargs: Any) -> Any:
         return orjson.loads(self.call(operation, method, path, **kwargs).content)
+
+    # -- the data plane --------------------------------------------------------------------------------------
+
+    def list_ids(self, namespace: str, prefix: str, cursor: str | None, limit: int) -> IdPage:
+        params: QueryParams = [("namespace", namespace), ("limit", limit)]
+        if prefix:
+            params.append(("prefix", prefix))
+        if cursor:
+            params.append(("paginationToken", cursor))
+        page = self.call_json("list", "GET", "vectors/list", params=params)
+        token = (page.get("pagination") or {}).get("next")
+        return IdPage(ids=[item["id"] for item in page.get("vectors") or ()], cursor=token or None)
+
+    def fetch_batches(self, ids: Sequence[str]) -> Iterator[list[str]]:
+        return fetch_batches(ids, MAX_FETCH_IDS, self._max_url_bytes)
+
+    def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
+        params: QueryParams = [("namespace", namespace)]
+        params += [("ids", record_id) for record_id in ids]
+        response = self.call("fetch", "GET", "vectors/fetch", params=params)
+        return fetched_page(response.content)[0]
+
+    def fetch_by_metadata(
+        self, namespace: str, metadata_filter: dict[str, Any], cursor: str | None, limit: int
+    ) -> RecordPage:
+        body: dict[str, Any] = {"namespace": namespace, "filter": metadata_filter, "limit": limit}
+        if cursor:
+            body["paginationToken"] = cursor
+        response = self.call(
+            "fetch by metadata", "POST", "vectors/fetch_by_metadata", body=orjson.dumps(body)
+        )
+        records, token = fetched_page(response.content)
+        return RecordPage(records=records, cursor=token)
+
+    def query(
+        self,
+        namespace: str,
+        *,
+        top_k: int,
+        vector: Any = None,
+        sparse: SparseValues | None = None,
+        metadata_filter: dict[str, Any] | None = None,
+    ) -> list[Match]:
+        # Values and metadata are never asked for: Pinecone caps top_k at 1,000 when they are, and they
+        # would count against the 4 MB response limit.
+        body: dict[str, Any] = {
+            "namespace": namespace,
+            "topK": top_k,
+            "includeValues": False,
+            "includeMetadata": False,
+        }
+        if vector is not None:
+            body["vector"] = vector
+        if sparse is not None:
+            body["sparseVector"] = {"indices": sparse.indices, "values": sparse.values}
+        if metadata_filter:
+            body["filter"] = metadata_filter
+        found = self.call_json(
+            "query", "POST", "query", body=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+        )
+        return [Match(id=str(m["id"]), score=float(m.get("score", 0.0))) for m in found.get("matches") or ()]
+
+    def request_size(self, record: Record) -> int:
+        encoded = encode_record(record)
+        self._encoded[id(record)] = (record, encoded)
+        return len(encoded) + 1  # the comma between vectors
+
+    def _encoding(self, record: Record) -> bytes:
+        cached = self._encoded.pop(id(record), None)
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        return encode_record(record)
+
+    def upsert(self, namespace: str, records: Sequence[Record]) -> Written:
+        body = upsert_body(namespace, [self._encoding(r) for r in records])
+        response = self.call("upsert", "POST", "vectors/upsert", body=body, refusable=True)
+        count = response.json().get("upsertedCount", len(records)) if response.content else len(records)
+        return Written(int(count), lsn(response, REQUEST_LSN))
+
+    def delete(self, namespace: str, ids: Sequence[str]) -> Written:
+        body = {"ids": list(ids), "namespace": namespace}
+        response = self.call("delete", "POST", "vectors/delete", body=orjson.dumps(body))
+        return Written(len(ids), lsn(response, REQUEST_LSN))
+
+    def update_metadata(self, namespace: str, record_id: str, set_metadata: dict[str, Any]) -> Written:
+        body = {"id": record_id, "setMetadata": set_metadata, "namespace": namespace}
+        response = self.call("update", "POST", "vectors/update", body=orjson.dumps(body))
+        return Written(1, lsn(response, REQUEST_LSN))
+
+    def describe_index_stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = self.call_json(
+            "describe index stats", "POST", "describe_index_stats", body=b"{}"
+        )
+        return stats
+
+    def indexed_lsn(self, namespace: str) -> int | None:
+        params: QueryParams = [("namespace", namespace), ("limit", 1)]
+        return lsn(self.call("list", "GET", "vectors/list", params=params), INDEXED_LSN)
 
 
 def _denied(status: int, message: str, host: str) -> UserError:

@@ -15,9 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
-
-import orjson
 
 from ...errors import RecordsRejected, RemoteError, UserError
 from ...records import Record, SparseValues
@@ -31,21 +30,11 @@ from ..base import (
     StoreDescription,
     WriteAck,
 )
-from .rest import (
-    DataPlane,
-    QueryParams,
-    encode_record,
-    fetch_batches,
-    fetched_page,
-    lsn,
-    message_of,
-    upsert_body,
-)
+from .rest import RestTransport, fetch_batches, message_of
 from .retry import DENIED_STATUSES, FIRST_CONTACT, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
+from .transport import Pacer, Transport, Unpaced, Written
 
 T = TypeVar("T")
-REQUEST_LSN = "x-pinecone-request-lsn"
-INDEXED_LSN = "x-pinecone-max-indexed-lsn"
 READY_TIMEOUT_SECONDS = 900
 # Pinecone takes at most 2 MB per upsert (read as 2,000,000 bytes, below 2 MiB in case MB is decimal).
 # request_size() counts each record's encoding and its comma, not the body's envelope
@@ -101,7 +90,11 @@ class PineconeStore:
         *,
         side: Side | None = None,
         contacted: bool = False,
+        transport: str = "rest",
+        pacer: Pacer | None = None,
     ) -> None:
+        """``transport``: "rest" or "grpc" for the data plane; ``pacer``: keeps requests under rate limits
+        (None: unpaced)."""
         self.index_name = index_name
         self.side = side
         self._control_host = control_host
@@ -111,12 +104,15 @@ class PineconeStore:
         self._contacted = contacted
         self._rng = random.Random(seed)
         self._api_key = api_key
+        self._rng_lock = threading.Lock()
         self._throttle_listener: Callable[[], None] | None = None
-        self._data: DataPlane | None = None
+        self.transport_name = transport
+        self.pacer: Pacer = pacer or Unpaced()
+        # Byte budgets are paced only when the pacer counts bytes (sizing a batch again costs CPU).
+        self._paces_bytes = not isinstance(self.pacer, Unpaced)
+        self._transport: Transport | None = None
+        self._transport_lock = threading.Lock()
         self._description: Any = None
-        # Encodings made while sizing batches, reused by the write that follows (keyed by object identity;
-        # the record is kept alongside so that its id cannot be reused while the entry exists).
-        self._encoded: dict[int, tuple[Record, bytes]] = {}
         self._written_lsn: dict[str, int] = {}
         self._lsn_lock = threading.Lock()
 
@@ -125,7 +121,7 @@ class PineconeStore:
         and retry policy; no connection or cached state travels. The key only crosses the pipe to our own
         child process."""
         return (_reopened, (self.index_name, self._api_key, self._control_host, self._retry, self.side,
-                            self._contacted))  # fmt: skip
+                            self._contacted, self.transport_name))  # fmt: skip
 
     # -- what messages say -----------------------------------------------------------------------------------
 
@@ -275,17 +271,47 @@ class PineconeStore:
         return self._client.index(host=host)
 
     @property
-    def data(self) -> DataPlane:
-        if self._data is None:
-            self._data = DataPlane(
-                self._describe_raw().host,
-                self._api_key,
-                retry=self._retry,
-                rng=random.Random(self._rng.random()),
-                on_throttle=self._throttled,
-                denied=self.denied,
-            )
-        return self._data
+    def transport(self) -> Transport:
+        """The index host's data plane (opened on first use, from the index's description)."""
+        if self._transport is None:
+            with self._transport_lock:
+                if self._transport is None:
+                    self._transport = self._open_transport()
+        return self._transport
+
+    def _open_transport(self) -> Transport:
+        description = self._describe_raw()
+        if self.transport_name == "grpc":
+            from .grpc_transport import open_grpc_transport
+
+            return open_grpc_transport(description, self._api_key, self._control_host, denied=self.denied)
+        return RestTransport(description.host, self._api_key, denied=self.denied)
+
+    def _send(self, operation: str, namespace: str, attempt: Callable[[], T], *, records: int = 1,
+              nbytes: int = 0) -> T:  # fmt: skip
+        """One data-plane request: paced under the rate limits, retried on 408/429/5xx and connection
+        problems with jittered backoff within the retry budget (at least as long as a Retry-After asks)."""
+        started = time.monotonic()
+        retries = 0
+        while True:
+            self.pacer.wait(operation, namespace, records=records, nbytes=nbytes)
+            try:
+                return attempt()
+            except RemoteError as failure:
+                if not failure.retryable:
+                    raise
+                if failure.status == 429:
+                    self.pacer.throttled(operation, namespace)
+                    self._throttled()
+                with self._rng_lock:
+                    delay = self._retry.delay(retries, self._rng)
+                if delay is None:
+                    raise
+                delay = max(delay, min(failure.retry_after or 0.0, self._retry.max_seconds))
+                if time.monotonic() - started + delay > self._retry.budget_seconds:
+                    raise
+                retries += 1
+                time.sleep(delay)
 
     def set_throttle_listener(self, listener: Callable[[], None] | None) -> None:
         self._throttle_listener = listener
@@ -296,9 +322,9 @@ class PineconeStore:
             listener()
 
     def close(self) -> None:
-        if self._data is not None:
-            self._data.close()
-            self._data = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
 
     def _describe_raw(self) -> Any:
         if self._description is None:
@@ -327,7 +353,7 @@ class PineconeStore:
 
     def describe(self) -> StoreDescription:
         model = self._describe_raw()
-        stats = self.data.call_json("describe index stats", "POST", "describe_index_stats", body=b"{}")
+        stats = self._send("describe_index_stats", "", lambda: self.transport.describe_index_stats())
         deployment = model.deployment
         return StoreDescription(
             name=model.name,
@@ -359,54 +385,34 @@ class PineconeStore:
     def list_ids(
         self, namespace: str, *, prefix: str = "", cursor: str | None = None, limit: int = 100
     ) -> IdPage:
-        params: QueryParams = [("namespace", wire_namespace(namespace)), ("limit", limit)]
-        if prefix:
-            params.append(("prefix", prefix))
-        if cursor:
-            params.append(("paginationToken", cursor))
-        page = self.data.call_json("list", "GET", "vectors/list", params=params)
-        token = (page.get("pagination") or {}).get("next")
-        return IdPage(ids=[item["id"] for item in page.get("vectors") or ()], cursor=token or None)
+        wire = wire_namespace(namespace)
+        return self._send("list", wire, lambda: self.transport.list_ids(wire, prefix, cursor, limit))
 
     def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
+        wire = wire_namespace(namespace)
         found: list[Record] = []
-        for batch in fetch_batches(ids, Capabilities.max_fetch_ids):
-            params: QueryParams = [("namespace", wire_namespace(namespace))]
-            params += [("ids", record_id) for record_id in batch]
-            response = self.data.call("fetch", "GET", "vectors/fetch", params=params)
-            found.extend(fetched_page(response.content)[0])
+        for batch in self.transport.fetch_batches(ids):
+            found += self._send("fetch", wire, partial(self.transport.fetch, wire, batch))
         return found
 
     def fetch_by_metadata(
         self, namespace: str, metadata_filter: dict[str, Any], *, cursor: str | None = None, limit: int = 100
     ) -> RecordPage:
-        body: dict[str, Any] = {
-            "namespace": wire_namespace(namespace),
-            "filter": metadata_filter,
-            "limit": limit,
-        }
-        if cursor:
-            body["paginationToken"] = cursor
-        response = self.data.call(
-            "fetch by metadata", "POST", "vectors/fetch_by_metadata", body=orjson.dumps(body)
+        wire = wire_namespace(namespace)
+        return self._send(
+            "fetch_by_metadata",
+            wire,
+            lambda: self.transport.fetch_by_metadata(wire, metadata_filter, cursor, limit),
         )
-        records, token = fetched_page(response.content)
-        return RecordPage(records=records, cursor=token)
 
     def query(self, namespace: str, record: Record, top_k: int) -> list[Match]:
         """The ``top_k`` nearest records to ``record``'s dense and/or sparse vector."""
-        body: dict[str, Any] = {"namespace": wire_namespace(namespace), "topK": top_k}
-        if record.values is not None:
-            body["vector"] = record.values
-        if record.sparse is not None:
-            body["sparseVector"] = {"indices": record.sparse.indices, "values": record.sparse.values}
-        found = self.data.call_json(
+        wire = wire_namespace(namespace)
+        return self._send(
             "query",
-            "POST",
-            "query",
-            body=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+            wire,
+            lambda: self.transport.query(wire, top_k=top_k, vector=record.values, sparse=record.sparse),
         )
-        return [Match(id=m["id"], score=float(m.get("score", 0.0))) for m in found.get("matches") or ()]
 
     def query_ids(
         self,
@@ -418,63 +424,49 @@ class PineconeStore:
         metadata_filter: dict[str, Any] | None = None,
     ) -> list[str]:
         """IDs of the ``top_k`` best matches, best first, for a dense and/or sparse query vector (a float32
-        array or list) and an optional metadata filter. Used to sweep sources that cannot list (pods).
-
-        Values and metadata are never asked for: Pinecone caps ``top_k`` at 1,000 when they are, and they
-        would count against the 4 MB response limit."""
-        body: dict[str, Any] = {
-            "namespace": wire_namespace(namespace),
-            "topK": top_k,
-            "includeValues": False,
-            "includeMetadata": False,
-        }
-        if vector is not None:
-            body["vector"] = vector
-        if sparse is not None:
-            body["sparseVector"] = {"indices": sparse.indices, "values": sparse.values}
-        if metadata_filter:
-            body["filter"] = metadata_filter
-        found = self.data.call_json(
-            "query", "POST", "query", body=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+        array or list) and an optional metadata filter. Used to sweep sources that cannot list (pods)."""
+        wire = wire_namespace(namespace)
+        matches = self._send(
+            "query",
+            wire,
+            lambda: self.transport.query(
+                wire, top_k=top_k, vector=vector, sparse=sparse, metadata_filter=metadata_filter
+            ),
         )
-        return [str(m["id"]) for m in found.get("matches") or ()]
+        return [match.id for match in matches]
 
     def request_size(self, record: Record) -> int:
-        encoded = encode_record(record)
-        self._encoded[id(record)] = (record, encoded)
-        return len(encoded) + 1  # the comma between vectors
-
-    def _encoding(self, record: Record) -> bytes:
-        cached = self._encoded.pop(id(record), None)
-        if cached is not None and cached[0] is record:
-            return cached[1]
-        return encode_record(record)
+        return self.transport.request_size(record)
 
     def write(self, namespace: str, records: Sequence[Record]) -> WriteAck:
-        body = upsert_body(wire_namespace(namespace), [self._encoding(r) for r in records])
-        response = self.data.call("upsert", "POST", "vectors/upsert", body=body, refusable=True)
-        count = response.json().get("upsertedCount", len(records)) if response.content else len(records)
-        return self._acknowledged(namespace, int(count), lsn(response, REQUEST_LSN))
+        wire = wire_namespace(namespace)
+        nbytes = sum(self.transport.request_size(r) for r in records) if self._paces_bytes else 0
+        written = self._send(
+            "upsert", wire, partial(self.transport.upsert, wire, records), records=len(records), nbytes=nbytes
+        )
+        return self._acknowledged(namespace, written)
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
         if not ids:
             return WriteAck(count=0)
-        body = {"ids": list(ids), "namespace": wire_namespace(namespace)}
-        response = self.data.call("delete", "POST", "vectors/delete", body=orjson.dumps(body))
-        return self._acknowledged(namespace, len(ids), lsn(response, REQUEST_LSN))
+        wire = wire_namespace(namespace)
+        written = self._send("delete", wire, partial(self.transport.delete, wire, ids), records=len(ids))
+        return self._acknowledged(namespace, written)
 
     def update_metadata(self, namespace: str, record_id: str, set_metadata: dict[str, Any]) -> WriteAck:
         """Merge ``set_metadata`` into one record's metadata (Pinecone's update by ID: values, sparse values
         and other keys stay as they are, so writes the application makes meanwhile are kept)."""
-        body = {"id": record_id, "setMetadata": set_metadata, "namespace": wire_namespace(namespace)}
-        response = self.data.call("update", "POST", "vectors/update", body=orjson.dumps(body))
-        return self._acknowledged(namespace, 1, lsn(response, REQUEST_LSN))
+        wire = wire_namespace(namespace)
+        written = self._send(
+            "update", wire, partial(self.transport.update_metadata, wire, record_id, set_metadata)
+        )
+        return self._acknowledged(namespace, written)
 
-    def _acknowledged(self, namespace: str, count: int, write_lsn: int | None) -> WriteAck:
-        if write_lsn is not None:
+    def _acknowledged(self, namespace: str, written: Written) -> WriteAck:
+        if written.lsn is not None:
             with self._lsn_lock:
-                self._written_lsn[namespace] = max(write_lsn, self._written_lsn.get(namespace, 0))
-        return WriteAck(count=count, lsn=write_lsn)
+                self._written_lsn[namespace] = max(written.lsn, self._written_lsn.get(namespace, 0))
+        return WriteAck(count=written.count, lsn=written.lsn)
 
     # -- freshness -----------------------------------------------------------------------------------------
 
@@ -484,10 +476,10 @@ class PineconeStore:
             return dict(self._written_lsn)
 
     def indexed_lsn(self, namespace: str) -> int | None:
-        """The highest LSN visible to reads, from the ``x-pinecone-max-indexed-lsn`` header of a cheap read;
+        """The highest LSN visible to reads (Pinecone's ``x-pinecone-max-indexed-lsn``, from a cheap read);
         None when the server does not send it."""
-        params: QueryParams = [("namespace", wire_namespace(namespace)), ("limit", 1)]
-        return lsn(self.data.call("list", "GET", "vectors/list", params=params), INDEXED_LSN)
+        wire = wire_namespace(namespace)
+        return self._send("list", wire, lambda: self.transport.indexed_lsn(wire))
 
     def wait_until_indexed(self, namespace: str, until_lsn: int, timeout_seconds: float) -> bool | None:
         """Wait (polling with backoff) until reads see every write up to ``until_lsn``.
@@ -628,8 +620,11 @@ def _reopened(
     retry: RetryPolicy,
     side: Side | None,
     contacted: bool,
+    transport: str,
 ) -> PineconeStore:
-    return PineconeStore(index_name, api_key, control_host, retry, side=side, contacted=contacted)
+    return PineconeStore(
+        index_name, api_key, control_host, retry, side=side, contacted=contacted, transport=transport
+    )
 
 
 def _first_line(error: Exception) -> str:
