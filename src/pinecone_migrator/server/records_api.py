@@ -16,9 +16,10 @@ import orjson
 from aiohttp import web
 
 from . import search
-from .dataplane import PREFIX, Target
+from .dataplane import PREFIX, target_of
 from .embedding import MAX_TEXT_BATCH, embed_dense, embed_sparse, token_count, words
 from .errors import invalid_argument
+from .operations import Target
 from .store import StoredRecord
 from .validation import (
     MAX_TOP_K,
@@ -53,7 +54,7 @@ def _namespace(request: web.Request) -> str:
 
 
 async def upsert_records(request: web.Request) -> web.Response:
-    target = Target(request)
+    target = target_of(request)
     embed = _embed_config(target)
     ns = _namespace(request)
     raw = await request.read()
@@ -110,7 +111,7 @@ def _embedded(fields: dict[str, Any], embed: dict[str, Any]) -> StoredRecord:
 
 
 async def search_records(request: web.Request) -> web.Response:
-    target = Target(request)
+    target = target_of(request)
     ns = _namespace(request)
     body = json_object(await request.read())
     if body.get("rerank") is not None:
