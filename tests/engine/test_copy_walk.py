@@ -16,14 +16,15 @@ from pinecone_migrator.engine.progress import NullProgress
 from pinecone_migrator.engine.request import Endpoint, MigrationRequest
 from pinecone_migrator.errors import RemoteError
 from pinecone_migrator.records import Record
-from pinecone_migrator.stores.base import IndexShape
+from pinecone_migrator.stores.base import Capabilities, IndexShape
 from pinecone_migrator.stores.memory import Faults, MemoryStore
 
 SHAPE = IndexShape(vector_type="dense", metric="cosine", dimension=4)
 
 
 def _source(namespaces: dict[str, int]) -> MemoryStore:
-    source = MemoryStore("source", SHAPE)
+    # one fetch per listed page of 40 (batches would otherwise fetch 400 IDs at once): failures land mid-run
+    source = MemoryStore("source", SHAPE, limits=Capabilities(can_fetch_by_metadata=True, max_fetch_ids=40))
     for namespace, count in namespaces.items():
         values = np.ones(4, np.float32)
         source.write(namespace, [Record(id=f"{namespace}-{n:04d}", values=values) for n in range(count)])
@@ -41,7 +42,8 @@ def _request(tmp_path: Path, **options: object) -> MigrationRequest:
 
 def test_a_failed_listing_keeps_the_pages_already_copied_and_the_run_resumes(tmp_path: Path) -> None:
     source = _source({"ns": 400})
-    source.faults = Faults(failing_calls=frozenset({("list", 4)}), operations=frozenset({"list"}))
+    # calls 1-2 measure the list round trip; 3-5 list three pages, the sixth fails
+    source.faults = Faults(failing_calls=frozenset({("list", 6)}), operations=frozenset({"list"}))
     target = MemoryStore("target", faults=Faults(latency_seconds=0.05))  # pages are in flight on failure
     request = _request(tmp_path, concurrency=4)
     with pytest.raises(RemoteError):
@@ -80,7 +82,11 @@ class Slowdowns(NullProgress):
 @pytest.mark.parametrize("adaptive", [True, False])
 def test_429s_halve_the_pages_in_flight_unless_adaptation_is_off(tmp_path: Path, adaptive: bool) -> None:
     source = _source({"ns": 800})
-    target = MemoryStore("target", faults=Faults(throttle_rate=0.5, operations=frozenset({"upsert"}), seed=2))
+    target = MemoryStore(
+        "target",
+        faults=Faults(throttle_rate=0.5, operations=frozenset({"upsert"}), seed=2),
+        limits=Capabilities(max_write_records=40),  # 20 writes, so that some are throttled
+    )
     progress = Slowdowns()
     summary = run_migration(
         _request(tmp_path, concurrency=8, adaptive=adaptive), source, target, threading.Event(), progress

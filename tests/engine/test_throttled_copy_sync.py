@@ -13,7 +13,7 @@ from pinecone_migrator.engine.request import Endpoint, MigrationRequest
 from pinecone_migrator.engine.sync.passes import SyncOptions, SyncPass
 from pinecone_migrator.engine.sync.state import SyncState
 from pinecone_migrator.records import Record
-from pinecone_migrator.stores.base import IndexShape
+from pinecone_migrator.stores.base import Capabilities, IndexShape
 from pinecone_migrator.stores.memory import Faults, MemoryStore
 
 SHAPE = IndexShape(vector_type="dense", metric="cosine", dimension=4)
@@ -21,8 +21,14 @@ COUNT = 2_000
 
 
 def _crowded() -> MemoryStore:
-    """A source that serves two fetches at a time and answers 429 to the rest (sent again a moment later)."""
-    source = MemoryStore("source", SHAPE, faults=Faults(room=2, operations=frozenset({"fetch"})))
+    """A source that serves two fetches at a time and answers 429 to the rest (sent again a moment later); 50
+    IDs per fetch, so that a run sends 40 of them."""
+    source = MemoryStore(
+        "source",
+        SHAPE,
+        faults=Faults(room=2, operations=frozenset({"fetch"})),
+        limits=Capabilities(can_fetch_by_metadata=True, max_fetch_ids=50),
+    )
     values = np.ones(4, np.float32)
     for start in range(0, COUNT, 500):
         source.write("ns", [Record(id=f"id-{n:05d}", values=values) for n in range(start, start + 500)])

@@ -24,13 +24,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ..records import Record
 from ..stores.base import FetchesByMetadata, ReportsThrottling, Store
-from .pacing import AdaptiveLimit, ChangeListener
+from .pacing import AdaptiveLimit, ChangeListener, Lanes, paced
 
 Item = TypeVar("Item")  # what an enumeration yields: IDs (str) or records
 Result = TypeVar("Result")
@@ -75,24 +75,36 @@ def fetch_size(store: Store, wanted: int) -> int:
 
 
 def fetch_all(
-    store: Store, namespace: str, ids: Sequence[str], per_request: int | None = None
+    store: Store,
+    namespace: str,
+    ids: Sequence[str],
+    per_request: int | None = None,
+    *,
+    lane: AdaptiveLimit | None = None,
 ) -> list[Record]:
-    """The records of ``ids`` (those that exist), fetched in requests the store accepts."""
+    """The records of ``ids`` (those that exist), fetched in requests the store accepts (the IDs of several
+    list pages in one request, up to its ``max_fetch_ids``); each request holds a slot of ``lane``."""
     step = fetch_size(store, per_request or len(ids) or 1)
     found: list[Record] = []
     for start in range(0, len(ids), step):
-        found += store.fetch(namespace, ids[start : start + step])
+        chunk = ids[start : start + step]
+        with paced(lane, len(chunk)):
+            found += store.fetch(namespace, chunk)
     return found
 
 
 def fetching(
-    store: Store, namespace: str, handle: Callable[[list[Record]], Result]
+    store: Store,
+    namespace: str,
+    handle: Callable[[list[Record]], Result],
+    *,
+    lane: AdaptiveLimit | None = None,
 ) -> Callable[[list[str]], Result]:
     """A batch handler for listed IDs: fetch the records, then ``handle`` them (nothing is fetched for an
     empty batch)."""
 
     def fetch_then_handle(ids: list[str]) -> Result:
-        return handle(fetch_all(store, namespace, ids) if ids else [])
+        return handle(fetch_all(store, namespace, ids, lane=lane) if ids else [])
 
     return fetch_then_handle
 
@@ -135,6 +147,7 @@ class Walker:
         in_flight: int | None = None,
         batch_size: int = 100,
         checkpoint_seconds: float = 2.0,
+        lanes: Lanes | None = None,
     ) -> None:
         self.pool = pool
         self.limit = limit
@@ -142,10 +155,15 @@ class Walker:
         self.in_flight = max(1, in_flight if in_flight is not None else limit.maximum)
         self.batch_size = max(1, batch_size)
         self.checkpoint_seconds = checkpoint_seconds
+        self.lanes = lanes
         self.halt = threading.Event()  # set when any walk fails
 
     def stopping(self) -> bool:
         return self.stop.is_set() or self.halt.is_set()
+
+    def lane(self, store: Store) -> AdaptiveLimit | None:
+        """The limit on calls in flight to ``store`` (None: the store is not one of the run's)."""
+        return None if self.lanes is None else self.lanes.of(store)
 
     def walk(
         self,
@@ -162,8 +180,10 @@ class Walker:
         ``merge`` its result here, in enumeration order, with the position it reaches.
 
         ``start`` continues an earlier walk whose results are merged already. ``every_page`` hands each page
-        over on its own, empty ones too (a ledger that counts pages); otherwise empty pages are merged into
-        the next batch and only the end of the enumeration is handed over empty. ``on_checkpoint`` is called
+        over on its own, empty ones too; otherwise pages are gathered until a batch holds ``batch_size``
+        kept items (the IDs of several list pages fetched in one request), empty pages are merged into the
+        next batch and only the end of the enumeration is handed over empty. When the listing fails, the
+        pages gathered before the failure are still handed over and merged. ``on_checkpoint`` is called
         after merges, at most every :attr:`checkpoint_seconds`, and once at the end (complete) or where a
         stopped walk got to; not after a failure. When the enumeration fails, the batches already handled
         are merged before the failure is raised; a failed batch is never merged past."""
@@ -213,9 +233,16 @@ class Walker:
         listing_failed = False
         try:
             while not self.stopping():
-                listing_failed = True
-                page = next_page(position.cursor)
-                listing_failed = False
+                try:
+                    page = next_page(position.cursor)
+                except BaseException:
+                    listing_failed = True
+                    if batch and not self.stopping() and submit(batch):
+                        # listed before the failure: handled and merged, so a retry need not list it again
+                        batch = []
+                        for future, _ in pending:
+                            future.exception()
+                    raise
                 batch.extend(page.items if keep is None else filter(keep, page.items))
                 position = Position(page.cursor, position.listed + len(page.items))
                 end = page.cursor is None
@@ -292,28 +319,90 @@ def slowed_by_throttling(
             store.set_throttle_listener(None)
 
 
+# Records a batch in flight may hold, all walks of a run together: a record costs its float32 values, the
+# JSON text they arrive as (about 8 bytes a value while a fetch is decoded) and a Python object with its
+# metadata (about 3 KB with ~1 KB of metadata). At dimension 768 that is ~12 KB: 128 MB hold ~10 batches of
+# 1,000 records; the rest of the process (interpreter, libraries, write requests) stays under 100 MB.
+RECORDS_MEMORY_BYTES = 128 * 1024 * 1024
+# Batches in flight when nobody says: enough for ~80 ms round trips (Little's law at ~20,000 records/s with
+# 1,000-record batches is ~2-4; dozens with 100-record pages), never more than memory allows.
+AUTOMATIC_MAX_BATCHES = 64
+
+
+def record_footprint(dimension: int | None) -> int:
+    """Bytes one fetched record costs while it is in flight (see RECORDS_MEMORY_BYTES)."""
+    return 12 * (dimension or 1_536) + 3_000
+
+
+def batches_in_memory(batch_records: int, dimension: int | None) -> int:
+    """How many batches of ``batch_records`` the memory budget holds at once (2 at least)."""
+    per_batch = max(1, batch_records) * record_footprint(dimension)
+    return max(2, min(AUTOMATIC_MAX_BATCHES, RECORDS_MEMORY_BYTES // per_batch))
+
+
+COALESCED_IDS = 1_000  # IDs per fetch when a walk gathers list pages: Pinecone's most, 10 pages of 100
+
+
+def batch_ids(store: Store, dimension: int | None, page_size: int = 100) -> int:
+    """IDs per batch of a walk that fetches by ID: as many as one fetch of ``store`` takes (up to
+    :data:`COALESCED_IDS`, so that fetches cost one request per 1,000 IDs instead of one per list page),
+    fewer when records are so large that the memory budget would not hold four such batches."""
+    most = fetch_size(store, COALESCED_IDS)
+    fits = RECORDS_MEMORY_BYTES // (4 * record_footprint(dimension))
+    return max(1, min(most, max(page_size, fits)))
+
+
 @contextmanager
 def run_walker(
     stores: Sequence[Store],
     stop: threading.Event,
     *,
-    concurrency: int,
+    concurrency: int | None,
     adaptive: bool = True,
     on_change: ChangeListener | None = None,
     name: str = "walk",
     batch_size: int = 100,
     in_flight: int | None = None,
+    dimension: int | None = None,
+    store_names: Sequence[str] = ("source", "target"),
 ) -> Iterator[Walker]:
-    """The walker of one run: ``concurrency`` threads, and as many batches in flight across its walks until
-    a 429 from any of ``stores`` halves that (not with ``adaptive`` False); ``on_change`` hears each
-    change."""
-    concurrency = max(1, concurrency)
-    limit = AdaptiveLimit(concurrency, on_change=on_change)
-    with (
-        slowed_by_throttling(limit, *stores, adaptive=adaptive),
-        ThreadPoolExecutor(concurrency, thread_name_prefix=name) as pool,
-    ):
-        yield Walker(pool, limit=limit, stop=stop, in_flight=in_flight, batch_size=batch_size)
+    """The walker of one run, and the lanes of its stores (each store's calls in flight).
+
+    ``concurrency`` N: N batches in flight and N calls in flight to each store, halved by that store's
+    429s and grown back (not with ``adaptive`` False). None (automatic): as many batches as memory allows
+    for ``batch_size`` records of ``dimension`` (see :func:`batches_in_memory`), and each store's calls
+    start at a few and climb while its throughput climbs (see :class:`AdaptiveLimit`). ``on_change`` hears
+    each change, the store's name (``store_names``, in the order of ``stores``) in its reason."""
+    automatic = concurrency is None
+    batches = batches_in_memory(batch_size, dimension) if concurrency is None else max(1, concurrency)
+
+    def lane(store_name: str) -> AdaptiveLimit:
+        def heard(old: int, new: int, reason: str) -> None:
+            if on_change is not None:
+                on_change(old, new, f"{store_name}: {reason}")
+
+        return AdaptiveLimit(batches, automatic=automatic and adaptive, on_change=heard)
+
+    limits: dict[int, AdaptiveLimit] = {}
+    names = [*store_names, *(f"store {n}" for n in range(len(store_names), len(stores)))]
+    for store, store_name in zip(stores, names, strict=False):
+        limits.setdefault(id(store), lane(store_name))
+    lanes = Lanes(limits)
+    batch_limit = AdaptiveLimit(batches)  # memory: fixed, the lanes adapt
+    with ExitStack() as wired:
+        for store in stores:
+            own = lanes.of(store)
+            assert own is not None
+            wired.enter_context(slowed_by_throttling(own, store, adaptive=adaptive))
+        pool = wired.enter_context(ThreadPoolExecutor(batches, thread_name_prefix=name))
+        yield Walker(
+            pool,
+            limit=batch_limit,
+            stop=stop,
+            in_flight=None if automatic else in_flight,
+            batch_size=batch_size,
+            lanes=lanes,
+        )
 
 
 # -- sequential walks --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from ..errors import RecordsRejected
 from ..records import Record
 from ..stores.base import Store
+from .pacing import AdaptiveLimit, paced
 
 DeadLetter = tuple[str, str | None, str]  # (record id, target namespace, reason)
 
@@ -44,17 +45,21 @@ def write_batches(
     return batches
 
 
-def write_or_isolate(target: Store, namespace: str, batch: list[Record]) -> tuple[int, list[DeadLetter]]:
-    """Write a batch; when the target refuses it, bisect to find the records at fault (dead letters)."""
+def write_or_isolate(
+    target: Store, namespace: str, batch: list[Record], lane: AdaptiveLimit | None = None
+) -> tuple[int, list[DeadLetter]]:
+    """Write a batch (holding a slot of ``lane``); when the target refuses it, bisect to find the records at
+    fault (dead letters)."""
     try:
-        target.write(namespace, batch)
+        with paced(lane, len(batch)):
+            target.write(namespace, batch)
         return len(batch), []
     except RecordsRejected as refused:
         if len(batch) == 1:
             return 0, [(batch[0].id, namespace, refused.reason)]
     middle = len(batch) // 2
-    left = write_or_isolate(target, namespace, batch[:middle])
-    right = write_or_isolate(target, namespace, batch[middle:])
+    left = write_or_isolate(target, namespace, batch[:middle], lane)
+    right = write_or_isolate(target, namespace, batch[middle:], lane)
     return left[0] + right[0], left[1] + right[1]
 
 
@@ -64,11 +69,13 @@ def write_in_batches(
     records: Sequence[Record],
     max_records: int | None = None,
     max_bytes: int | None = None,
+    *,
+    lane: AdaptiveLimit | None = None,
 ) -> Iterator[tuple[list[Record], list[DeadLetter]]]:
-    """Write records in size-aware batches; for each batch, as soon as it is acknowledged, the records the
-    target took and the dead letters of those it refused."""
+    """Write records in size-aware batches, each request holding a slot of ``lane``; for each batch, as soon
+    as it is acknowledged, the records the target took and the dead letters of those it refused."""
     for batch in write_batches(target, records, max_records, max_bytes):
-        _, dead = write_or_isolate(target, namespace, batch)
+        _, dead = write_or_isolate(target, namespace, batch, lane)
         refused = {record_id for record_id, _, _ in dead}
         yield [r for r in batch if r.id not in refused], dead
 

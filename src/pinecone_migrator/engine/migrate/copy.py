@@ -80,14 +80,18 @@ class CopyOptions:
     :class:`~pinecone_migrator.engine.pacing.AdaptiveLimit`); False keeps ``concurrency`` whatever the
     stores answer, which exists so that a test can compare the requests sent with and without adaptation."""
 
-    concurrency: int = 4
+    # Batches (and calls to each store) in flight: None = automatic (start at a few, climb while the
+    # throughput climbs, within memory; see engine/pacing.py); N = N, halved on 429 and grown back.
+    concurrency: int | None = None
     # Per write request; None: the target's own limit (its Capabilities: Pinecone 2 MB less the envelope,
     # files far more). A number is capped at that limit.
     max_request_bytes: int | None = None
     max_request_records: int | None = None
     page_size: int = 100
     shards: int | None = None  # ID-prefix shards listed in parallel: None = automatic, 1 = never
-    shard_min_records: int = 50_000  # automatic sharding only for namespaces at least this large
+    # Automatic sharding only for namespaces at least this large; None: those whose listing alone would take
+    # 2 s or more at the measured round trip (see shards.py).
+    shard_min_records: int | None = None
     # With a --filter, let a store that can evaluate it (fetch_by_metadata) return only the matching records.
     server_side_filter: bool = True
     # migrate --verify batch: read every written batch back and compare digests (re-sending differences).
@@ -139,6 +143,7 @@ class CopyRun:
     totals: RunTotals = field(default_factory=RunTotals)
     # A routed record of a source namespace as it is written (a fold adds the namespace to its metadata).
     as_written: Callable[[str, Record], Record] | None = None
+    list_round_trip: float | None = None  # seconds per source list call, measured once per run
 
     @property
     def stop(self) -> threading.Event:
@@ -172,9 +177,10 @@ class UnitCopier:
     def run(self) -> bool:
         """Copy until the listing ends (True) or the run stops (False). A failure raises.
 
-        Each page is copied on its own and the ledger moves over it once it and every page before it are
-        acknowledged; on a stop or a failure the pages in flight finish and are committed in order, and a
-        failed page is never committed past."""
+        Listed pages are gathered into batches (the walker's ``batch_size`` IDs: one fetch for up to 1,000
+        IDs) and the ledger moves over a batch's pages once they and every page before them are
+        acknowledged; on a stop or a failure the batches in flight finish and are committed in order, and a
+        failed batch is never committed past."""
         run = self.run_
         state = run.ledger.unit(self.namespace, self.prefix)
         if state.done:
@@ -190,13 +196,12 @@ class UnitCopier:
             )
         else:
             listed = listing(run.source, self.namespace, prefix=self.prefix, page_size=run.options.page_size)
-            outcome = run.walker.walk(
-                listed, self._copy_ids, self._commit, keep=self.keep_id, start=start, every_page=True
-            )
+            outcome = run.walker.walk(listed, self._copy_ids, self._commit, keep=self.keep_id, start=start)
         return outcome.complete
 
     def _copy_ids(self, ids: list[str]) -> PageResult:
-        records = fetch_all(self.run_.source, self.namespace, ids) if ids else []
+        source = self.run_.source
+        records = fetch_all(source, self.namespace, ids, lane=self.run_.walker.lane(source)) if ids else []
         return self._copy(records, listed=len(ids))
 
     def _copy_records(self, records: list[Record]) -> PageResult:
@@ -222,7 +227,8 @@ class UnitCopier:
         for namespace, group in destinations.items():
             refused_here: list[DeadLetter] = []
             arrived: list[Record] = []
-            for written, refused in write_in_batches(run.target, namespace, group, *limits):
+            lane = run.walker.lane(run.target)
+            for written, refused in write_in_batches(run.target, namespace, group, *limits, lane=lane):
                 copied += len(written)
                 arrived += written
                 refused_here += refused
@@ -246,7 +252,7 @@ class UnitCopier:
         )
 
     def _commit(self, result: PageResult, position: Position) -> None:
-        """Advance the ledger over one copied page (the walk merges pages in order)."""
+        """Advance the ledger over one copied batch of pages (the walk merges batches in order)."""
         run = self.run_
         run.ledger.advance(
             self.namespace,

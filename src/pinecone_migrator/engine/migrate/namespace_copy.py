@@ -22,7 +22,14 @@ def _shards_wanted(run: CopyRun, namespace: str, unit: UnitState) -> int:
     if not fresh or run.server_filter is not None:
         return 0
     return shards_wanted(
-        run.source, namespace, unit.total_hint, options.shards, options.concurrency, options.shard_min_records
+        run.source,
+        namespace,
+        unit.total_hint,
+        options.shards,
+        options.concurrency,
+        options.shard_min_records,
+        options.page_size,
+        run.list_round_trip,
     )
 
 
@@ -78,7 +85,7 @@ def _copy_shards(run: CopyRun, namespace: str, route: Route, prefixes: list[str]
     jobs: list[Callable[[], bool]] = [
         partial(UnitCopier(run, namespace, route, prefix=prefix).run) for prefix in prefixes
     ]
-    return copy_in_parallel(run, jobs, min(len(prefixes), run.options.concurrency))
+    return copy_in_parallel(run, jobs, min(len(prefixes), run.options.concurrency or len(prefixes)))
 
 
 def _copy_remainder(run: CopyRun, namespace: str, route: Route, prefixes: list[str]) -> bool:

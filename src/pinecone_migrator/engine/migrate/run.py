@@ -21,13 +21,14 @@ from ...stores.base import (
 from ..ledger import Ledger
 from ..progress import NullProgress, ProgressListener
 from ..request import MigrationRequest
-from ..walk import Halted, run_walker
+from ..walk import Halted, batch_ids, run_walker
 from .copy import CopyRun, Route, RunTotals
 from .fold import (
     refuse_shared_ids,
 )
 from .namespace_copy import copy_in_parallel, copy_namespace
 from .plan import Plan, plan_namespace
+from .shards import list_round_trip, namespaces_side_by_side
 from .summary import MigrationSummary, NamespaceSummary
 from .target import create_target, inspect_target, select, target_state
 
@@ -57,16 +58,33 @@ def plan_migration(request: MigrationRequest, source: Store, target: Store) -> t
     return Plan(namespaces=plans, page_size=request.options.page_size), state
 
 
-def _namespace_width(request: MigrationRequest, namespaces: list[str]) -> int:
+def _namespace_width(
+    request: MigrationRequest, namespaces: list[str], counts: dict[str, int], round_trip: float | None
+) -> int:
     """How many namespaces to copy at once. One at a time when records of several source namespaces can
     meet in one target namespace: then a later namespace's record must be the one that stays. (A fold's
-    namespaces share no ID, so they can go side by side.)"""
-    if request.namespace_to_metadata is not None:
-        return min(len(namespaces), request.options.concurrency)
-    merging = request.namespace_from_metadata is not None or len(
-        {request.destination(ns) for ns in namespaces}
-    ) < len(namespaces)
-    return 1 if merging else min(len(namespaces), request.options.concurrency)
+    namespaces share no ID, so they can go side by side.) Otherwise ``--concurrency`` when given, or as many
+    as the measured list round trip needs (:func:`namespaces_side_by_side`)."""
+    merging = request.namespace_to_metadata is None and (
+        request.namespace_from_metadata is not None
+        or len({request.destination(ns) for ns in namespaces}) < len(namespaces)
+    )
+    if merging:
+        return 1
+    fixed = request.options.concurrency
+    if fixed is not None or round_trip is None:
+        return min(len(namespaces), fixed or 4)
+    mean = sum(counts.get(ns) or 0 for ns in namespaces) / max(1, len(namespaces))
+    return namespaces_side_by_side(len(namespaces), mean, round_trip, request.options.page_size)
+
+
+def _list_round_trip(source: Store, namespaces: list[str], counts: dict[str, int]) -> float | None:
+    """The source's list round trip, measured once on the largest namespace to copy (None: nothing to list
+    or a filter's enumeration)."""
+    listed = [ns for ns in namespaces if counts.get(ns)]
+    if not listed or not source.capabilities().can_list:
+        return None
+    return list_round_trip(source, max(listed, key=lambda ns: counts.get(ns) or 0))
 
 
 def _copy_one(run: CopyRun, ledger: Ledger, namespace: str, route: Route) -> bool:
@@ -138,6 +156,8 @@ def run_migration(
                 log.info("concurrency %d -> %d (%s)", old, new, reason)
                 listener.concurrency_changed(old, new, reason)
 
+            round_trip = _list_round_trip(source, namespaces, counts)
+            dimension = description.shape.dimension
             with run_walker(
                 (source, target),
                 stop,
@@ -145,6 +165,8 @@ def run_migration(
                 adaptive=options.adaptive,
                 on_change=concurrency_changed,
                 name="copy",
+                batch_size=batch_ids(source, dimension, options.page_size),
+                dimension=dimension,
             ) as walker:
                 run = CopyRun(
                     totals=totals,
@@ -157,11 +179,15 @@ def run_migration(
                     predicate=predicate,
                     server_filter=server_filter,
                     as_written=request.as_written,
+                    list_round_trip=round_trip,
                 )
+                width = _namespace_width(request, namespaces, counts, round_trip)
+                if width > 1:
+                    log.info("copying %d namespaces at once", width)
                 copy_in_parallel(
                     run,
                     [partial(_copy_one, run, ledger, ns, request.route(ns)) for ns in namespaces],
-                    _namespace_width(request, namespaces),
+                    width,
                 )
             summaries = _summaries(ledger)
             if isinstance(target, Finishes) and not stop.is_set() and all(s.done for s in summaries):

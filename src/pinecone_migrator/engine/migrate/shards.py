@@ -10,6 +10,7 @@ and lists the whole namespace once more if the shards came up short (see :func:`
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +19,33 @@ from ...stores.base import Store
 
 ALPHABET = "".join(chr(code) for code in range(1, 128))
 
-# Automatic sharding pays off when listing waits on the network; against a server next door the extra
-# lister threads only compete for the interpreter (measured: 16 % slower with 0 ms, 2.8x faster with 20 ms).
+# The listing rate worth reaching: Pinecone's list limit (200 requests/s per index, 100 IDs each). One
+# listing gets page_size IDs per round trip, so reaching it takes rate x round trip / page_size listings side
+# by side: 1 next door (a few ms), 4 at 20 ms, 16 at 80 ms. Against a server next door extra listers only
+# compete for the interpreter (measured: 16 % slower with 0 ms, 2.8x faster with 20 ms).
+TARGET_IDS_PER_SECOND = 20_000
+MAX_LISTERS = 32
+# A namespace whose whole listing takes less than this is not worth the probes that find its shards (about
+# a hundred list calls, 16 at a time: ~8 round trips).
+MIN_LISTING_SECONDS = 2.0
+# Kept for callers that still compare a round trip with it; the engine decides with shards_for.
 SLOW_LIST_SECONDS = 0.005
+
+
+def list_round_trip(store: Store, namespace: str) -> float:
+    """Seconds one ``list_ids`` call takes (the smallest of two, so one slow call does not count)."""
+    trips = []
+    for _ in range(2):
+        started = time.monotonic()
+        store.list_ids(namespace, limit=1)
+        trips.append(time.monotonic() - started)
+    return min(trips)
+
+
+def listers_needed(round_trip: float, page_size: int = 100) -> int:
+    """Listings side by side that reach :data:`TARGET_IDS_PER_SECOND` at this round trip (1 to
+    :data:`MAX_LISTERS`)."""
+    return max(1, min(MAX_LISTERS, math.ceil(TARGET_IDS_PER_SECOND * round_trip / max(1, page_size))))
 
 
 def shards_wanted(
@@ -28,22 +53,63 @@ def shards_wanted(
     namespace: str,
     records: int | None,
     requested: int | None,
-    concurrency: int,
-    min_records: int,
+    concurrency: int | None,
+    min_records: int | None,
+    page_size: int = 100,
+    round_trip: float | None = None,
 ) -> int:
-    """How many ID-prefix shards to look for in a namespace; 0 = list it whole.
+    """How many ID-prefix shards to look for in a namespace; 0 = list it whole (see :func:`shards_for`).
+    ``round_trip``: the list round trip measured already (otherwise two list calls measure it, and only
+    when the answer depends on it)."""
+    if shards_for(records, 3600.0, requested, concurrency, min_records, page_size) == 0:
+        return 0  # not even an hour-long round trip would shard it
+    trip = list_round_trip(store, namespace) if round_trip is None else round_trip
+    return shards_for(records, trip, requested, concurrency, min_records, page_size)
 
-    ``requested``: None decides automatically (a namespace of at least ``min_records`` whose list round trip
-    is slow gets ``concurrency`` shards), 1 never shards, N looks for N."""
+
+def shards_for(
+    records: int | None,
+    round_trip: float,
+    requested: int | None,
+    concurrency: int | None,
+    min_records: int | None,
+    page_size: int = 100,
+) -> int:
+    """The shard decision for a namespace of ``records`` behind a list call of ``round_trip`` seconds.
+
+    ``requested``: None decides: as many listings as reach the rate worth reaching (:func:`listers_needed`,
+    at most ``concurrency`` when that is fixed), for a namespace whose listing alone would take
+    :data:`MIN_LISTING_SECONDS` or more (or, when ``min_records`` is given, that holds at least that many
+    records); 1 never shards, N looks for N."""
     if requested == 1:
         return 0
     if requested is not None:
         return requested
-    if (records or 0) < min_records or concurrency < 2:
+    if not records or records < 2 * page_size or (concurrency is not None and concurrency < 2):
         return 0
-    started = time.monotonic()
-    store.list_ids(namespace, limit=1)
-    return concurrency if time.monotonic() - started >= SLOW_LIST_SECONDS else 0
+    if min_records is not None and records < min_records:
+        return 0
+    wanted = listers_needed(round_trip, page_size)
+    if concurrency is not None:
+        wanted = min(wanted, concurrency)
+    if min_records is None and records / max(1, page_size) * round_trip < MIN_LISTING_SECONDS:
+        return 0
+    return wanted if wanted >= 2 else 0
+
+
+def namespaces_side_by_side(
+    namespaces: int, mean_records: float, round_trip: float, page_size: int = 100
+) -> int:
+    """How many namespaces to copy at once: each costs its listing (a round trip per page) and about two
+    more per 1,000 records (fetch, write), so small namespaces (one per tenant) need many at once to reach
+    :data:`TARGET_IDS_PER_SECOND`; at least 2 (a namespace's start and end overlap another's work), at most
+    :data:`MAX_LISTERS`."""
+    if namespaces <= 1:
+        return max(1, namespaces)
+    mean = max(1.0, mean_records)
+    round_trips = math.ceil(mean / max(1, page_size)) + 2 * math.ceil(mean / 1_000)
+    needed = math.ceil(TARGET_IDS_PER_SECOND * round_trip * round_trips / mean)
+    return max(2, min(MAX_LISTERS, namespaces, needed))
 
 
 def discover_prefixes(

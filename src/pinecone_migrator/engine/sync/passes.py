@@ -31,10 +31,12 @@ from ...stores.base import Store, fetches_by_metadata
 from ..ledger import Ledger
 from ..migrate.copy import Route
 from ..migrate.target import check_target, inspect_target, select
+from ..pacing import AdaptiveLimit, paced
 from ..request import MigrationRequest
 from ..walk import (
     Position,
     Walker,
+    batch_ids,
     fetch_all,
     id_pages,
     listing,
@@ -65,7 +67,7 @@ class SyncOptions:
     metadata_page: int = 1_000  # records per fetch_by_metadata page
     interval_seconds: float = 30.0
     page_size: int = 100
-    concurrency: int = 4
+    concurrency: int | None = None  # None: automatic, as in migrate (see CopyOptions)
     max_request_records: int | None = None  # None: the target's own limit (see CopyOptions)
     max_request_bytes: int | None = None
     adaptive: bool = True
@@ -144,7 +146,7 @@ class SyncPass:
         started = self.started = time.time()
         record = PassRecord(self.number, started, None, "running", 0, 0, 0, 0, 0, None, None)
         try:
-            with self._walking() as walker:
+            with self._walking(description.shape.dimension) as walker:
                 for namespace in namespaces:
                     if self.stop.is_set():
                         break
@@ -172,8 +174,9 @@ class SyncPass:
             self.state.end_pass(record)
         return record
 
-    def _walking(self) -> AbstractContextManager[Walker]:
-        """The pass's walker: one pool, and one adaptive limit that a 429 from either store halves."""
+    def _walking(self, dimension: int | None) -> AbstractContextManager[Walker]:
+        """The pass's walker: one pool, and each store's calls in flight adapting to what it answers (a 429
+        halves them). Batches gather list pages up to one fetch (1,000 IDs)."""
         options = self.options
         return run_walker(
             (self.source, self.target),
@@ -182,7 +185,8 @@ class SyncPass:
             adaptive=options.adaptive,
             on_change=_concurrency_changed,
             name="sync",
-            batch_size=options.page_size,
+            batch_size=batch_ids(self.source, dimension, options.page_size),
+            dimension=dimension,
         )
 
     def _merge(self, counts: _Counts, _: Position) -> None:
@@ -193,7 +197,7 @@ class SyncPass:
     def _namespace(self, namespace: str, walker: Walker) -> None:
         route = self.request.route(namespace)
         ids = listing(self.source, namespace, page_size=self.options.page_size)
-        outcome = walker.walk(ids, partial(self._page, namespace, route), self._merge)
+        outcome = walker.walk(ids, partial(self._page, namespace, route, walker), self._merge)
         if not outcome.complete or self.stop.is_set():
             return
         # Deletes right after the namespace's own complete listing: a delete waits one pass, not two.
@@ -201,12 +205,13 @@ class SyncPass:
         if self.options.updated_field:
             self._changed_since_watermark(namespace, route, walker)
 
-    def _page(self, namespace: str, route: Route, ids: list[str]) -> _Counts:
+    def _page(self, namespace: str, route: Route, walker: Walker, ids: list[str]) -> _Counts:
         known = self.state.known(namespace, ids)
         self.state.mark_seen(namespace, known, self.number)
         wanted = ids if self.options.detect_updates else [i for i in ids if i not in known]
-        records = fetch_all(self.source, namespace, wanted) if wanted else []
-        _, counts = self._copy(namespace, records, known, route)
+        source = self.source
+        records = fetch_all(source, namespace, wanted, lane=walker.lane(source)) if wanted else []
+        _, counts = self._copy(namespace, records, known, route, walker)
         counts.listed = len(ids)
         return counts
 
@@ -231,21 +236,21 @@ class SyncPass:
         changes = metadata_listing(
             evaluator, namespace, {field_name: {"$gt": mark}}, page_size=self.options.metadata_page
         )
-        outcome = walker.walk(changes, partial(self._changes, namespace, route, field_name), merge)
+        outcome = walker.walk(changes, partial(self._changes, namespace, route, field_name, walker), merge)
         if outcome.complete and not self.stop.is_set():
             self.state.set_watermark(namespace, max(mark, min(highest, horizon)))
 
     def _changes(
-        self, namespace: str, route: Route, field_name: str, records: list[Record]
+        self, namespace: str, route: Route, field_name: str, walker: Walker, records: list[Record]
     ) -> tuple[_Counts, float | None]:
         """Copy the records found above the watermark that did change; the highest value they carry."""
         known = self.state.known(namespace, [r.id for r in records])
-        changed, counts = self._copy(namespace, records, known, route)
+        changed, counts = self._copy(namespace, records, known, route, walker)
         counts.oldest_change = min(_numbers(changed, field_name), default=None)
         return counts, max(_numbers(records, field_name), default=None)
 
     def _copy(
-        self, namespace: str, records: list[Record], known: dict[str, Known], route: Route
+        self, namespace: str, records: list[Record], known: dict[str, Known], route: Route, walker: Walker
     ) -> tuple[list[Record], _Counts]:
         """Copy what is new or changed (and selected): those records (placed or not) and the counts."""
         predicate = self.predicate
@@ -269,25 +274,39 @@ class SyncPass:
             if before is not None and before.target_ns != destination:
                 moved.setdefault(before.target_ns, []).append(record.id)
             by_target.setdefault(destination, []).append((record, digest, before is not None))
+        lane = walker.lane(self.target)
         for destination, entries in by_target.items():
             if self.baseline:
-                entries = self._differing(destination, entries, namespace)
-            counts.add(self._write(namespace, destination, entries))
+                entries = self._differing(destination, entries, namespace, lane)
+            counts.add(self._write(namespace, destination, entries, lane))
         for old_namespace, ids in moved.items():  # a metadata-routed record changed its namespace
-            self.target.delete(old_namespace, ids)
+            for chunk in delete_batches(self.target, ids):
+                with paced(lane, len(chunk)):
+                    self.target.delete(old_namespace, chunk)
         return changed, counts
 
     def _differing(
-        self, destination: str, entries: list[tuple[Record, bytes, bool]], namespace: str
+        self,
+        destination: str,
+        entries: list[tuple[Record, bytes, bool]],
+        namespace: str,
+        lane: AdaptiveLimit | None,
     ) -> list[tuple[Record, bytes, bool]]:
         """First pass: leave out what the target already holds equal (remembered as copied)."""
-        there = {r.id: digest_bytes(r) for r in self.target.fetch(destination, [r.id for r, _, _ in entries])}
+        held = fetch_all(self.target, destination, [r.id for r, _, _ in entries], lane=lane)
+        there = {r.id: digest_bytes(r) for r in held}
         same = [(r.id, destination, d) for r, d, _ in entries if there.get(r.id) == d]
         if same:
             self.state.remember(namespace, same, self.number)
         return [(r, d, u) for r, d, u in entries if there.get(r.id) != d]
 
-    def _write(self, namespace: str, destination: str, entries: list[tuple[Record, bytes, bool]]) -> _Counts:
+    def _write(
+        self,
+        namespace: str,
+        destination: str,
+        entries: list[tuple[Record, bytes, bool]],
+        lane: AdaptiveLimit | None,
+    ) -> _Counts:
         counts = _Counts()
         if not entries:
             return counts
@@ -295,7 +314,12 @@ class SyncPass:
         options = self.options
         records = [r for r, _, _ in entries]
         for written, dead in write_in_batches(
-            self.target, destination, records, options.max_request_records, options.max_request_bytes
+            self.target,
+            destination,
+            records,
+            options.max_request_records,
+            options.max_request_bytes,
+            lane=lane,
         ):
             done = [r.id for r in written]
             self.state.remember(namespace, [(i, destination, digests[i][0]) for i in done], self.number)

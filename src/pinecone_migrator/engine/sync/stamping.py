@@ -161,7 +161,9 @@ class StampOptions:
     stamps_per_second: float = 100.0
     max_request_records: int | None = None  # None: the target's own limit (see CopyOptions)
     max_request_bytes: int | None = None
-    concurrency: int = 4  # batches copied and stamped side by side (halved on 429)
+    # Batches copied and stamped side by side (halved on 429); None: 4 — the stamps go at stamps_per_second
+    # whatever is in flight, so more would only hold more records.
+    concurrency: int | None = None
     adaptive: bool = True  # False: a 429 is only retried, the batches in flight stay as many
 
 
@@ -226,7 +228,7 @@ class StampPass:
         return run_walker(
             (self.source, self.target),
             self.stop,
-            concurrency=self.options.concurrency,
+            concurrency=self.options.concurrency or 4,
             adaptive=self.options.adaptive,
             on_change=_log_change,
             name="stamp",

@@ -129,7 +129,7 @@ class BucketVerifier:
         store = self.source if side == "source" else self.target
         outcome = walker.walk(
             listing(store, namespace, prefix=prefix, page_size=self.options.page_size),
-            fetching(store, namespace, handle),
+            fetching(store, namespace, handle, lane=walker.lane(store)),
             merge,
             start=Position(state.cursor, state.listed),
             on_checkpoint=self._saver(side, namespace, state, prefix),
@@ -295,7 +295,13 @@ class BucketVerifier:
                 return saved
         store = self.source if side == "source" else self.target
         wanted = shards_wanted(
-            store, namespace, records, options.shards, options.concurrency, options.shard_min_records
+            store,
+            namespace,
+            records,
+            options.shards,
+            options.concurrency,
+            options.shard_min_records,
+            options.page_size,
         )
         prefixes = discover_prefixes(store, namespace, wanted, stop=self.stop) if wanted > 1 else []
         if not prefixes:
@@ -383,7 +389,7 @@ class BucketVerifier:
         """``source_counts``: the source's records per namespace, as verify described it."""
         options = self.options
         with (
-            ThreadPoolExecutor(options.concurrency, thread_name_prefix="verify-scan") as drivers,
+            ThreadPoolExecutor(options.scans_at_once, thread_name_prefix="verify-scan") as drivers,
             verify_walker(self.source, self.target, options, self.stop) as walker,
         ):
             group = WalkGroup(drivers, walker)
@@ -581,7 +587,7 @@ class IdPass:
         next_page = listing(store, namespace, page_size=self.owner.options.page_size)
         return self.walker.walk(
             next_page,
-            fetching(store, namespace, handle),
+            fetching(store, namespace, handle, lane=self.walker.lane(store)),
             merge,
             keep=lambda record_id: bucket_of(record_id, buckets) in chosen,
         ).complete
@@ -649,8 +655,9 @@ class IdPass:
     def _name_parts(self, namespace: str, destination: str, ids: list[str]) -> list[Difference]:
         """The differences of IDs whose digests differ, naming the parts that differ."""
         owner = self.owner
-        theirs = {r.id: r for r in fetch_all(owner.source, namespace, ids)}
-        ours = {r.id: r for r in fetch_all(owner.target, destination, ids)}
+        lane = self.walker.lane
+        theirs = {r.id: r for r in fetch_all(owner.source, namespace, ids, lane=lane(owner.source))}
+        ours = {r.id: r for r in fetch_all(owner.target, destination, ids, lane=lane(owner.target))}
         named = []
         for record_id in ids:
             a, b = theirs.get(record_id), ours.get(record_id)

@@ -14,6 +14,7 @@ from ...errors import UserError
 from ...records import Record
 from ...stores.base import Store, TracksFreshness
 from ..migrate.target import selected_namespaces
+from ..pacing import AdaptiveLimit, paced
 from ..request import MigrationRequest
 from ..walk import Position, fetch_all, run_walker
 from ..writes import DeadLetter, write_in_batches
@@ -69,9 +70,9 @@ def repair(
     *,
     delete_extra: bool = False,
     stop: threading.Event | None = None,
-    fetch_size: int = 100,
+    fetch_size: int = 1_000,
     freshness_timeout_seconds: float = 120.0,
-    concurrency: int = 4,
+    concurrency: int | None = None,
     adaptive: bool = True,
 ) -> RepairSummary:
     """Re-copy missing and different records (fetched from the source, filtered and routed as the copy does,
@@ -79,8 +80,9 @@ def repair(
 
     ``differences`` is a :class:`VerifyResult` (whose lists must be complete) or any iterable of differences,
     such as :func:`~pinecone_migrator.engine.verify.diff.read_diff` of a diff file. Up to ``concurrency``
-    batches of ``fetch_size`` differences are repaired at once; a 429 from either store halves that, as in a
-    migration (``adaptive`` False: it does not, so that a test can compare the requests sent).
+    batches of ``fetch_size`` differences are repaired at once (None: as many as memory allows, each store's
+    calls in flight finding their level as in a migration); a 429 from either store halves its calls in
+    flight (``adaptive`` False: it does not, so that a test can compare the requests sent).
     """
     if isinstance(differences, VerifyResult):
         if differences.truncated:
@@ -130,14 +132,16 @@ def repair(
         batch_size=fetch_size,
     ) as walker:
         for candidates, found in recopy.items():
-            copy_again = partial(_recopy, request, source, target, candidates)
+            copy_again = partial(
+                _recopy, request, source, target, candidates, walker.lane(source), walker.lane(target)
+            )
             if not walker.walk(known_pages(found, fetch_size), copy_again, recopied).complete:
                 summary.interrupted = True
         for namespace, ids in extra.items():
             if not delete_extra:
                 summary.extra_left += len(ids)
                 continue
-            delete = partial(_delete, target, namespace)
+            delete = partial(_delete, target, namespace, walker.lane(target))
             per_request = max(1, target.capabilities().max_delete_ids)
             if not walker.walk(known_pages(ids, per_request), delete, deleted).complete:
                 summary.interrupted = True
@@ -163,6 +167,8 @@ def _recopy(
     source: Store,
     target: Store,
     candidates: tuple[str, ...],
+    reads: AdaptiveLimit | None,
+    writes: AdaptiveLimit | None,
     differences: list[Difference],
 ) -> _Recopied:
     """Copy the records of ``differences`` again from the source.
@@ -177,7 +183,7 @@ def _recopy(
     chosen: dict[str, tuple[Record, str | None, bool]] = {}  # id -> (record, destination, routed there)
     for namespace in candidates:
         route = request.route(namespace)
-        for record in fetch_all(source, namespace, ids):
+        for record in fetch_all(source, namespace, ids, lane=reads):
             passes = predicate is None or predicate(record.metadata)
             destination = route(record)[0] if passes else None
             there = destination == wanted.get(record.id)
@@ -194,7 +200,7 @@ def _recopy(
     options = request.options
     for destination, records in per_destination.items():
         for written, refused in write_in_batches(
-            target, destination, records, options.max_request_records, options.max_request_bytes
+            target, destination, records, options.max_request_records, options.max_request_bytes, lane=writes
         ):
             done.rewritten += len(written)
             done.dead_letters += refused
@@ -202,5 +208,6 @@ def _recopy(
     return done
 
 
-def _delete(target: Store, namespace: str, ids: list[str]) -> tuple[str, int]:
-    return namespace, target.delete(namespace, ids).count
+def _delete(target: Store, namespace: str, lane: AdaptiveLimit | None, ids: list[str]) -> tuple[str, int]:
+    with paced(lane, len(ids)):
+        return namespace, target.delete(namespace, ids).count

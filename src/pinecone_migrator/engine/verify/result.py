@@ -13,6 +13,9 @@ from .diff import KINDS, Difference, Kind
 Level = Literal["count", "digest", "full", "sample"]
 LEVELS: tuple[Level, ...] = ("count", "digest", "full", "sample")
 
+# Scans side by side when the concurrency is automatic: each waits on its own list round trips.
+AUTOMATIC_SCANS = 8
+
 # (side: "source" | "target", namespace, records fetched in this batch): for a progress display.
 VerifyProgress = Callable[[str, str, int], None]
 
@@ -28,9 +31,11 @@ class VerifyOptions:
     buckets: int = 256  # per target namespace, digests are kept per bucket of IDs
     ignore_metadata_keys: frozenset[str] = frozenset()  # e.g. records.STAMP_KEYS
     all_buckets: bool = False  # level "full": compare every bucket ID by ID, not only those that differ
-    concurrency: int = 4  # namespace scans side by side, and fetches in flight per scan
+    # Namespace scans side by side, and fetches in flight per scan; None: automatic (fetches in flight find
+    # their level per store, as in a migration; AUTOMATIC_SCANS scans side by side).
+    concurrency: int | None = None
     page_size: int = 100  # IDs per list call
-    fetch_size: int = 300  # IDs per fetch (3 list pages): fewer requests under the 100 fetches/s limit
+    fetch_size: int = 1_000  # IDs per fetch (10 list pages, the most a fetch takes): fewer requests
     keep_differences: int | None = None  # per namespace and kind, how many the result lists (None: all)
     max_ids_in_memory: int = 1_000_000  # level "full": ID maps held at once; beyond, several rounds
     all_target_namespaces: bool = False  # also scan target namespaces nothing should land in
@@ -39,23 +44,31 @@ class VerifyOptions:
     # ID-prefix shards scanned side by side per namespace: None = automatic (large namespaces on a slow
     # link), 1 = never, N = look for N.
     shards: int | None = None
-    shard_min_records: int = 50_000
+    shard_min_records: int | None = None  # None: from the measured list round trip (see migrate/shards.py)
     # Worker processes for the digest scans: None = automatic (from 50,000 records, up to 4 or the CPUs),
     # 0 or 1 = threads in this process only.
     processes: int | None = None
     adaptive: bool = True
 
     @property
-    def batches_in_flight(self) -> int:
-        """Fetches in flight per scan: as many records in memory as ``concurrency`` list pages would be."""
+    def batches_in_flight(self) -> int | None:
+        """Fetches in flight per scan: as many records in memory as ``concurrency`` list pages would be
+        (None when automatic: the memory budget decides)."""
+        if self.concurrency is None:
+            return None
         return max(1, -(-self.concurrency * self.page_size // self.fetch_size))
+
+    @property
+    def scans_at_once(self) -> int:
+        return self.concurrency or AUTOMATIC_SCANS
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise UserError(f"Unknown verify level {self.level!r}; choose one of {', '.join(LEVELS)}.")
         if not 1 <= self.buckets <= 65_536:
             raise UserError("The number of digest buckets must lie between 1 and 65,536.")
-        if self.sample_size < 1 or self.concurrency < 1 or self.page_size < 1 or self.fetch_size < 1:
+        concurrency = 1 if self.concurrency is None else self.concurrency
+        if self.sample_size < 1 or concurrency < 1 or self.page_size < 1 or self.fetch_size < 1:
             raise UserError("Sample size, concurrency, page size and fetch size must be at least 1.")
 
 
