@@ -63,6 +63,9 @@ class PineconeIndex:
     # Client-side pacing under Pinecone's published rate limits: "pinecone", "off", or "auto" (pinecone
     # against Pinecone's cloud, off against any other host).
     rate_limits: str = "auto"
+    # Pace at this multiple of the published limits, for a local server that enforces a fraction of them
+    # (serve --rate-limit-scale). None: $PINECONE_MIGRATOR_RATE_LIMIT_SCALE, or 1.
+    rate_limit_scale: float | None = None
 
     def key(self) -> str:
         found = self.api_key or os.environ.get(self.key_variable)
@@ -95,11 +98,13 @@ StoreReference = PineconeIndex | Files | FileExport
 
 
 def _open_pinecone(reference: PineconeIndex) -> Store:
+    from .pinecone.pacing import pacer_for
     from .pinecone.store import PineconeStore, Side
 
     side = Side(reference.side, reference.key_variable) if reference.side else None
+    pacer = pacer_for(reference.rate_limits, reference.host, reference.name, reference.rate_limit_scale)
     return PineconeStore(
-        reference.name, reference.key(), reference.host, side=side, transport=reference.transport
+        reference.name, reference.key(), reference.host, side=side, transport=reference.transport, pacer=pacer
     )
 
 
