@@ -30,6 +30,7 @@ from ..base import (
     StoreDescription,
     WriteAck,
 )
+from .pacing import PacingSettings, lift_reads, reopened, travelling
 from .rest import RestTransport, fetch_batches, message_of
 from .retry import DENIED_STATUSES, FIRST_CONTACT, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
 from .transport import Pacer, Transport, Unpaced, Written
@@ -117,11 +118,11 @@ class PineconeStore:
         self._lsn_lock = threading.Lock()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """What another process (a verify's scan worker) needs to open the same index: its name, key, host
-        and retry policy; no connection or cached state travels. The key only crosses the pipe to our own
-        child process."""
+        """What another process (a verify's scan worker) needs to open the same index: its name, key, host,
+        retry policy and pacing settings; no connection or cached state travels. The key only crosses the
+        pipe to our own child process."""
         return (_reopened, (self.index_name, self._api_key, self._control_host, self._retry, self.side,
-                            self._contacted, self.transport_name))  # fmt: skip
+                            self._contacted, self.transport_name, travelling(self.pacer)))  # fmt: skip
 
     # -- what messages say -----------------------------------------------------------------------------------
 
@@ -331,6 +332,8 @@ class PineconeStore:
             self._description = self._call(
                 "describe index", lambda: self._client.describe_index(self.index_name), not_found=self.missing
             )
+            if _dedicated_reads(self._description):
+                lift_reads(self.pacer)
         return self._description
 
     # -- the store protocol --------------------------------------------------------------------------------
@@ -367,8 +370,7 @@ class PineconeStore:
             tags=dict(model.tags or {}),
             deployment_type=type(deployment).__name__.removesuffix("Deployment").lower(),
             location=model.host,
-            dedicated_read_nodes=getattr(getattr(model, "read_capacity", None), "dedicated", None)
-            is not None,
+            dedicated_read_nodes=_dedicated_reads(model),
             embed=_embed(model),
         )
 
@@ -621,10 +623,24 @@ def _reopened(
     side: Side | None,
     contacted: bool,
     transport: str,
+    pacing: PacingSettings | None = None,
 ) -> PineconeStore:
+    pacer = reopened(pacing, index_name)
     return PineconeStore(
-        index_name, api_key, control_host, retry, side=side, contacted=contacted, transport=transport
+        index_name,
+        api_key,
+        control_host,
+        retry,
+        side=side,
+        contacted=contacted,
+        transport=transport,
+        pacer=pacer,
     )
+
+
+def _dedicated_reads(model: Any) -> bool:
+    """Whether the index runs on dedicated read nodes (which have no read rate limits)."""
+    return getattr(getattr(model, "read_capacity", None), "dedicated", None) is not None
 
 
 def _first_line(error: Exception) -> str:
