@@ -17,8 +17,11 @@ For each, at every --latency-ms (20 and 80 by default), printed with its baselin
   fetch per source index (list pages of 100 IDs; fetches of up to 1,000 IDs split by the REST store's
   12,000-byte URL bound, within one namespace), upsert requests and bytes per target namespace (requests of
   <= 1,000 records and <= 2 MB, bytes as our REST store encodes them). Namespaces are copied side by side,
-  so per-namespace limits bind per namespace; the slowest operation is the bound; every bucket of the
-  server starts full (one second of tokens), which the allowed time takes off.
+  so per-namespace limits bind per namespace; the slowest operation is the bound, at its steady rate (the
+  server's buckets start full, holding one second of tokens: a short run can beat "allowed" by that second).
+* ours / naive at F = 1, projected: the naive loop waits on round trips, not on the limits, so scaling the
+  limits down lowers our ceiling but not its rate; the goal's ratio is projected as (ours / allowed) x
+  (allowed at F = 1) / naive, i.e. assuming ours keeps its fraction of the allowed rate at full limits.
 * ours / naive: the original script's loop (one thread, the official SDK: list 100 IDs, fetch them, upsert
   them; a 429 is waited out and sent again), under the same latency and limits, measured on a subset
   (--naive-records) and its rate extrapolated (a single-threaded loop's rate does not depend on size).
@@ -343,9 +346,7 @@ def allowed(shapes: dict[str, NamespaceShape], scale: float) -> tuple[float, lis
             widest.upsert_bytes / byte_rate,
         ),
     ]
-    # Every bucket starts full with one second of tokens: the slowest operation gets one second for free.
-    seconds = max(0.001, max(bound.seconds for bound in bounds) - 1.0)
-    return seconds, bounds
+    return max(bound.seconds for bound in bounds), bounds
 
 
 # -- running the CLI -----------------------------------------------------------------------------------------
@@ -525,6 +526,8 @@ def run_scenario(
 ) -> list[str]:
     """Load, then migrate and run the naive loop at each latency; print as it goes; return summary lines."""
     namespaces = namespace_names(scenario, records)
+    work = work / scenario.key
+    work.mkdir()
     print(
         f"\n== scenario {scenario.key}: {records:,} records, {len(namespaces):,} namespace(s) of "
         f"<= {min(records, scenario.per_namespace):,}, {scenario.title}; limits x F = {scale:g}",
@@ -541,10 +544,9 @@ def run_scenario(
         print(f"allowed by the published limits x {scale:g} (src/pinecone_migrator/limits.py):")
         for bound in bounds:
             print(f"  {bound.what:<32} {bound.amount} / {bound.rate} = {bound.seconds:,.1f} s")
-        slowest = max(b.seconds for b in bounds)
         print(
-            f"  slowest {slowest:,.1f} s - 1 s (buckets start full) = {seconds:,.1f} s "
-            f"-> {allowed_rate:,.0f} records/s allowed (at F = 1: {full_rate:,.0f})"
+            f"  slowest: {seconds:,.1f} s -> {allowed_rate:,.0f} records/s allowed "
+            f"(at F = 1: {full_rate:,.0f}); the server's buckets start full, a one-second head start"
         )
         for latency in latencies:
             limits: dict[str, object] = {"rate_limits": "pinecone", "rate_limit_scale": scale}
