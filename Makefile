@@ -56,6 +56,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -u bench/verify_speed.py
 	$(BIN)/python -u bench/export_import.py
 	$(BIN)/python -u bench/sync_lag.py
+	$(BIN)/python -u bench/realistic.py
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve
