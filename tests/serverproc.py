@@ -9,10 +9,17 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
+import httpx
+
 
 class ServerProcess:
-    def __init__(self, data_dir: Path | None, *extra: str, port: int = 0) -> None:
+    """``grpc=True`` serves the data plane over gRPC too, on ephemeral ports (``--grpc-port 0``): each
+    index's address is in its description (``grpc_host``) and in :meth:`grpc_hosts`."""
+
+    def __init__(self, data_dir: Path | None, *extra: str, port: int = 0, grpc: bool = False) -> None:
         location = ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
+        if grpc:
+            location += ["--grpc-port", "0"]
         self.args = [
             sys.executable,
             "-m",
@@ -42,6 +49,14 @@ class ServerProcess:
             raise RuntimeError(f"server did not start: {line!r}")
         self.url = line
         return self
+
+    def grpc_hosts(self) -> dict[str, str]:
+        """``{index: "127.0.0.1:PORT"}``: where each index's gRPC data plane listens."""
+        key = self.args[self.args.index("--api-key") + 1] if "--api-key" in self.args else "any"
+        hosts: dict[str, str] = httpx.get(
+            f"{self.url}/_admin/grpc", headers={"Api-Key": key}, timeout=10
+        ).json()
+        return hosts
 
     @property
     def pid(self) -> int:

@@ -74,6 +74,14 @@ def _rate(name: str) -> Callable[[FC], FC]:
     help="With --rate-limits pinecone: enforce this multiple of the published limits (0.1 = a tenth), so "
     "that a small machine can reach them.",
 )
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also serve the data plane over gRPC, one port per index (the official SDK's gRPC client names "
+    "no index in its calls): the first free ports from this one upwards, 0 for any free ports. Each index's "
+    "description says where, as grpc_host; GET /_admin/grpc lists them all. Default: REST only.",
+)
 @click.option("--fault-seed", type=int, default=None, help="Seed for the fault dice (repeatable runs).")
 @click.option(
     "--max-upsert-bytes",
@@ -96,10 +104,12 @@ def serve(
     visibility_delay_ms: float,
     rate_limits: str,
     rate_limit_scale: float,
+    grpc_port: int | None,
     fault_seed: int | None,
     max_upsert_bytes: int | None,
 ) -> None:
-    """Run a local Pinecone-compatible server (control plane and data plane on one port).
+    """Run a local Pinecone-compatible server (control plane and data plane on one port; --grpc-port adds
+    the data plane over gRPC).
 
     The official SDK works against it: Pinecone(api_key="any", host="http://127.0.0.1:5080"). This tool's
     commands reach it with --source-host and --target-host. The URL is printed on stdout once it listens.
@@ -112,6 +122,7 @@ def serve(
       pinecone-migrator serve --data-dir ./rehearsal --fault-429 0.05 --latency-ms 20
       pinecone-migrator serve --in-memory --rate-limits pinecone
       pinecone-migrator serve --in-memory --rate-limits pinecone --rate-limit-scale 0.1
+      pinecone-migrator serve --in-memory --port 0 --grpc-port 0
 
     \b
     Exit codes (the README's Safety section has the table):
@@ -138,7 +149,9 @@ def serve(
         rate_limit_scale=rate_limit_scale,
         seed=fault_seed,
     )
-    config = ServerConfig(host=host, port=port, data_dir=directory, api_key=api_key, faults=faults)
+    config = ServerConfig(
+        host=host, port=port, data_dir=directory, api_key=api_key, faults=faults, grpc_port=grpc_port
+    )
     if max_upsert_bytes is not None:
         config.max_upsert_bytes = max_upsert_bytes
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

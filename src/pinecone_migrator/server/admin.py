@@ -2,6 +2,7 @@
 
 ``GET /_admin/faults`` shows the live settings and what was injected, ``PUT /_admin/faults`` changes any
 subset of the settings, ``POST /_admin/faults/reset`` turns everything off and zeroes the counters.
+``GET /_admin/grpc`` lists the gRPC listener of every index (``serve --grpc-port``).
 The faults middleware never applies faults here; the API key check does apply.
 """
 
@@ -20,6 +21,7 @@ from .validation import json_object
 
 PREFIX = "/_admin"
 FAULTS_PATH = f"{PREFIX}/faults"
+GRPC_PATH = f"{PREFIX}/grpc"
 
 # Longest latency or visibility delay accepted (1 hour): anything above is almost surely a unit mistake.
 MAX_DELAY_MS = 3_600_000.0
@@ -130,7 +132,13 @@ async def reset_faults(request: web.Request) -> web.Response:
     return json_response(injector.snapshot())
 
 
+async def get_grpc(request: web.Request) -> web.Response:
+    """Where each index's gRPC data plane listens: ``{index: "host:port"}`` (empty while gRPC is off)."""
+    return json_response(dict(sorted(state_of(request).grpc_hosts.items())))
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get(GRPC_PATH, get_grpc)
     app.router.add_get(FAULTS_PATH, get_faults)
     app.router.add_put(FAULTS_PATH, put_faults)
     app.router.add_post(f"{FAULTS_PATH}/reset", reset_faults)

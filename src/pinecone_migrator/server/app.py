@@ -112,6 +112,23 @@ async def _apply_pending_writes(app: web.Application) -> AsyncIterator[None]:
     state.catalog.close()
 
 
+def _grpc_listeners(state: ServerState) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The gRPC data plane's listeners live as long as the HTTP server, on its event loop."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        from .grpcplane.listeners import GrpcListeners  # grpc is only loaded when it is asked for
+
+        assert state.config.grpc_port is not None
+        listeners = GrpcListeners(state, state.config.host, state.config.grpc_port)
+        state.catalog.watchers.append(listeners)
+        await listeners.open_all()
+        yield
+        state.catalog.watchers.remove(listeners)
+        await listeners.close_all()
+
+    return context
+
+
 def build_app(config: ServerConfig) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
@@ -122,6 +139,8 @@ def build_app(config: ServerConfig) -> web.Application:
     )
     # First in, last out: the stores stay open until the background jobs below have stopped.
     app.cleanup_ctx.append(_apply_pending_writes)
+    if config.grpc_port is not None:
+        app.cleanup_ctx.append(_grpc_listeners(app[STATE_KEY]))
     admin.add_routes(app)
     control.add_routes(app)
     records_api.add_routes(app)  # before the data plane's catch-all for the records/* paths

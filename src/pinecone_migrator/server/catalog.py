@@ -15,7 +15,7 @@ import shutil
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -97,6 +97,12 @@ def validate_tags(tags: dict[str, Any]) -> None:
             )
 
 
+class CatalogWatcher(Protocol):
+    def index_created(self, name: str) -> None: ...
+
+    def index_deleted(self, name: str) -> None: ...
+
+
 class Catalog:
     """All indexes of one server. ``data_dir=None`` keeps everything in memory."""
 
@@ -106,6 +112,8 @@ class Catalog:
         self._data: dict[str, IndexData] = {}
         # Indexes still being filled by a restore job: described as not ready until it completes.
         self.initializing: set[str] = set()
+        # Told about every index created or deleted from now on (the gRPC listeners follow the indexes).
+        self.watchers: builtins.list[CatalogWatcher] = []
         if data_dir is not None:
             (data_dir / "indexes").mkdir(parents=True, exist_ok=True)
             if self._catalog_file.exists():
@@ -161,6 +169,8 @@ class Catalog:
             shutil.rmtree(self._index_dir(definition.name), ignore_errors=True)
         self._definitions[definition.name] = definition
         self._save()
+        for watcher in self.watchers:
+            watcher.index_created(definition.name)
         return definition
 
     def update(self, name: str, **changes: Any) -> IndexDefinition:
@@ -180,6 +190,8 @@ class Catalog:
         self._save()
         if self.data_dir is not None:
             shutil.rmtree(self._index_dir(name), ignore_errors=True)
+        for watcher in self.watchers:
+            watcher.index_deleted(name)
 
     def data(self, name: str) -> IndexData:
         """The record store of an index, opened on first use."""

@@ -22,6 +22,9 @@ class ServerConfig:
     faults: FaultSettings = field(default_factory=FaultSettings)
     # Pinecone's limit; raising it makes the server less faithful and exists for benchmarks only.
     max_upsert_bytes: int = MAX_UPSERT_BYTES
+    # The data plane over gRPC too, one listener per index: None = off, 0 = ephemeral ports, P = the first
+    # free ports from P upwards.
+    grpc_port: int | None = None
 
 
 @dataclass
@@ -29,6 +32,8 @@ class ServerState:
     config: ServerConfig
     catalog: Catalog
     faults: FaultInjector
+    # index name -> "host:port" of its gRPC listener (empty while gRPC is off).
+    grpc_hosts: dict[str, str] = field(default_factory=dict)
 
 
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("state", ServerState)

@@ -67,8 +67,13 @@ def host_of(request: web.Request, name: str) -> str:
 
 def describe(request: web.Request, definition: IndexDefinition) -> dict[str, Any]:
     model = dialect_of(request).render(definition, host_of(request, definition.name))
-    if definition.name in state_of(request).catalog.initializing:
+    state = state_of(request)
+    if definition.name in state.catalog.initializing:
         model["status"] = {"ready": False, "state": "Initializing"}
+    grpc_host = state.grpc_hosts.get(definition.name)
+    if grpc_host is not None:
+        # Not Pinecone's: where this server's gRPC data plane for the index listens (serve --grpc-port).
+        model["grpc_host"] = grpc_host
     return model
 
 

@@ -248,16 +248,22 @@ class FaultInjector:
 
     async def before_request(self, request: web.Request) -> None:
         """Delay, then maybe fail the request (raises ApiError) or drop its connection (ConnectionDropped)."""
+        if await self.before_call() is Fault.DROP:
+            raise drop_connection(request)
+
+    async def before_call(self) -> Fault | None:
+        """Any transport's share: count, delay, then raise the injected error or return DROP (which only
+        the transport can carry out); None when the call goes ahead."""
         self.counters["requests"] += 1
         if self.settings.latency_ms > 0:
             self.counters["delayed"] += 1
             await asyncio.sleep(self.settings.latency_ms / 1000.0)
         fault = self.roll()
         if fault is None:
-            return
+            return None
         self.counters[fault.value] += 1
         if fault is Fault.DROP:
-            raise drop_connection(request)
+            return fault
         raise injected_error(fault)
 
     def roll(self) -> Fault | None:

@@ -1,0 +1,36 @@
+"""Reaching the local server's gRPC data plane through the official SDK's GrpcIndex (and a raw channel)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from pinecone import RetryConfig
+from pinecone.grpc import GrpcIndex
+
+from tests.serverproc import ServerProcess
+
+
+def grpc_index(server: ServerProcess, name: str, api_key: str = "k", retries: int = 0) -> GrpcIndex:
+    """The SDK's gRPC client for one index; no retries unless asked, so that errors show at once."""
+    host = server.grpc_hosts()[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # plaintext gRPC on loopback is what we mean
+        return GrpcIndex(
+            host=f"http://{host}",
+            api_key=api_key,
+            grpc_scheme="http",
+            secure=False,
+            retry_config=RetryConfig(max_retries=retries, backoff_factor=0.05, max_wait=0.2),
+        )
+
+
+def plain(vector: Any) -> dict[str, Any]:
+    """A fetched or matched vector of either client as plain data."""
+    sparse = vector.sparse_values
+    return {
+        "id": vector.id,
+        "values": list(vector.values or []),
+        "sparse": None if sparse is None else (list(sparse.indices), list(sparse.values)),
+        "metadata": vector.metadata or None,
+    }
