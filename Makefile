@@ -8,7 +8,7 @@ TOOLS := .tools
 AZURITE_VERSION := 3.35.0
 AZURITE := $(TOOLS)/.azurite-$(AZURITE_VERSION).installed
 
-.PHONY: test lint types unit demo bench serve clean
+.PHONY: test lint types unit demo bench serve clean protos
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ bench: $(BIN)/.installed
 	$(BIN)/python -u bench/export_import.py
 	$(BIN)/python -u bench/sync_lag.py
 	$(BIN)/python -u bench/realistic.py
+
+# The local server's gRPC messages, generated from our .proto (the generated files are committed).
+PROTO_DIR := src/pinecone_migrator/server/grpcplane
+protos: $(BIN)/.installed
+	cd $(PROTO_DIR) && $(abspath $(BIN))/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. vector_service.proto
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve
