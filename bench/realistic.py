@@ -81,6 +81,7 @@ NAIVE_GOAL_LATENCY_MS = 80.0
 RSS_GOAL_MB = 300.0
 RSS_FLAT = 1.15  # "flat": the larger run's peak within 15 % of the smaller one's
 GRPC_CPU_GOAL = 0.5
+OFF: dict[str, object] = {"rate_limits": "off"}
 
 
 @dataclass(frozen=True)
@@ -102,29 +103,37 @@ class Scenario:
 
 SCENARIOS = {
     "a": Scenario(
-        "a", "one namespace, dimension 768, ~1 KB metadata", 200_000, 768, 200_000, False, 0.25, 0.85, 4_000
+        key="a",
+        title="one namespace, dimension 768, ~1 KB metadata",
+        records=200_000,
+        dimension=768,
+        per_namespace=200_000,
+        sparse=False,
+        scale=0.25,
+        allowed_goal=0.85,
+        naive_records=4_000,
     ),
     "b": Scenario(
-        "b",
-        "namespaces x 50 records, dimension 64, ~1 KB metadata",
-        100_000,
-        64,
-        50,
-        False,
-        0.25,
-        0.70,
-        3_000,
+        key="b",
+        title="namespaces x 50 records, dimension 64, ~1 KB metadata",
+        records=100_000,
+        dimension=64,
+        per_namespace=50,
+        sparse=False,
+        scale=0.2,  # at 0.25 the machine's own bound (2,350/s, loaded) was only 1.9x the allowed rate
+        allowed_goal=0.70,
+        naive_records=3_000,
     ),
     "c": Scenario(
-        "c",
-        "one namespace, dimension 1536 hybrid (+100 sparse), ~1 KB",
-        50_000,
-        1536,
-        50_000,
-        True,
-        0.25,
-        0.85,
-        3_000,
+        key="c",
+        title="one namespace, dimension 1536 hybrid (+100 sparse), ~1 KB metadata",
+        records=50_000,
+        dimension=1536,
+        per_namespace=50_000,
+        sparse=True,
+        scale=0.25,
+        allowed_goal=0.85,
+        naive_records=3_000,
     ),
 }
 
@@ -587,8 +596,7 @@ def run_scenario(
                 print("  migrate output (tail):\n" + m.run.output[-2000:])
             summary.append(line)
             if limits_off_too:
-                off: dict[str, object] = {"rate_limits": "off"}
-                free = measure_at(source, target, source_host, scenario, records, latency, off, work, False)
+                free = measure_at(source, target, source_host, scenario, records, latency, OFF, work, False)
                 line = (
                     f"{scenario.key} @ {latency:g} ms, limits off: ours {free.rate:,.0f}/s = "
                     f"{free.rate / allowed_rate:.1f}x what F = {scale:g} allows"
@@ -599,13 +607,13 @@ def run_scenario(
             # The machine's own bound for this data: no latency, no limits, many pages in flight (the one run
             # with a tuning flag; it measures the machine, not the defaults). F is right when this is well
             # above what F allows.
-            off: dict[str, object] = {"rate_limits": "off"}
             machine = measure_at(
-                source, target, source_host, scenario, records, 0.0, off, work, False, "--concurrency", "16"
+                source, target, source_host, scenario, records, 0.0, OFF, work, False, "--concurrency", "16"
             )
+            clock = float(machine.run.report.get("records_per_second") or 0.0)
             line = (
-                f"{scenario.key} machine bound (0 ms, limits off, --concurrency 16): {machine.rate:,.0f}/s = "
-                f"{machine.rate / allowed_rate:.1f}x what F = {scale:g} allows"
+                f"{scenario.key} machine bound (0 ms, limits off, --concurrency 16): {machine.rate:,.0f}/s wall, "
+                f"{clock:,.0f}/s by its report's clock = {clock / allowed_rate:.1f}x what F = {scale:g} allows"
             )
             print("  " + line, flush=True)
             summary.append(line)
