@@ -612,8 +612,9 @@ def run_scenario(
             )
             clock = float(machine.run.report.get("records_per_second") or 0.0)
             line = (
-                f"{scenario.key} machine bound (0 ms, limits off, --concurrency 16): {machine.rate:,.0f}/s wall, "
-                f"{clock:,.0f}/s by its report's clock = {clock / allowed_rate:.1f}x what F = {scale:g} allows"
+                f"{scenario.key} machine bound (0 ms, limits off, --concurrency 16): "
+                f"{machine.rate:,.0f}/s wall, {clock:,.0f}/s by its report's clock = "
+                f"{clock / allowed_rate:.1f}x what F = {scale:g} allows"
             )
             print("  " + line, flush=True)
             summary.append(line)
