@@ -1,8 +1,8 @@
-"""Planning a migration without writing anything: what would move, how big it is, how long it should take.
+"""Planning a migration without writing anything: what would move, how big it is, how many requests it takes.
 
 Sizes follow Pinecone's dedicated-read-nodes formula (ID + 4 × dimension + 9 × sparse non-zeros + metadata
-bytes per record), estimated from a sample of each namespace. Time is the slowest of the published
-per-index/per-namespace rate limits for the requests a migration sends (see the README's limits).
+bytes per record), estimated from a sample of each namespace. The time each way of moving it takes (a
+streaming copy, a native backup and restore, an export and bulk import) is :mod:`.paths`'s.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from itertools import islice
 
+from ...limits import RATE_LIMITS, Unit
 from ...records import Record, approx_bytes
 from ...stores.base import Store
 from ..walk import record_pages
@@ -20,11 +21,12 @@ from .copy import CopyOptions
 
 SHARD_BYTES = 250 * 10**9
 SHARD_FILL = 0.8  # keep a dedicated shard under 80 % full
-LIST_PER_SECOND = 200  # per index
-FETCH_PER_SECOND = 100  # per index
-UPSERT_PER_SECOND = 100  # per namespace
-UPSERT_BYTES_PER_SECOND = 50 * 1024 * 1024  # per namespace
 SAMPLE_PAGES = 2
+
+
+def published_rate(operation: str, unit: Unit = Unit.REQUESTS) -> float:
+    """Pinecone's published limit of ``operation`` in ``unit`` per second (limits.py's table)."""
+    return next(limit.per_second for limit in RATE_LIMITS[operation] if limit.unit is unit)
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,28 @@ class NamespacePlan:
     bytes_per_record: float
     request_bytes_per_record: float
     upsert_requests: int
+    ids_per_fetch: float = 100.0  # IDs one fetch request carries, on average
+    sample_ids: tuple[str, ...] = ()  # the sampled IDs (how many fit in a fetch depends on their length)
 
     @property
     def index_bytes(self) -> int:
         return round(self.records * self.bytes_per_record)
+
+    @property
+    def request_bytes(self) -> float:
+        return self.records * self.request_bytes_per_record
+
+    def list_requests(self, page_size: int) -> int:
+        return math.ceil(self.records / page_size)
+
+    @property
+    def fetch_requests(self) -> int:
+        return math.ceil(self.records / self.ids_per_fetch) if self.records else 0
+
+    def to_json(self) -> dict[str, object]:
+        body = asdict(self)
+        del body["sample_ids"]
+        return {**body, "ids_per_fetch": round(self.ids_per_fetch, 1), "index_bytes": self.index_bytes}
 
 
 @dataclass(frozen=True)
@@ -65,11 +85,11 @@ class Plan:
 
     @property
     def list_requests(self) -> int:
-        return sum(math.ceil(n.records / self.page_size) for n in self.namespaces)
+        return sum(n.list_requests(self.page_size) for n in self.namespaces)
 
     @property
     def fetch_requests(self) -> int:
-        return self.list_requests  # one fetch per listed page
+        return sum(n.fetch_requests for n in self.namespaces)
 
     @property
     def upsert_requests(self) -> int:
@@ -77,20 +97,32 @@ class Plan:
 
     @property
     def estimated_seconds(self) -> float:
-        """Lower bound under Pinecone's published limits: list and fetch are limited per index, upserts per
-        target namespace (namespaces are copied side by side, so the busiest target namespace bounds the
-        writes; every namespace of a fold or merge writes into the same one)."""
-        reads = max(self.list_requests / LIST_PER_SECOND, self.fetch_requests / FETCH_PER_SECOND)
+        """Lower bound under Pinecone's published limits alone: list and fetch are limited per index,
+        upserts per target namespace (namespaces are copied side by side, so the busiest target namespace
+        bounds the writes; every namespace of a fold or merge writes into the same one)."""
+        return max(self.read_seconds, self.write_seconds)
+
+    @property
+    def read_seconds(self) -> float:
+        return max(self.list_requests / published_rate("list"), self.fetch_requests / published_rate("fetch"))
+
+    @property
+    def write_seconds(self) -> float:
         requests: dict[str, int] = {}
         sent: dict[str, float] = {}
         for n in self.namespaces:
             requests[n.target] = requests.get(n.target, 0) + n.upsert_requests
-            sent[n.target] = sent.get(n.target, 0.0) + n.records * n.request_bytes_per_record
-        writes = max(
-            (max(requests[t] / UPSERT_PER_SECOND, sent[t] / UPSERT_BYTES_PER_SECOND) for t in requests),
+            sent[n.target] = sent.get(n.target, 0.0) + n.request_bytes
+        return max(
+            (
+                max(
+                    requests[t] / published_rate("upsert"),
+                    sent[t] / published_rate("upsert", Unit.BYTES),
+                )
+                for t in requests
+            ),
             default=0.0,
         )
-        return max(reads, writes)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -104,7 +136,7 @@ class Plan:
                 "upsert": self.upsert_requests,
             },
             "estimated_seconds": round(self.estimated_seconds, 1),
-            "namespaces": [{**asdict(n), "index_bytes": n.index_bytes} for n in self.namespaces],
+            "namespaces": [n.to_json() for n in self.namespaces],
         }
 
 
@@ -118,16 +150,19 @@ def plan_namespace(
     as_written: Callable[[Record], Record] | None = None,
 ) -> NamespacePlan:
     """Estimate one namespace from a sample; ``sizer`` is the store whose request encoding is measured;
-    ``as_written`` turns a source record into the one written (a fold's added field counts)."""
+    ``as_written`` turns a source record into the one written (a fold's added field counts). A fetch is
+    counted at the source's most IDs per request; :func:`.paths.fetch_split` narrows it to what the sampled
+    IDs allow on the wire."""
     sampled_bytes = 0
     sampled_request_bytes = 0
-    sampled = 0
+    sample_ids: list[str] = []
     for page in islice(record_pages(source, namespace, page_size=options.page_size), SAMPLE_PAGES):
         for found in page:
             record = found if as_written is None else as_written(found)
-            sampled += 1
+            sample_ids.append(found.id)
             sampled_bytes += approx_bytes(record)
             sampled_request_bytes += sizer.request_size(record)
+    sampled = len(sample_ids)
     request_bytes_per_record = sampled_request_bytes / sampled if sampled else 0.0
     upserts = 0
     if records:
@@ -143,4 +178,6 @@ def plan_namespace(
         bytes_per_record=sampled_bytes / sampled if sampled else 0.0,
         request_bytes_per_record=request_bytes_per_record,
         upsert_requests=upserts,
+        ids_per_fetch=float(source.capabilities().max_fetch_ids),
+        sample_ids=tuple(sample_ids),
     )
