@@ -5,15 +5,20 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import grpc
 from pinecone import RetryConfig
 from pinecone.grpc import GrpcIndex
 
+from pinecone_migrator.server.runner import BackgroundServer
 from tests.serverproc import ServerProcess
 
 
-def grpc_index(server: ServerProcess, name: str, api_key: str = "k", retries: int = 0) -> GrpcIndex:
+def grpc_index(
+    server: ServerProcess | BackgroundServer, name: str, api_key: str = "k", retries: int = 0
+) -> GrpcIndex:
     """The SDK's gRPC client for one index; no retries unless asked, so that errors show at once."""
-    host = server.grpc_hosts()[name]
+    hosts = server.grpc_hosts() if isinstance(server, ServerProcess) else server.state.grpc_hosts
+    host = hosts[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # plaintext gRPC on loopback is what we mean
         return GrpcIndex(
@@ -34,3 +39,17 @@ def plain(vector: Any) -> dict[str, Any]:
         "sparse": None if sparse is None else (list(sparse.indices), list(sparse.values)),
         "metadata": vector.metadata or None,
     }
+
+
+def raw_call(
+    host: str, method: str, request: Any, reply_type: Any, api_key: str = "k"
+) -> tuple[Any, dict[str, str]]:
+    """One call on a plain grpcio channel: the reply and the initial metadata (where the LSNs are)."""
+    with grpc.insecure_channel(host) as channel:
+        stub = channel.unary_unary(
+            f"/VectorService/{method}",
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=reply_type.FromString,
+        )
+        reply, call = stub.with_call(request, metadata=(("api-key", api_key),), timeout=10)
+        return reply, dict(call.initial_metadata())
