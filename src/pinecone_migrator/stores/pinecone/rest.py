@@ -375,6 +375,9 @@ class RestTransport:
         return [Match(id=str(m["id"]), score=float(m.get("score", 0.0))) for m in found.get("matches") or ()]
 
     def request_size(self, record: Record) -> int:
+        cached = self._encoded.get(id(record))
+        if cached is not None and cached[0] is record:
+            return len(cached[1]) + 1  # sized again (a paced upsert counts its bytes): not encoded again
         encoded = encode_record(record)
         self._encoded[id(record)] = (record, encoded)
         return len(encoded) + 1  # the comma between vectors
