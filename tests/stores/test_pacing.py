@@ -203,13 +203,12 @@ def faults(server: ServerProcess, key: str, changes: dict[str, Any] | None = Non
     return result
 
 
-def load(server: ServerProcess, key: str, name: str, namespaces: dict[str, int], **spec: Any) -> None:
+def load(server: ServerProcess, key: str, name: str, namespaces: dict[str, int]) -> None:
     """An index with ``namespaces`` of dimension-8 records, written with the server's limits off."""
     faults(server, key, {"rate_limits": None})
     pc = Pinecone(api_key=key, host=server.url)
-    pc.create_index(name, dimension=8, metric="cosine", spec=ServerlessSpec(cloud="aws", region="us-east-1",
-                                                                             **spec))  # fmt: skip
-    index = pc.index(host=pc.describe_index(name).host)
+    pc.create_index(name, dimension=8, metric="cosine", spec=ServerlessSpec(cloud="aws", region="us-east-1"))
+    index = pc.index(host=str(pc.describe_index(name).host))
     rng = np.random.default_rng(7)
     for namespace, count in namespaces.items():
         values = rng.random((count, 8), dtype=np.float32).tolist()
@@ -243,7 +242,7 @@ def run_migrate(
     before = rate_limited(servers)
     done = migrate(*servers, tmp_path / target, "--source-index", "src", "--target-index", target,
                    "--rate-limits", mode, "--concurrency", "8", "--yes", "--log-format", "json")  # fmt: skip
-    assert isinstance(done, subprocess.CompletedProcess) and done.returncode == 0, done.stderr[-2000:]
+    assert isinstance(done, subprocess.CompletedProcess) and done.returncode == 0, str(done.stderr)[-2000:]
     summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     summary["rate_limited"] = rate_limited(servers) - before
     return summary
