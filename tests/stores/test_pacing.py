@@ -30,7 +30,7 @@ from pinecone_migrator.stores.pinecone.pacing import (
 )
 from pinecone_migrator.stores.pinecone.store import PineconeStore
 from pinecone_migrator.stores.pinecone.transport import Unpaced
-from pinecone_migrator.stores.registry import PineconeIndex, open_store
+from pinecone_migrator.stores.registry import PineconeIndex, open_store, split_pacing
 from tests.cliproc import SOURCE_KEY, TARGET_KEY, migrate
 from tests.serverproc import ServerProcess
 
@@ -167,12 +167,12 @@ def test_the_registry_gives_each_mode_its_pacer(monkeypatch: pytest.MonkeyPatch)
 def test_the_pacing_travels_to_a_worker_process_split_among_the_workers() -> None:
     store = open_store(PineconeIndex("travel", "http://127.0.0.1:5080", api_key="k", rate_limits="pinecone",
                                     rate_limit_scale=0.2))  # fmt: skip
-    assert isinstance(store.pacer, RatePacer)
-    store.pacer.split(4)
+    split_pacing(store, 4)  # what a verify starting four scan workers does
     copy = pickle.loads(pickle.dumps(store))
     assert isinstance(copy, PineconeStore) and isinstance(copy.pacer, RatePacer)
     assert copy.pacer.settings == PacingSettings(scale=0.2, share=0.25)
     assert copy.pacer.rate("list") == pytest.approx(200 * 0.2 * 0.25 * HEADROOM)
+    assert isinstance(store.pacer, RatePacer) and store.pacer.settings.share == 1  # this process: all of it
     unpaced = open_store(PineconeIndex("travel", "http://127.0.0.1:5080", api_key="k"))
     assert isinstance(pickle.loads(pickle.dumps(unpaced)).pacer, Unpaced)
 

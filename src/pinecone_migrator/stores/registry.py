@@ -108,6 +108,16 @@ def _open_pinecone(reference: PineconeIndex) -> Store:
     )
 
 
+def split_pacing(store: Store, processes: int) -> None:
+    """Copies of ``store`` sent to ``processes`` worker processes (pickled after this call) each pace at
+    that fraction of the index's rate limits, so that together they stay under them. Other stores: no-op."""
+    from .pinecone.pacing import RatePacer
+
+    pacer = getattr(store, "pacer", None)  # a Pinecone store's
+    if isinstance(pacer, RatePacer):
+        pacer.split(processes)
+
+
 def _open_files(reference: Files) -> Store:
     from .files import FileSource
 
