@@ -83,6 +83,13 @@ def _file(name: str) -> object:
     return make
 
 
+def _written(name: str, text: str) -> object:
+    def make(here: CaseWorld) -> None:
+        (here.tmp / name).write_text(text)
+
+    return make
+
+
 def _nested_filter(depth: int) -> str:
     text = '{"year": {"$gt": 1}}'
     for _ in range(depth):
@@ -124,6 +131,13 @@ CASES = [
     Case("--report under /proc", (*MIGRATE, *NEW, "--report", "/proc/version/report.json"), 2, "report.*cannot be created", check=_no_state_written),
     Case("--report is a directory", (*MIGRATE, *NEW, "--report", "{tmp}"), 2, "report.*is a directory"),
     Case("plan --report under a regular file", ("plan", *SRC, *DST, *STATE, *NEW, "--report", "{tmp}/plain/r.json"), 2, "not a directory", setup=_file("plain")),
+    # A prices file replaces the built-in list prices only when every figure in it is one.
+    Case("plan --prices not JSON", ("plan", *SRC, *DST, *STATE, *NEW, "--prices", "{tmp}/p.json"), 2, r"--prices .*p\.json: not valid JSON", setup=_written("p.json", "{usd_per_million_read_units: 16")),
+    Case("plan --prices not TOML", ("plan", *SRC, *DST, *STATE, *NEW, "--prices", "{tmp}/p.toml"), 2, r"--prices .*p\.toml: not valid TOML", setup=_written("p.toml", "usd_per_million_read_units = = 16")),
+    Case("plan --prices with an unknown key", ("plan", *SRC, *DST, *STATE, *NEW, "--prices", "{tmp}/p.json"), 2, "unknown key 'read_units'; the keys are", setup=_written("p.json", '{"read_units": 16}')),
+    Case("plan --prices with a negative price", ("plan", *SRC, *DST, *STATE, *NEW, "--prices", "{tmp}/p.json"), 2, "usd_per_gb_egress must be a number of US dollars, 0 or more", setup=_written("p.json", '{"usd_per_gb_egress": -1}')),
+    Case("plan --prices that is a list", ("plan", *SRC, *DST, *STATE, *NEW, "--prices", "{tmp}/p.json"), 2, "expected an object of prices", setup=_written("p.json", "[16, 4]")),
+    Case("plan --prices missing", ("plan", *SRC, *DST, *STATE, *NEW, "--prices", "{tmp}/none.json"), 2, r"--prices .*none\.json: cannot be read"),
     Case("verify --diff under /proc", (*VERIFY, "--source-index", "src", "--target-index", "small", "--diff", "/proc/version/d.jsonl"), 2, "diff.*cannot be created"),
     Case("sync --report is a directory", (*SYNC, *NEW, "--report", "{tmp}"), 2, "report.*is a directory"),
     # Ambiguous input is refused, not guessed.

@@ -343,7 +343,7 @@ def test_dry_run_and_plan_write_nothing_and_estimate(
     assert not ledger.exists()
     plan = orjson.loads(report.read_bytes())
     assert plan["records"] == 750 and plan["dedicated_shards"] == 1
-    assert plan["requests"]["list"] == 9 and plan["requests"]["fetch"] == 9
+    assert plan["requests"]["list"] == 9 and plan["requests"]["fetch"] == 3  # 250 IDs fit one fetch
     per_record = plan["index_bytes"] / 750
     assert 8 * 4 < per_record < 400  # ID + 4 x 8 dims + sparse pairs + metadata JSON
     assert plan["estimated_seconds"] > 0

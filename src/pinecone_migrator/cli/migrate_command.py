@@ -1,4 +1,4 @@
-"""`migrate`, `plan` and `status`."""
+"""`migrate` and `status` (`plan`, also `migrate --dry-run`, is plan_command's)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from ..statelock import check_writable
 from .app import cli
 from .common import (
     EXIT_DECLINED,
@@ -144,10 +143,11 @@ def migrate(**options: Any) -> None:
       130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
 
-    request = copy_request(options)
-    if options["dry_run"]:
-        _print_plan(request, options)
+    if options.pop("dry_run"):
+        # The plan command (its own module, which imports this one) with migrate's options.
+        click.get_current_context().invoke(cli.commands["plan"], **options)
         return
+    request = copy_request(options)
     with user_errors():
         source, target = index_stores(request, options)
     from ..engine.workflows import migrate as run_migration
@@ -222,62 +222,6 @@ def _finish(outcome: MigrateOutcome, options: dict[str, Any]) -> None:
         fail(report_failure)
     if outcome.exit_code:
         sys.exit(outcome.exit_code)
-
-
-@cli.command()
-@selection_options
-@write_options
-@click.pass_context
-def plan(context: click.Context, /, **options: Any) -> None:
-    """The same as `migrate --dry-run`: what would move, how big it is, how long it should take.
-
-    Writes nothing (no target is created); takes migrate's options.
-
-    \b
-    Examples:
-      pinecone-migrator plan --source-index docs --target-index docs-v2
-      pinecone-migrator plan --source-index docs --target-index docs-v2 --report plan.json
-      pinecone-migrator plan --source-index docs --target-index docs-v2 --source-host http://127.0.0.1:5080
-
-    \b
-    Exit codes (the README's Safety section has the table):
-      0    planned
-      2    bad input (options, credentials, a target that does not fit)
-      3    a remote failure stopped it; run it again
-      70   a bug: one line names it, the traceback is in the log file it prints
-    """
-    context.invoke(migrate, **options, dry_run=True)
-
-
-def _print_plan(request: MigrationRequest, options: dict[str, Any]) -> None:
-    from ..engine.migrate.run import plan_migration
-
-    with user_errors():
-        report = options["report"]
-        if report is not None:
-            check_writable(report, "The --report file")
-        source, target = index_stores(request, options)
-        found, target_state = plan_migration(request, source, target)
-    body = {"dry_run": True, "target": target_state, **found.to_json()}
-    failure = write_report(report, body)
-    if failure is not None:
-        fail(failure)
-    route = f"{request.source.label()} -> {request.target.label()}"
-    click.echo(f"Plan (nothing written): {route} (target {target_state})")
-    for ns in found.namespaces:
-        click.echo(
-            f"  {ns.source} -> {ns.target}: {ns.records:,} records, ~{ns.index_bytes / 1e6:,.1f} MB "
-            f"(sampled {ns.sampled}), {ns.upsert_requests:,} upserts"
-        )
-    into = found.target_namespaces
-    one = f"namespace {into[0]!r}" if len(into) == 1 else f"{len(into)} namespaces"
-    click.echo(
-        f"Total: {found.records:,} records, ~{found.index_bytes / 1e9:,.3f} GB into {one}; a "
-        f"dedicated-read-nodes index needs {found.dedicated_shards} shard(s); requests: "
-        f"{found.list_requests:,} list, "
-        f"{found.fetch_requests:,} fetch, {found.upsert_requests:,} upsert; at least "
-        f"{found.estimated_seconds:,.0f} s under Pinecone's published rate limits."
-    )
 
 
 @cli.command()
