@@ -1,4 +1,6 @@
-"""The Pinecone store, on the local server through the official SDK and REST, passes the conformance suite."""
+"""The Pinecone store, on the local server (control plane through the official SDK), passes the
+conformance suite over both data-plane transports: REST, and gRPC through the SDK's gRPC client
+(``serve --grpc-port``)."""
 
 from __future__ import annotations
 
@@ -20,12 +22,16 @@ FAST_RETRY = RetryPolicy(attempts=5, base_seconds=0.01, max_seconds=0.05, budget
 
 
 class PineconeHarness(Harness):
-    def __init__(self, server: BackgroundServer) -> None:
+    def __init__(self, server: BackgroundServer, transport: str) -> None:
         self.server = server
+        self.transport = transport
         self._numbers = itertools.count()
 
+    def _store(self, name: str) -> PineconeStore:
+        return PineconeStore(name, "key", self.server.url, retry=FAST_RETRY, transport=self.transport)
+
     def _new(self, shape: IndexShape = SHAPE) -> PineconeStore:
-        store = PineconeStore(f"index-{next(self._numbers)}", "key", self.server.url, retry=FAST_RETRY)
+        store = self._store(f"index-{next(self._numbers)}")
         store.create_like(replace(SOURCE, shape=shape))
         return store
 
@@ -40,13 +46,13 @@ class PineconeHarness(Harness):
         return self._new()
 
     def missing(self) -> PineconeStore:
-        return PineconeStore("no-such-index", "key", self.server.url, retry=FAST_RETRY)
+        return self._store("no-such-index")
 
 
-@pytest.fixture(scope="module")
-def harness() -> Iterator[Harness]:
-    with BackgroundServer(ServerConfig(port=0)) as server:
-        yield PineconeHarness(server)
+@pytest.fixture(scope="module", params=["rest", "grpc"])
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    with BackgroundServer(ServerConfig(port=0, grpc_port=0)) as server:
+        yield PineconeHarness(server, request.param)
 
 
 class TestPineconeStore(StoreConformance):

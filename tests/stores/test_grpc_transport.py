@@ -1,0 +1,279 @@
+"""The Pinecone store over gRPC (``--transport grpc``, the official SDK's gRPC client) against the local
+server's gRPC data plane (``serve --grpc-port``): the same records and errors as over REST, sizes as
+protobuf encodes them, 429s retried and heard, and a migrate and verify through the CLI."""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from pinecone import Pinecone
+
+from pinecone_migrator.errors import UserError
+from pinecone_migrator.records import Metadata, Record, SparseValues, record_digest
+from pinecone_migrator.server.context import ServerConfig
+from pinecone_migrator.server.grpcplane import vector_service_pb2 as pb
+from pinecone_migrator.server.runner import BackgroundServer
+from pinecone_migrator.stores.base import IndexShape, StoreDescription
+from pinecone_migrator.stores.pinecone.grpc_transport import GrpcTransport
+from pinecone_migrator.stores.pinecone.rest import RestTransport
+from pinecone_migrator.stores.pinecone.store import PineconeStore, RetryPolicy
+
+from ..cliproc import SOURCE_KEY, TARGET_KEY, cli_command, contents, load_source
+from ..helpers import random_records, sparse_index
+from ..serverproc import ServerProcess
+
+KEY = "key"
+HYBRID = IndexShape(vector_type="dense", metric="dotproduct", dimension=4)
+PATIENT = RetryPolicy(attempts=30, base_seconds=0.05, max_seconds=0.5, budget_seconds=60)
+METADATA: Metadata = {
+    "title": 'Zoë\'s \u2603 "quoted"\n text',
+    "count": 3,
+    "fraction": 0.1,
+    "large": 2.0**53 + 2,
+    "flag": True,
+    "off": False,
+    "tags": ["b", "a", "\u00e9"],
+    "empty": [],
+}
+
+
+def _records() -> list[Record]:
+    rng = np.random.default_rng(3)
+    return [
+        Record("dense", rng.standard_normal(4).astype(np.float32)),
+        Record("with metadata", rng.standard_normal(4).astype(np.float32), metadata=METADATA),
+        Record(
+            "hybrid/#1",
+            np.array([1 / 3, 1.4e-45, 3.4028235e38, -0.0], dtype=np.float32),
+            SparseValues(
+                np.array([0, 127, 128, 2**21, 2**32 - 1], np.uint32), np.arange(5, dtype=np.float32)
+            ),
+            {"n": 7, "words": ["x", "y"]},
+        ),
+    ]
+
+
+def _store(server: BackgroundServer, name: str, transport: str, **kwargs: object) -> PineconeStore:
+    return PineconeStore(name, KEY, server.url, transport=transport, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[BackgroundServer]:
+    with BackgroundServer(ServerConfig(port=0, grpc_port=0, api_key=KEY)) as running:
+        yield running
+
+
+def _created(
+    server: BackgroundServer, name: str, transport: str, shape: IndexShape = HYBRID
+) -> PineconeStore:
+    store = _store(server, name, transport)
+    store.create_like(StoreDescription(name=name, shape=shape, namespace_counts={}))
+    return store
+
+
+def test_records_written_over_one_transport_read_the_same_over_the_other(server: BackgroundServer) -> None:
+    records = _records()
+    for writer, reader in (("grpc", "rest"), ("rest", "grpc")):
+        name = f"both-{writer}"
+        written = _created(server, name, writer)
+        assert written.write("ns", records).count == len(records)
+        read = _store(server, name, reader).fetch("ns", [r.id for r in records] + ["absent"])
+        by_id = {record.id: record for record in read}
+        assert set(by_id) == {r.id for r in records}
+        for record in records:
+            assert by_id[record.id] == record, (writer, reader, record.id)
+            assert record_digest(by_id[record.id]) == record_digest(record)
+    # Struct numbers are doubles: what gRPC reads back is a float, which records and digests count as equal.
+    over_grpc = _store(server, "both-rest", "grpc").fetch("ns", ["with metadata"])[0]
+    assert over_grpc.metadata["count"] == 3.0 and isinstance(over_grpc.metadata["count"], float)
+
+
+def test_a_dense_page_and_a_sparse_index_over_grpc(server: BackgroundServer) -> None:
+    rng = np.random.default_rng(4)
+    page = [
+        Record(f"r{n:03d}", rng.standard_normal(4).astype(np.float32), metadata={"n": n}) for n in range(300)
+    ]
+    dense = _created(server, "dense-page", "grpc")
+    dense.write("", page)
+    assert sorted(dense.fetch("", [r.id for r in page]), key=lambda r: r.id) == page
+    assert dense.describe().namespace_counts == {"__default__": 300}
+    sparse_only = [
+        Record(f"s{n}", sparse=SparseValues(np.array([n, 5000 + n]), np.array([0.5, n]))) for n in range(9)
+    ]
+    shape = IndexShape(vector_type="sparse", metric="dotproduct", dimension=None)
+    sparse = _created(server, "sparse-page", "grpc", shape)
+    sparse.write("ns", sparse_only)
+    assert sorted(sparse.fetch("ns", [r.id for r in sparse_only]), key=lambda r: r.id) == sparse_only
+    assert sparse.query_ids("ns", top_k=1, sparse=sparse_only[8].sparse) == ["s8"]
+
+
+def test_request_size_is_what_protobuf_encodes(server: BackgroundServer) -> None:
+    store = _created(server, "sizes", "grpc")
+    long_id = "\u2603" * 170
+    odd: Any = {"k" * 200: "v" * 300, "nested": {"deep": [1, "x", None, True]}, "null": None}
+    for record in [*_records(), Record(long_id, np.ones(4, np.float32), metadata=odd)]:
+        message = pb.Vector(id=record.id)
+        if record.values is not None:
+            message.values.extend(record.values.tolist())
+        if record.sparse is not None:
+            message.sparse_values.indices.extend(record.sparse.indices.tolist())
+            message.sparse_values.values.extend(record.sparse.values.tolist())
+        if record.metadata:
+            message.metadata.update(record.metadata)
+        upsert = pb.UpsertRequest(vectors=[message])
+        assert store.request_size(record) == upsert.ByteSize(), record.id
+    # Packed floats: a record of dimension 1536 is about 4 bytes a float over gRPC, about 10 over REST.
+    wide = Record("wide", np.random.default_rng(0).standard_normal(1536).astype(np.float32))
+    rest = _store(server, "sizes", "rest")
+    assert store.request_size(wide) < 0.5 * rest.request_size(wide)
+
+
+def test_a_server_without_a_grpc_data_plane_is_refused_in_one_line() -> None:
+    with BackgroundServer(ServerConfig(port=0, api_key=KEY)) as rest_only:
+        store = _created(rest_only, "plain", "grpc")
+        with pytest.raises(UserError) as refused:
+            store.fetch("", ["a"])
+    assert str(refused.value) == (
+        f"{rest_only.url} serves no gRPC data plane for index 'plain'; start it with `serve --grpc-port 0` "
+        "or use --transport rest"
+    )
+
+
+def test_a_refused_key_reads_as_over_rest(server: BackgroundServer) -> None:
+    store = _created(server, "keys", "grpc")
+    grpc_host = store.transport.host  # type: ignore[attr-defined]
+    rest_host = store.client.describe_index("keys").host
+    refusals = []
+    for transport, host in (
+        (GrpcTransport(grpc_host, "wrong-key", secure=False, denied=store.denied), grpc_host),
+        (RestTransport(rest_host, "wrong-key", denied=store.denied), rest_host),
+    ):
+        with pytest.raises(UserError) as refused:
+            transport.fetch("", ["a"])
+        transport.close()
+        refusals.append(str(refused.value).replace(host, "HOST"))
+    over_grpc, over_rest = refusals
+    assert over_grpc == over_rest
+    assert "(its data plane, HOST) refused the API key ([401] Invalid API key" in over_grpc
+
+
+def test_a_429_over_grpc_is_retried_and_heard(server: BackgroundServer) -> None:
+    store = _created(server, "limited", "grpc")
+    store.write("", _records())
+    throttled: list[int] = []
+    patient = _store(server, "limited", "grpc", retry=PATIENT)
+    patient.set_throttle_listener(lambda: throttled.append(1))
+    with httpx.Client(base_url=server.url, headers={"Api-Key": KEY}) as admin:
+        admin.post("/_admin/faults/reset").raise_for_status()
+        # fetch: 100 requests/s per index x 0.05 = 5 a second, a bucket of 5
+        admin.put(
+            "/_admin/faults", json={"rate_limits": "pinecone", "rate_limit_scale": 0.05}
+        ).raise_for_status()
+        try:
+            fetched = [patient.fetch("", ["dense"]) for _ in range(12)]
+            refused = admin.get("/_admin/faults").json()["counters"]["rate_limited"]
+        finally:
+            admin.post("/_admin/faults/reset").raise_for_status()
+    assert all(len(page) == 1 and page[0].id == "dense" for page in fetched)
+    assert refused >= 1
+    assert len(throttled) == refused  # every 429 reached the store, which slowed down and sent again
+
+
+# -- through the CLI ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """A source and a target project, each serving gRPC too; the source holds a hybrid index (dense +
+    sparse, every metadata type) in three namespaces, and a sparse index."""
+    folder = tmp_path_factory.mktemp("projects")
+    with (
+        ServerProcess(folder / "source", "--api-key", SOURCE_KEY, grpc=True) as source,
+        ServerProcess(folder / "target", "--api-key", TARGET_KEY, grpc=True) as target,
+    ):
+        pc = Pinecone(api_key=SOURCE_KEY, host=source.url)
+        load_source(pc, count=150)
+        records = random_records(80, 0, random.Random(9), sparse=True, prefix="s#")
+        sparse = sparse_index(pc, "sparse-src")
+        sparse.upsert(vectors=[{k: v for k, v in r.items() if k != "values"} for r in records], namespace="n")
+        yield source, target
+
+
+def _run(
+    projects: tuple[ServerProcess, ServerProcess],
+    tmp_path: Path,
+    *args: str,
+    verb: str = "migrate",
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    command, environment = cli_command(*projects, tmp_path, verb, *args)
+    result = subprocess.run(command, env={**environment, **(env or {})}, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    return result
+
+
+@pytest.mark.parametrize(("source", "target"), [("src", "dst"), ("sparse-src", "sparse-dst")])
+def test_migrate_and_verify_over_grpc(
+    projects: tuple[ServerProcess, ServerProcess], tmp_path: Path, source: str, target: str
+) -> None:
+    names = ("--source-index", source, "--target-index", target, "--transport", "grpc")
+    copied = _run(projects, tmp_path, *names)
+    assert copied.returncode == 0, copied.stderr
+    source_pc = Pinecone(api_key=SOURCE_KEY, host=projects[0].url)
+    target_pc = Pinecone(api_key=TARGET_KEY, host=projects[1].url)
+    wanted = contents(source_pc, source)
+    assert len(wanted) in (450, 80)
+    assert contents(target_pc, target) == wanted
+    checked = _run(projects, tmp_path, *names, "--level", "full", verb="verify")
+    assert checked.returncode == 0, checked.stderr + checked.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ("--source-index", "no-such", "--target-index", "x"),
+            {},
+            r"source index .no-such. does not exist",
+        ),
+        (("--source-index", "src", "--target-index", "y"), {"DST_KEY": "wrong"}, r"refused the API key"),
+    ],
+)
+def test_errors_read_as_over_rest(
+    projects: tuple[ServerProcess, ServerProcess],
+    tmp_path: Path,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    outputs = {}
+    for transport in ("rest", "grpc"):
+        (tmp_path / transport).mkdir()
+        result = _run(projects, tmp_path / transport, *args, "--transport", transport, env=env)
+        assert result.returncode == 2, result.stderr
+        outputs[transport] = result.stderr.strip().splitlines()[-1]
+        assert re.search(message, outputs[transport]), outputs[transport]
+    assert outputs["grpc"] == outputs["rest"]
+
+
+def test_the_cli_over_grpc_refuses_a_target_without_a_grpc_data_plane(
+    projects: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    source, _ = projects
+    with ServerProcess(None, "--api-key", TARGET_KEY) as rest_only:
+        args = ("--source-index", "src", "--target-index", "dst", "--transport", "grpc")
+        result = _run((source, rest_only), tmp_path, *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {rest_only.url} serves no gRPC data plane for index 'dst'; start it with "
+        "`serve --grpc-port 0` or use --transport rest"
+    )
