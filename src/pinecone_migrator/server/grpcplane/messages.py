@@ -9,15 +9,12 @@ numbers are doubles: Pinecone stores metadata numbers as float64 anyway, so an i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-import orjson
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 
 from .. import operations
-from ..store import StoredRecord
 from . import vector_service_pb2 as pb
 
 Body = dict[str, Any]
@@ -127,46 +124,6 @@ def create_namespace_body(request: pb.CreateNamespaceRequest) -> Body:
 
 
 # -- replies -----------------------------------------------------------------------------------------------
-
-
-def _metadata(record: StoredRecord) -> struct_pb2.Struct | None:
-    if not record.metadata:
-        return None
-    struct = struct_pb2.Struct()
-    struct.update(orjson.loads(record.metadata))
-    return struct
-
-
-def _sparse_values(record: StoredRecord) -> pb.SparseValues | None:
-    sparse = record.sparse()
-    return None if sparse is None else pb.SparseValues(indices=sparse[0], values=sparse[1])
-
-
-def vector(record: StoredRecord) -> pb.Vector:
-    dense = record.dense()
-    return pb.Vector(
-        id=record.id,
-        values=dense if dense is not None else (),
-        sparse_values=_sparse_values(record),
-        metadata=_metadata(record),
-    )
-
-
-def vectors_map(records: Iterable[StoredRecord]) -> dict[str, pb.Vector]:
-    return {record.id: vector(record) for record in records}
-
-
-def scored(
-    record: StoredRecord, score: float, include_values: bool, include_metadata: bool
-) -> pb.ScoredVector:
-    dense = record.dense() if include_values else None
-    return pb.ScoredVector(
-        id=record.id,
-        score=score,
-        values=dense if dense is not None else (),
-        sparse_values=_sparse_values(record) if include_values else None,
-        metadata=_metadata(record) if include_metadata else None,
-    )
 
 
 def pagination(token: str | None) -> pb.Pagination | None:

@@ -21,7 +21,7 @@ from ..context import ServerState
 from ..errors import ApiError, unauthenticated
 from ..faults import Fault
 from ..operations import Headers, Target
-from . import messages
+from . import messages, wire
 from . import vector_service_pb2 as pb
 
 log = logging.getLogger("pinecone_migrator.server.grpc")
@@ -135,6 +135,9 @@ def _sized(parse: Callable[[bytes], Any]) -> Callable[[bytes], tuple[int, Any]]:
 
 
 def _serialize(message: Any) -> bytes:
+    """Replies with records arrive already encoded (:mod:`.wire`); the others are messages."""
+    if isinstance(message, bytes):
+        return message
     data: bytes = message.SerializeToString()
     return data
 
@@ -153,12 +156,7 @@ def _update(target: Target, request: pb.UpdateRequest) -> Reply:
 
 def _fetch(target: Target, request: pb.FetchRequest) -> Reply:
     found = operations.fetch(target, list(request.ids), request.namespace)
-    reply = pb.FetchResponse(
-        vectors=messages.vectors_map(found.records),
-        namespace=request.namespace,
-        usage=pb.Usage(read_units=found.read_units),
-    )
-    return reply, found.headers
+    return wire.records_reply(found.records, request.namespace, found.read_units), found.headers
 
 
 def _list(target: Target, request: pb.ListRequest) -> Reply:
@@ -176,28 +174,19 @@ def _list(target: Target, request: pb.ListRequest) -> Reply:
 
 def _query(target: Target, request: pb.QueryRequest) -> Reply:
     found = operations.query(target, messages.query_body(request))
-    reply = pb.QueryResponse(
-        matches=[
-            messages.scored(record, score, found.include_values, found.include_metadata)
-            for record, score in found.matches
-        ],
-        namespace=request.namespace,
-        usage=pb.Usage(read_units=found.read_units),
+    matches = (
+        wire.scored_vector(record, score, found.include_values, found.include_metadata)
+        for record, score in found.matches
     )
-    size = reply.ByteSize()
-    if size > operations.MAX_QUERY_RESPONSE_BYTES:
-        raise operations.query_too_large(size)
+    reply = wire.query_reply(matches, request.namespace, found.read_units)
+    if len(reply) > operations.MAX_QUERY_RESPONSE_BYTES:
+        raise operations.query_too_large(len(reply))
     return reply, found.headers
 
 
 def _fetch_by_metadata(target: Target, request: pb.FetchByMetadataRequest) -> Reply:
     found = operations.fetch_by_metadata(target, messages.fetch_by_metadata_body(request))
-    reply = pb.FetchByMetadataResponse(
-        vectors=messages.vectors_map(found.records),
-        namespace=request.namespace,
-        usage=pb.Usage(read_units=found.read_units),
-        pagination=messages.pagination(found.next_token),
-    )
+    reply = wire.records_reply(found.records, request.namespace, found.read_units, found.next_token)
     return reply, found.headers
 
 
