@@ -30,7 +30,7 @@ from pinecone_migrator.stores.pinecone.pacing import (
 )
 from pinecone_migrator.stores.pinecone.store import PineconeStore
 from pinecone_migrator.stores.pinecone.transport import Unpaced
-from pinecone_migrator.stores.registry import PineconeIndex, open_store, split_pacing
+from pinecone_migrator.stores.registry import PineconeIndex, open_store, paced_rate, split_pacing
 from tests.cliproc import SOURCE_KEY, TARGET_KEY, migrate
 from tests.serverproc import ServerProcess
 
@@ -159,6 +159,8 @@ def test_the_registry_gives_each_mode_its_pacer(monkeypatch: pytest.MonkeyPatch)
     assert isinstance(forced, RatePacer) and forced.settings.scale == 0.25
     given = open_store(PineconeIndex("a", local, api_key="k", rate_limits="pinecone", rate_limit_scale=0.5))
     assert isinstance(given.pacer, RatePacer) and given.pacer.settings.scale == 0.5
+    assert paced_rate(given, "list") == pytest.approx(200 * 0.5 * HEADROOM)
+    assert paced_rate(open_store(PineconeIndex("a", local, api_key="k")), "list") is None
     monkeypatch.setenv(SCALE_VARIABLE, "fast")
     with pytest.raises(UserError, match=f"{SCALE_VARIABLE}='fast' is not a positive number"):
         open_store(PineconeIndex("a", local, api_key="k", rate_limits="pinecone"))
@@ -317,4 +319,5 @@ def test_a_dedicated_read_nodes_index_is_not_paced_on_reads(server: BackgroundSe
     rate = 100 * scale * HEADROOM  # fetch and upsert
     assert reads["on-demand"] >= (8 - rate * BURST_SECONDS) / rate * 0.95
     assert reads["drn"] < 0.5  # 16 requests to a local server
+    assert paced_rate(stores["drn"], "list") is None and paced_rate(stores["drn"], "upsert", "ns") is not None
     assert min(writes.values()) >= (4 - rate * BURST_SECONDS) / rate * 0.95

@@ -118,6 +118,19 @@ def split_pacing(store: Store, processes: int) -> None:
         pacer.split(processes)
 
 
+def paced_rate(store: Store, operation: str, namespace: str = "") -> float | None:
+    """How fast ``store`` lets ``operation`` go now, in its first rate limit's unit per second (list and
+    fetch: requests per index); None when nothing paces it (another store, ``--rate-limits off``, reads of
+    a dedicated-read-nodes index). For plans such as listing shards, which only pay off below this rate."""
+    from .pinecone.pacing import RatePacer
+
+    pacer = getattr(store, "pacer", None)  # a Pinecone store's
+    if not isinstance(pacer, RatePacer):
+        return None
+    rate = pacer.rate(operation, namespace)
+    return None if rate == float("inf") else rate
+
+
 def _open_files(reference: Files) -> Store:
     from .files import FileSource
 
