@@ -247,3 +247,14 @@ def test_grpc_port_p_takes_the_first_free_ports_from_p(tmp_path: Path) -> None:
             ports = {name: int(host.rsplit(":", 1)[1]) for name, host in running.grpc_hosts().items()}
     assert first not in ports.values()
     assert len(set(ports.values())) == 2 and all(port > first for port in ports.values())
+
+
+def test_a_server_on_every_interface_announces_the_host_the_client_used() -> None:
+    with BackgroundServer(ServerConfig(host="0.0.0.0", port=0, grpc_port=0)) as running:
+        url = running.url.replace("0.0.0.0", "127.0.0.1")
+        Pinecone(api_key="k", host=url).create_index(name="anywhere", dimension=2, spec=SPEC)
+        announced = httpx.get(f"{url}/indexes/anywhere", headers={"Api-Key": "k"}).json()["grpc_host"]
+        assert announced.startswith("127.0.0.1:")
+        assert httpx.get(f"{url}/_admin/grpc").json() == {"anywhere": announced}
+        index = grpc_index(running, "anywhere")  # the listener itself is on 0.0.0.0
+        assert index.upsert(vectors=[{"id": "a", "values": [1.0, 0.0]}]).upserted_count == 1

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from .context import json_response, state_of
+from .context import grpc_host_for, json_response, state_of
 from .errors import invalid_argument
 from .faults import PINECONE_RATE_LIMITS, FaultSettings, fault_rates
 from .validation import json_object
@@ -134,7 +134,8 @@ async def reset_faults(request: web.Request) -> web.Response:
 
 async def get_grpc(request: web.Request) -> web.Response:
     """Where each index's gRPC data plane listens: ``{index: "host:port"}`` (empty while gRPC is off)."""
-    return json_response(dict(sorted(state_of(request).grpc_hosts.items())))
+    state = state_of(request)
+    return json_response({name: grpc_host_for(state, name, request) for name in sorted(state.grpc_hosts)})
 
 
 def add_routes(app: web.Application) -> None:

@@ -38,6 +38,22 @@ class ServerState:
 
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("state", ServerState)
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")
+
+
+def grpc_host_for(state: ServerState, name: str, request: web.Request) -> str | None:
+    """Where a client reaches the index's gRPC listener: its address, or, when the server listens on every
+    interface, the host name this client used to reach the server."""
+    address = state.grpc_hosts.get(name)
+    if address is None:
+        return None
+    host, port = address.rsplit(":", 1)
+    if host in WILDCARD_HOSTS:
+        host = request.url.raw_host or "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+    return f"{host}:{port}"
+
 
 def state_of(request: web.Request) -> ServerState:
     return request.app[STATE_KEY]

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from . import control_classic, control_schema, control_values, integrated
 from .catalog import IndexDefinition, index_path, validate_tags
-from .context import json_response, state_of
+from .context import grpc_host_for, json_response, state_of
 from .control_values import require_object
 from .errors import ApiError, invalid_argument, not_found
 
@@ -70,7 +70,7 @@ def describe(request: web.Request, definition: IndexDefinition) -> dict[str, Any
     state = state_of(request)
     if definition.name in state.catalog.initializing:
         model["status"] = {"ready": False, "state": "Initializing"}
-    grpc_host = state.grpc_hosts.get(definition.name)
+    grpc_host = grpc_host_for(state, definition.name, request)
     if grpc_host is not None:
         # Not Pinecone's: where this server's gRPC data plane for the index listens (serve --grpc-port).
         model["grpc_host"] = grpc_host

@@ -50,7 +50,7 @@ class GrpcListeners:
         server.add_generic_rpc_handlers((IndexService(self.state, name).handler(),))
         port = self._bind(server, name)
         self.servers[name] = server
-        self.state.grpc_hosts[name] = f"{self.host}:{port}"
+        self.state.grpc_hosts[name] = f"{self.host}:{port}"  # rsplit(":", 1) gives the port back
         self._track(server.start())
         log.info("index %s: gRPC data plane on %s:%d", name, self.host, port)
 
@@ -71,14 +71,15 @@ class GrpcListeners:
         await self.settle()
 
     def _bind(self, server: grpc.aio.Server, name: str) -> int:
+        bind = f"[{self.host}]" if ":" in self.host else self.host
         if self.first_port == 0:
-            return int(server.add_insecure_port(f"{self.host}:0"))
+            return int(server.add_insecure_port(f"{bind}:0"))
         taken = {int(address.rsplit(":", 1)[1]) for address in self.state.grpc_hosts.values()}
         for port in range(self.first_port, MAX_PORT + 1):
             if port in taken:
                 continue
             try:
-                return int(server.add_insecure_port(f"{self.host}:{port}"))
+                return int(server.add_insecure_port(f"{bind}:{port}"))
             except RuntimeError:
                 continue  # in use by another process
         raise OSError(f"no free port from {self.first_port} upwards for the gRPC listener of index {name}")
