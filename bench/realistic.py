@@ -33,7 +33,7 @@ Two more measurements, limits off:
 * transport: REST vs gRPC (``migrate --transport rest|grpc``, servers with ``--grpc-port 0``), dimension
   1536: records/s and the migrate process's CPU seconds (user + system, from wait4) per 10,000 records.
   Reported as not available while the CLI or the server lacks the flag.
-* rss: peak RSS of the migrate process at 100,000 and 400,000 records (dimension 64).
+* rss: peak RSS of the migrate process at 100,000 and 400,000 records (dimension 64, --rss-dimension).
 
 Goals (issue 14): >= 85 % of allowed in a and c, >= 70 % in b, zero failed records, >= 10x naive at 80 ms,
 gRPC CPU <= 0.5x REST's, peak RSS < 300 MB and flat. Quick look: --scenario a --records 20000
@@ -588,8 +588,11 @@ def run_scenario(
             line = (
                 f"{scenario.key} @ {latency:g} ms, F = {scale:g}: ours {m.rate:,.0f}/s / allowed "
                 f"{allowed_rate:,.0f}/s = {of_allowed:.0%} (goal >= {scenario.allowed_goal:.0%}: "
-                f"{verdict(of_allowed >= scenario.allowed_goal)}); {naive_words}; 429s {m.total_429}; failed "
-                f"{records - m.copied} (exit {m.run.exit_code}, dead letters {m.dead_letters}: {verdict(ok)})"
+                f"{verdict(of_allowed >= scenario.allowed_goal)}); {naive_words}; 429s {m.total_429}; "
+                f"failed {records - m.copied} (exit {m.run.exit_code}, dead letters {m.dead_letters}: "
+                f"{verdict(ok)}); "
+                f"peak RSS {m.run.peak_rss_mb:.0f} MB (goal < {RSS_GOAL_MB:.0f}: "
+                f"{verdict(m.run.peak_rss_mb < RSS_GOAL_MB)})"
             )
             print("  " + line, flush=True)
             if m.run.exit_code != 0:
@@ -676,16 +679,17 @@ def run_transport(records: int, latency: float, work: Path) -> list[str]:
     return [line]
 
 
-def run_rss(sizes: list[int], latency: float, work: Path) -> list[str]:
-    """Peak RSS of migrate at each size, dimension 64, limits off."""
+def run_rss(sizes: list[int], dimension: int, latency: float, work: Path) -> list[str]:
+    """Peak RSS of migrate at each size, limits off."""
     print(
-        f"\n== rss: {', '.join(f'{s:,}' for s in sizes)} records, dimension 64, latency {latency:g} ms",
+        f"\n== rss: {', '.join(f'{s:,}' for s in sizes)} records, dimension {dimension}, ~1 KB metadata, "
+        f"latency {latency:g} ms, limits off",
         flush=True,
     )
     peaks: list[tuple[int, Run]] = []
     with ServerProcess(None) as source, ServerProcess(None) as target:
         for size in sizes:
-            scenario = Scenario("r", "dimension 64", size, 64, size, False, 1.0, 0.0, 0)
+            scenario = Scenario("r", "rss", size, dimension, size, False, 1.0, 0.0, 0)
             load(source.url, f"rss-{size}", scenario, size)
             for url in (source.url, target.url):
                 set_faults(url, latency_ms=latency, rate_limits="off")
@@ -734,6 +738,7 @@ def main() -> None:
     )
     parser.add_argument("--transport-records", type=int, default=20_000)
     parser.add_argument("--rss-records", type=int, nargs=2, default=[100_000, 400_000], metavar="N")
+    parser.add_argument("--rss-dimension", type=int, default=64)
     args = parser.parse_args()
     chosen = args.scenario or ["a", "b", "c", "transport", "rss"]
     latencies = args.latency_ms or [20.0, 80.0]
@@ -756,7 +761,7 @@ def main() -> None:
             elif key == "transport":
                 summary += run_transport(args.records or args.transport_records, latencies[0], work)
             else:
-                summary += run_rss(args.rss_records, latencies[0], work)
+                summary += run_rss(args.rss_records, args.rss_dimension, latencies[0], work)
     print(f"\nsummary (load average at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())}):")
     for line in summary:
         print("  " + line)
