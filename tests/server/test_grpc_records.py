@@ -214,3 +214,20 @@ def test_a_record_written_over_one_transport_is_read_over_the_other(
         "sparse": None,
         "metadata": {"n": 2.0},
     }
+
+
+def test_update_of_sparse_values_dry_run_and_a_refused_stats_filter(
+    server: ServerProcess, pc: Pinecone
+) -> None:
+    rest = _create(pc, "details", dimension=2, metric="dotproduct")
+    index = grpc_index(server, "details")
+    index.upsert(vectors=[{"id": f"d{i}", "values": [1.0, 1.0], "metadata": {"k": "v"}} for i in range(3)])
+    index.update(id="d0", sparse_values={"indices": [5], "values": [2.5]})
+    assert plain(index.fetch(ids=["d0"]).vectors["d0"])["sparse"] == ([5], [2.5])
+    assert plain(rest.fetch(ids=["d0"]).vectors["d0"])["sparse"] == ([5], [2.5])
+    dry = index.update(filter={"k": {"$eq": "v"}}, set_metadata={"k": "w"}, dry_run=True)
+    assert dry.matched_records == 3
+    assert index.fetch(ids=["d1"]).vectors["d1"].metadata == {"k": "v"}
+    with pytest.raises(ApiError) as refused:
+        index.describe_index_stats(filter={"k": {"$eq": "v"}})
+    assert "Serverless indexes do not support filtering describe_index_stats" in str(refused.value)
