@@ -13,7 +13,7 @@ import grpc
 import httpx
 import pytest
 from pinecone import Pinecone, ServerlessSpec
-from pinecone.errors.exceptions import ApiError
+from pinecone.errors.exceptions import ApiError, PineconeConnectionError
 
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.grpcplane import vector_service_pb2 as pb
@@ -213,7 +213,8 @@ def test_deleting_an_index_closes_its_port_and_creating_one_opens_another(server
     pc.create_index(name="short-lived", dimension=2, spec=SPEC)
     host = server.grpc_hosts()["short-lived"]
     assert host != server.grpc_hosts()["shared"]
-    grpc_index(server, "short-lived", api_key=KEY).upsert(vectors=[{"id": "a", "values": [1.0, 1.0]}])
+    client = grpc_index(server, "short-lived", api_key=KEY)
+    client.upsert(vectors=[{"id": "a", "values": [1.0, 1.0]}])
     assert not _refuses_connections(host)
     pc.delete_index("short-lived")
     assert "short-lived" not in server.grpc_hosts()
@@ -221,6 +222,9 @@ def test_deleting_an_index_closes_its_port_and_creating_one_opens_another(server
     while not _refuses_connections(host):
         assert time.monotonic() < deadline, f"{host} still accepts connections after the index was deleted"
         time.sleep(0.05)
+    # what a client of the deleted index sees: no index there any more, so no server either
+    with pytest.raises(PineconeConnectionError):
+        client.fetch(ids=["a"])
 
 
 def test_indexes_loaded_from_disk_get_listeners(tmp_path: Path) -> None:
