@@ -62,6 +62,7 @@ import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pinecone_migrator
 from bench.migrate_throughput import total_count
 from pinecone_migrator.limits import MB, RATE_LIMITS, Unit
 from pinecone_migrator.stores.base import Capabilities
@@ -745,7 +746,8 @@ def main() -> None:
     print(
         f"realistic bench: scenarios {', '.join(chosen)}; "
         f"latency {', '.join(f'{x:g}' for x in latencies)} ms; "
-        f"{os.cpu_count()} CPUs; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}",
+        f"{os.cpu_count()} CPUs; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+        f"code: {Path(pinecone_migrator.__file__).parent}",
         flush=True,
     )
     summary: list[str] = []
