@@ -198,7 +198,7 @@ class GrpcTransport:
         sparse: SparseValues | None = None,
         metadata_filter: dict[str, Any] | None = None,
     ) -> list[Match]:
-        dense = None if vector is None else np.asarray(vector, dtype=np.float32).tolist()
+        dense = None if vector is None else np.ascontiguousarray(vector, dtype=np.float32).data
         found = self._call(
             "query",
             lambda: self._channel.query(
@@ -264,17 +264,16 @@ def _next(page: Mapping[str, Any]) -> str | None:
 # -- records to and from the channel's dicts ---------------------------------------------------------------
 
 
-def _sparse_dict(sparse: SparseValues) -> dict[str, list[Any]]:
-    return {"indices": sparse.indices.tolist(), "values": sparse.values.tolist()}
+def _sparse_dict(sparse: SparseValues) -> dict[str, Any]:
+    return {"indices": sparse.indices.data, "values": sparse.values.data}
 
 
 def _vector_dict(record: Record) -> dict[str, Any]:
-    """What the channel encodes: a list of Python floats is the cheapest form it reads (a numpy array
-    costs it twice as much, float by float)."""
-    vector: dict[str, Any] = {
-        "id": record.id,
-        "values": [] if record.values is None else record.values.tolist(),
-    }
+    """What the channel encodes. Values go as a memoryview of the float32 array: the channel reads any
+    sequence, and reading this one costs it about two thirds of reading a list (whose Python floats would
+    have to be made first); a numpy array itself costs more than either."""
+    values = () if record.values is None else np.ascontiguousarray(record.values).data
+    vector: dict[str, Any] = {"id": record.id, "values": values}
     if record.sparse is not None:
         vector["sparse_values"] = _sparse_dict(record.sparse)
     if record.metadata:
