@@ -115,3 +115,25 @@ def test_migrate_dry_run_is_the_plan(loaded: Servers, tmp_path: Path) -> None:
     assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stderr
     assert "Plan (nothing written)" in result.stdout and "Recommended: streaming copy" in result.stdout
     assert not (tmp_path / "ledger.sqlite").exists()
+
+
+def test_a_whole_index_into_a_new_index_of_its_project_may_go_by_backup(
+    loaded: Servers, tmp_path: Path
+) -> None:
+    source, _ = loaded
+    args = ("--source-index", "src", "--target-index", "new", *BUCKET, "--target-api-key-env", "SRC_KEY")
+    result = migrate(source, source, tmp_path, *args, "--json", verb="plan")
+    assert isinstance(result, subprocess.CompletedProcess) and result.returncode == 0, result.stderr
+    body = orjson.loads(result.stdout)
+    assert [p["legal"] for p in body["paths"]] == [True, True, True]
+    assert body["round_trip_seconds"]["target_measured_by"] == "control plane"
+    fastest = min(body["paths"], key=lambda p: p["estimated_seconds"])
+    assert body["recommended"] == fastest["path"]
+
+    elsewhere = migrate(
+        source, source, tmp_path, *args, "--json", "--target-region", "eu-west-1", verb="plan"
+    )
+    assert isinstance(elsewhere, subprocess.CompletedProcess) and elsewhere.returncode == 0, elsewhere.stderr
+    native = paths_of(orjson.loads(elsewhere.stdout))["native backup -> restore"]["not_legal_because"]
+    regions = "source aws/us-east-1, target aws/eu-west-1"
+    assert native == [f"a backup restores in its own cloud and region ({regions})"]

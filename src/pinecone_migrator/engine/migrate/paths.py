@@ -175,7 +175,7 @@ class PathComparison:
                     "path": p.name,
                     "legal": p.legal,
                     "not_legal_because": list(p.not_legal),
-                    "estimated_seconds": round(p.seconds, 1),
+                    "estimated_seconds": round(p.seconds, 3),
                     "bound_by": p.bound_by,
                     "estimated_cost": p.cost.to_json(self.prices),
                     "notes": list(p.notes),

@@ -135,7 +135,7 @@ class Plan:
                 "fetch": self.fetch_requests,
                 "upsert": self.upsert_requests,
             },
-            "estimated_seconds": round(self.estimated_seconds, 1),
+            "estimated_seconds": round(self.estimated_seconds, 3),
             "namespaces": [n.to_json() for n in self.namespaces],
         }
 
