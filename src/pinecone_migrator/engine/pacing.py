@@ -16,10 +16,11 @@ Between 429s the limit moves in one of two ways:
   at 80 ms it takes dozens (Little's law, measured instead of asked for). Each window of at least
   ``window_seconds`` the rate is compared with the rate before the last step up: a step that bought less
   than ``GAIN`` more is taken back and the limit holds there, probing upward again after a few quiet windows
-  (less and less often while probes keep failing). A limit that was not reached in a window (the work came
-  slower than the slots freed) does not grow: a store pacing itself under its rate limits, or a listing that
-  cannot feed more, never makes the limit run away. Latency that more than doubles without more throughput
-  steps the limit down a quarter.
+  (less and less often while probes keep failing); a step that bought 50 % more is followed by a doubling.
+  A window is at least ``window_seconds`` and four completions per slot. A limit that was not reached in a
+  window (the work came slower than the slots freed) does not grow: a store pacing itself under its rate
+  limits, or a listing that cannot feed more, never makes the limit run away. Latency that more than
+  doubles without more throughput steps the limit down a quarter.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class AdaptiveLimit:
         initial: int | None = None,
         grow_after: int = 20,
         cooldown_seconds: float = 0.5,
-        window_seconds: float = 1.0,
+        window_seconds: float = 0.25,
         on_change: ChangeListener | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -154,7 +155,10 @@ class AdaptiveLimit:
         self._window_seconds_busy += seconds or 0.0
         now = self._clock()
         elapsed = now - self._window_start
-        if elapsed < self.window_seconds or self._window_done < 4:
+        # A window holds a few completions per slot (less noise than a fixed time at 80 ms), or a few
+        # seconds when the work trickles in.
+        enough = self._window_done >= max(8, 4 * self._limit) or elapsed >= 12 * self.window_seconds
+        if elapsed < self.window_seconds or self._window_done < 4 or not enough:
             return None
         rate = self._window_items / elapsed
         latency = self._window_seconds_busy / self._window_done
@@ -179,7 +183,8 @@ class AdaptiveLimit:
         if self._before_step is not None and baseline is not None:  # judging the last step up
             if rate >= baseline * GAIN:
                 self._probe_every = 2
-                return self._step_up(rate, latency, "more in flight, more throughput: growing")
+                doubling = rate >= baseline * 1.5  # far from the plateau: climb faster (as a slow start)
+                return self._step_up(rate, latency, "more in flight, more throughput: growing", doubling)
             self._set(self._before_step)
             self._before_step = None
             self._quiet_windows = 0
@@ -200,7 +205,9 @@ class AdaptiveLimit:
         self._baseline_rate = (baseline + rate) / 2  # smoothed: one slow window is no reason to climb
         return None
 
-    def _step_up(self, rate: float, latency: float, reason: str) -> tuple[int, int, str] | None:
+    def _step_up(
+        self, rate: float, latency: float, reason: str, doubling: bool = False
+    ) -> tuple[int, int, str] | None:
         self._quiet_windows = 0
         self._baseline_rate, self._baseline_latency = rate, latency
         if self._limit >= self.maximum:
@@ -208,7 +215,7 @@ class AdaptiveLimit:
             return None
         old = self._limit
         self._before_step = old
-        self._set(min(self.maximum, old + max(1, old // 2)))
+        self._set(min(self.maximum, old * 2 if doubling else old + max(1, old // 2)))
         return (old, self._limit, reason)
 
 
