@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.serverproc import ServerProcess
 
 SPEC = ServerlessSpec(cloud="aws", region="us-east-1")
 KEY = "the-key"
+SERVERLESS = {"serverless": {"cloud": "aws", "region": "us-east-1"}}
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +264,40 @@ def test_a_server_on_every_interface_announces_the_host_the_client_used() -> Non
         assert httpx.get(f"{url}/_admin/grpc").json() == {"anywhere": announced}
         index = grpc_index(running, "anywhere")  # the listener itself is on 0.0.0.0
         assert index.upsert(vectors=[{"id": "a", "values": [1.0, 0.0]}]).upserted_count == 1
+
+
+def test_without_a_free_port_an_index_is_refused_in_one_clear_line() -> None:
+    with BackgroundServer(ServerConfig(port=0, grpc_port=65535)) as running:
+        pc = Pinecone(api_key="k", host=running.url)
+        pc.create_index(name="fits", dimension=2, spec=SPEC)  # takes 65535, the last port
+        refused = httpx.post(
+            f"{running.url}/indexes",
+            json={
+                "name": "too-many",
+                "dimension": 2,
+                "metric": "cosine",
+                "spec": {"serverless": {"cloud": "aws", "region": "us-east-1"}},
+            },
+            headers={"Api-Key": "k"},
+        )
+        assert refused.status_code == 403
+        assert "No free port from 65535" in refused.json()["error"]["message"]
+        assert pc.list_indexes().names() == ["fits"]
+
+
+def test_a_server_that_cannot_open_every_listener_at_start_stops_in_one_line(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path, grpc=True) as first:
+        pc = Pinecone(api_key="k", host=first.url)
+        for name in ("a", "b"):
+            pc.create_index(name=name, dimension=2, spec=SPEC)
+    command = ["serve", "--data-dir", str(tmp_path), "--port", "0", "--grpc-port", "65535"]
+    started = subprocess.run(
+        [sys.executable, "-m", "pinecone_migrator", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # (the listener of "a" starts and must stop cleanly: a stop overlapping its start crashed the process)
+    assert started.returncode == 2, started.stderr
+    assert "Error: No free port from 65535 to 65535 for the gRPC listener of index 'b'" in started.stderr
+    assert "Traceback" not in started.stderr

@@ -165,6 +165,8 @@ def serve(
     try:
         serve_forever(config, on_ready=ready)
     except OSError as error:
+        if error.strerror is None:  # the gRPC listeners' own message names what to change
+            raise click.ClickException(str(error)) from None
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {error.strerror}. Choose another --port."
         ) from None

@@ -167,10 +167,10 @@ class Catalog:
         if self.data_dir is not None:
             # A stale folder of a deleted index must not leak its records into the new one.
             shutil.rmtree(self._index_dir(definition.name), ignore_errors=True)
+        for watcher in self.watchers:  # first: a watcher that cannot follow refuses the index
+            watcher.index_created(definition.name)
         self._definitions[definition.name] = definition
         self._save()
-        for watcher in self.watchers:
-            watcher.index_created(definition.name)
         return definition
 
     def update(self, name: str, **changes: Any) -> IndexDefinition:

@@ -9,12 +9,15 @@ answered, so a client never races its listener.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 
 import grpc
 
 from ..context import ServerState
+from ..errors import ApiError
 from .service import IndexService
 
 log = logging.getLogger("pinecone_migrator.server.grpc")
@@ -30,6 +33,18 @@ _OPTIONS = [
 MAX_PORT = 65535
 
 
+@dataclass
+class Listener:
+    server: grpc.aio.Server
+    started: asyncio.Future[None]
+
+    async def stop(self) -> None:
+        """Only once started: grpc.aio crashes the process (SIGSEGV) when a stop overlaps a start."""
+        with contextlib.suppress(Exception):
+            await self.started
+        await self.server.stop(grace=None)
+
+
 class GrpcListeners:
     """Opens and closes the listeners as the catalog creates and deletes indexes (a CatalogWatcher)."""
 
@@ -37,28 +52,36 @@ class GrpcListeners:
         self.state = state
         self.host = host
         self.first_port = first_port
-        self.servers: dict[str, grpc.aio.Server] = {}
-        self._pending: set[asyncio.Task[None]] = set()
+        self.servers: dict[str, Listener] = {}
+        self._pending: set[asyncio.Future[None]] = set()
 
     async def open_all(self) -> None:
-        for name in self.state.catalog.names():
-            self.index_created(name)
+        """The listeners of the indexes the server starts with; OSError when there are not enough ports."""
+        try:
+            for name in self.state.catalog.names():
+                self.index_created(name)
+        except ApiError as error:
+            await self.close_all()
+            raise OSError(error.message) from None
         await self.settle()
 
     def index_created(self, name: str) -> None:
         server = grpc.aio.server(options=_OPTIONS)
         server.add_generic_rpc_handlers((IndexService(self.state, name).handler(),))
-        port = self._bind(server, name)
-        self.servers[name] = server
+        try:
+            port = self._bind(server, name)
+        except ApiError:
+            self._track(server.stop(grace=None))  # a server left to the garbage collector can crash it
+            raise
+        self.servers[name] = Listener(server, self._track(server.start()))
         self.state.grpc_hosts[name] = f"{self.host}:{port}"  # rsplit(":", 1) gives the port back
-        self._track(server.start())
         log.info("index %s: gRPC data plane on %s:%d", name, self.host, port)
 
     def index_deleted(self, name: str) -> None:
-        server = self.servers.pop(name, None)
+        listener = self.servers.pop(name, None)
         self.state.grpc_hosts.pop(name, None)
-        if server is not None:
-            self._track(server.stop(grace=None))
+        if listener is not None:
+            self._track(listener.stop())
 
     async def settle(self) -> None:
         """Wait until every listener opened or closed so far has started or stopped."""
@@ -79,12 +102,21 @@ class GrpcListeners:
             if port in taken:
                 continue
             try:
-                return int(server.add_insecure_port(f"{bind}:{port}"))
+                bound = int(server.add_insecure_port(f"{bind}:{port}"))
             except RuntimeError:
                 continue  # in use by another process
-        raise OSError(f"no free port from {self.first_port} upwards for the gRPC listener of index {name}")
+            if bound:  # older grpcio answer 0 instead of raising
+                return bound
+        # 403 as for Pinecone's "max indexes" quota: this server cannot hold one more index.
+        raise ApiError(
+            403,
+            "FORBIDDEN",
+            f"No free port from {self.first_port} to {MAX_PORT} for the gRPC listener of index {name!r}: "
+            "delete an index, or restart the server with a lower --grpc-port (0 takes any free port).",
+        )
 
-    def _track(self, step: Awaitable[None]) -> None:
+    def _track(self, step: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(step)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+        return task
