@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--dimension", type=int, default=1536)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--grpc-first", action="store_true", help="start the first round with gRPC")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
     runs: list[Run] = []
@@ -125,7 +126,7 @@ def main() -> None:
         print(f"loaded {args.records:,} records of dimension {args.dimension} in "
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         for round_number in range(args.rounds):
-            order = ("rest", "grpc") if round_number % 2 == 0 else ("grpc", "rest")
+            order = ("rest", "grpc") if (round_number + args.grpc_first) % 2 == 0 else ("grpc", "rest")
             for transport in order:
                 name = f"dst-{transport}-{round_number}"
                 exit_code, wall, cpu = migrate(source.url, target.url, name, transport, work)

@@ -115,6 +115,21 @@ def test_a_dense_page_and_a_sparse_index_over_grpc(server: BackgroundServer) -> 
     assert sparse.query_ids("ns", top_k=1, sparse=sparse_only[8].sparse) == ["s8"]
 
 
+def test_freshness_over_grpc_reads_the_indexed_lsn(server: BackgroundServer) -> None:
+    """The SDK's gRPC client hands over no LSNs, so writes over gRPC report none (a read back then waits by
+    pauses instead); the indexed LSN is read over REST from the same index, so waiting on an LSN works."""
+    store = _created(server, "fresh", "grpc")
+    assert store.write("ns", _records()).lsn is None
+    assert store.written_lsns() == {}
+    visible = store.indexed_lsn("ns")
+    over_rest = _store(server, "fresh", "rest")
+    over_rest.write("ns", _records()[:1])
+    written = over_rest.written_lsns()["ns"]
+    assert visible is not None and written > visible
+    assert store.wait_until_indexed("ns", written, timeout_seconds=10) is True
+    assert store.indexed_lsn("ns") == written
+
+
 def test_request_size_is_what_protobuf_encodes(server: BackgroundServer) -> None:
     store = _created(server, "sizes", "grpc")
     long_id = "\u2603" * 170
