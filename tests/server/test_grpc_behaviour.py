@@ -230,11 +230,13 @@ def test_deleting_an_index_closes_its_port_and_creating_one_opens_another(server
 
 
 def test_indexes_loaded_from_disk_get_listeners(tmp_path: Path) -> None:
-    config = ServerConfig(port=0, data_dir=tmp_path, grpc_port=0)
-    with BackgroundServer(config) as first:
-        Pinecone(api_key="k", host=first.url).create_index(name="kept", dimension=2, spec=SPEC)
-        grpc_index(first, "kept").upsert(vectors=[{"id": "a", "values": [0.5, 2.0]}])
-    with BackgroundServer(config) as second:
+    first = ServerProcess(tmp_path, grpc=True).start()
+    Pinecone(api_key="k", host=first.url).create_index(name="kept", dimension=2, spec=SPEC)
+    grpc_index(first, "kept").upsert(vectors=[{"id": "a", "values": [0.5, 2.0]}])
+    assert first.process is not None
+    first.process.terminate()  # SIGTERM stops the listeners with the server: a clean exit
+    assert first.process.wait(timeout=10) == 0 and "Traceback" not in first.log_text()
+    with BackgroundServer(ServerConfig(port=0, data_dir=tmp_path, grpc_port=0)) as second:
         fetched = grpc_index(second, "kept").fetch(ids=["a"]).vectors["a"]
         assert list(fetched.values) == [0.5, 2.0]
 
