@@ -93,6 +93,11 @@ def test_query_by_vector_and_by_id_with_filter(server: ServerProcess, pc: Pineco
     filtered = index.query(vector=[0.0, 1.0], top_k=3, filter={"kind": {"$eq": "x"}}, include_values=True)
     assert [m.id for m in filtered.matches] == ["northeast", "east"]
     assert list(filtered.matches[0].values) == [1.0, 1.0]
+    nested = {"$and": [{"kind": {"$in": ["x", "z"]}}, {"$or": [{"kind": {"$ne": "y"}}, {"kind": "y"}]}]}
+    assert sorted(m.id for m in index.query(vector=[1.0, 1.0], top_k=3, filter=nested).matches) == [
+        "east",
+        "northeast",
+    ]
     by_id = index.query(id="north", top_k=1)
     assert [m.id for m in by_id.matches] == ["north"]
     over_rest = rest.query(vector=[1.0, 0.1], top_k=2)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from google.protobuf import json_format
+from google.protobuf import struct_pb2
 
 from .. import operations
 from . import vector_service_pb2 as pb
@@ -20,11 +20,28 @@ from . import vector_service_pb2 as pb
 Body = dict[str, Any]
 
 
+def _plain(value: struct_pb2.Value) -> Any:
+    """A ``Value`` as JSON-like Python (json_format.MessageToDict does the same, about 3x slower)."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        return value.number_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "list_value":
+        return [_plain(item) for item in value.list_value.values]
+    if kind == "struct_value":
+        return struct_dict(value.struct_value)
+    return None  # null_value, or no value at all
+
+
+def struct_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return {key: _plain(value) for key, value in struct.fields.items()}
+
+
 def struct_field(message: Any, name: str) -> dict[str, Any] | None:
-    if not message.HasField(name):
-        return None
-    value: dict[str, Any] = json_format.MessageToDict(getattr(message, name))
-    return value
+    return struct_dict(getattr(message, name)) if message.HasField(name) else None
 
 
 def _sparse(message: Any, name: str) -> Body | None:
