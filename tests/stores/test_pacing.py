@@ -70,6 +70,14 @@ def test_requests_go_at_the_published_rate_after_a_short_burst() -> None:
     assert len(fake.slept) == 1_000 - int(burst)  # the burst went at once, then one sleep per request
 
 
+def test_a_worker_process_s_pacer_starts_without_a_burst() -> None:
+    """The process that started it may just have emptied the index's buckets."""
+    fake = FakeTime()
+    pacer = RatePacer(PacingSettings(burst=False), clock=fake.clock, sleep=fake.sleep)
+    pacer.wait("list", "")
+    assert fake.now == pytest.approx(1 / (200 * HEADROOM))
+
+
 def test_a_request_larger_than_its_bucket_passes_once_the_bucket_is_full() -> None:
     pacer, fake = fake_pacer(scale=0.01)  # delete: 50 records/s per namespace here
     pacer.wait("delete", "ns", records=1_000)
@@ -172,7 +180,7 @@ def test_the_pacing_travels_to_a_worker_process_split_among_the_workers() -> Non
     split_pacing(store, 4)  # what a verify starting four scan workers does
     copy = pickle.loads(pickle.dumps(store))
     assert isinstance(copy, PineconeStore) and isinstance(copy.pacer, RatePacer)
-    assert copy.pacer.settings == PacingSettings(scale=0.2, share=0.25)
+    assert copy.pacer.settings == PacingSettings(scale=0.2, share=0.25, burst=False)
     assert copy.pacer.rate("list") == pytest.approx(200 * 0.2 * 0.25 * HEADROOM)
     assert isinstance(store.pacer, RatePacer) and store.pacer.settings.share == 1  # this process: all of it
     unpaced = open_store(PineconeIndex("travel", "http://127.0.0.1:5080", api_key="k"))

@@ -57,10 +57,10 @@ Sleep = Callable[[float], None]
 class Bucket:
     """One limit's tokens in one scope. ``ceiling`` is the most it ever refills per second."""
 
-    def __init__(self, ceiling: float, now: float) -> None:
+    def __init__(self, ceiling: float, now: float, *, full: bool = True) -> None:
         self.ceiling = ceiling
         self.rate = ceiling
-        self.tokens = self.capacity
+        self.tokens = self.capacity if full else 0.0
         self.updated = now
         self.throttled_at = -math.inf
 
@@ -100,11 +100,13 @@ class PacingSettings:
 
     ``scale``: the multiple of the published limits (1 against Pinecone); ``share``: the fraction of them
     this process takes (worker processes scanning one index split it); ``reads_lifted``: a dedicated-read-
-    nodes index, whose reads are not rate-limited."""
+    nodes index, whose reads are not rate-limited; ``burst``: whether buckets start full (a worker
+    process's do not: the index's buckets may just have been emptied by the process that started it)."""
 
     scale: float = 1.0
     share: float = 1.0
     reads_lifted: bool = False
+    burst: bool = True
 
     def ceiling(self, limit: RateLimit) -> float:
         return limit.per_second * self.scale * self.share * HEADROOM
@@ -193,13 +195,15 @@ class RatePacer:
 
     def travelling(self) -> PacingSettings:
         """The settings a worker process's copy of the store paces with."""
-        return replace(self._settings, share=self._travel_share)
+        return replace(self._settings, share=self._travel_share, burst=False)
 
     def _bucket(self, operation: str, namespace: str, limit: RateLimit, now: float) -> Bucket:
         key = (operation, namespace if limit.scope is Scope.NAMESPACE else "", limit.unit)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = Bucket(self._settings.ceiling(limit), now)
+            bucket = self._buckets[key] = Bucket(
+                self._settings.ceiling(limit), now, full=self._settings.burst
+            )
         return bucket
 
     def describe(self) -> str:
