@@ -20,6 +20,7 @@ read over REST.
 from __future__ import annotations
 
 import array
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -44,8 +45,14 @@ def open_grpc_transport(
 ) -> Transport:
     """The gRPC data plane of the index ``description`` describes (the SDK's describe model)."""
     endpoint, secure = grpc_endpoint(description, api_key, control_host)
-    rest = RestTransport(description.host, api_key, denied=denied)
-    return GrpcTransport(endpoint, api_key, secure=secure, denied=denied, lsn_reader=rest)
+    host = str(description.host)
+    return GrpcTransport(
+        endpoint,
+        api_key,
+        secure=secure,
+        denied=denied,
+        lsn_reader=lambda: RestTransport(host, api_key, denied=denied),
+    )
 
 
 def is_pinecone_cloud(control_host: str | None) -> bool:
@@ -94,15 +101,19 @@ class GrpcTransport:
         *,
         secure: bool = True,
         denied: Denied,
-        lsn_reader: Transport | None = None,
+        lsn_reader: Callable[[], Transport] | None = None,
         timeout_seconds: float = TIMEOUT_SECONDS,
     ) -> None:
+        """``lsn_reader``: opens the REST transport that :meth:`indexed_lsn` reads through (on first use:
+        most runs never ask)."""
         from pinecone import RetryConfig
         from pinecone.grpc import GrpcIndex
 
         self.host = endpoint
         self._denied = denied
-        self._lsn_reader = lsn_reader
+        self._open_lsn_reader = lsn_reader
+        self._lsn_reader: Transport | None = None
+        self._lsn_reader_lock = threading.Lock()
         self._index = GrpcIndex(
             host=endpoint,
             api_key=api_key,
@@ -253,7 +264,12 @@ class GrpcTransport:
         return shaped
 
     def indexed_lsn(self, namespace: str) -> int | None:
-        return None if self._lsn_reader is None else self._lsn_reader.indexed_lsn(namespace)
+        if self._open_lsn_reader is None:
+            return None
+        with self._lsn_reader_lock:
+            if self._lsn_reader is None:
+                self._lsn_reader = self._open_lsn_reader()
+        return self._lsn_reader.indexed_lsn(namespace)
 
 
 def _next(page: Mapping[str, Any]) -> str | None:
