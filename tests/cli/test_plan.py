@@ -3,16 +3,17 @@ not and why, their time and cost at the prices given, and the one recommended.""
 
 from __future__ import annotations
 
+import random
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from pinecone import Pinecone
+from pinecone import Pinecone, PodSpec
 
 from ..cliproc import SOURCE_KEY, TARGET_KEY, load_source, migrate
-from ..helpers import dense_index
+from ..helpers import dense_index, random_records
 from ..serverproc import ServerProcess
 
 Servers = tuple[ServerProcess, ServerProcess]
@@ -137,3 +138,24 @@ def test_a_whole_index_into_a_new_index_of_its_project_may_go_by_backup(
     native = paths_of(orjson.loads(elsewhere.stdout))["native backup -> restore"]["not_legal_because"]
     regions = "source aws/us-east-1, target aws/eu-west-1"
     assert native == [f"a backup restores in its own cloud and region ({regions})"]
+
+
+def test_a_pod_based_source_is_sampled_by_a_query_and_cannot_go_by_backup(
+    servers: Servers, tmp_path: Path
+) -> None:
+    source, target = servers
+    pc = Pinecone(api_key=SOURCE_KEY, host=source.url)
+    pc.create_index("src", dimension=8, metric="cosine", spec=PodSpec(environment="us-east-1-aws"))
+    index = pc.index(host=pc.describe_index("src").host)
+    index.upsert(vectors=random_records(300, 8, random.Random(1), prefix="p-"), namespace="tenant-a")
+    dense_index(Pinecone(api_key=TARGET_KEY, host=target.url), "dst", dimension=8)
+
+    body = orjson.loads(plan(source, target, tmp_path, "--json").stdout)
+    assert body["records"] == 300 and body["namespaces"][0]["sampled"] == 200
+    paths = paths_of(body)
+    streaming = paths["streaming copy"]
+    assert streaming["legal"] and streaming["estimated_cost"]["read_units"] == 0
+    assert any("found by query sweeps" in note for note in streaming["notes"])
+    native = paths["native backup -> restore"]["not_legal_because"]
+    assert "Pinecone backs up serverless indexes only; the source is not one" in native
+    assert not any("region" in reason for reason in native)  # a pod index has an environment instead

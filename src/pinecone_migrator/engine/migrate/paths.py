@@ -92,6 +92,7 @@ class Situation:
     bucket: str | None = None
     integration_id: str | None = None
     routed_by_metadata: bool = False  # target namespaces are only known once the records are read
+    source_lists: bool = True  # False: a pod-based source, whose IDs are found by query sweeps
     regions: str = ""  # "source aws/us-east-1, target gcp/europe-west4", for the reason a restore cannot go
 
 
@@ -213,10 +214,10 @@ def compare_paths(
     rules: ImportRules,
     speeds: ServiceSpeeds = ASSUMED_SPEEDS,
 ) -> PathComparison:
-    reads = _read_cost(plan)
+    reads = _read_cost(plan, situation)
     return PathComparison(
         (
-            _streaming(plan, trips, streaming, reads),
+            _streaming(plan, trips, streaming, reads, _source_notes(situation)),
             _native(plan, situation, speeds),
             _bulk(plan, trips, streaming, situation, rules, speeds, reads),
         ),
@@ -224,15 +225,19 @@ def compare_paths(
     )
 
 
-def _read_cost(plan: Plan) -> Cost:
-    """Listing and fetching every record, and the bytes that leave the source."""
+def _read_cost(plan: Plan, situation: Situation) -> Cost:
+    """Listing and fetching every record, and the bytes that leave the source (a pod-based source is
+    billed by the pod-hour, not by read units)."""
+    egress = round(sum(n.request_bytes for n in plan.namespaces))
+    if not situation.source_serverless:
+        return Cost(egress_bytes=egress)
     fetch_units = 0
     for n in plan.namespaces:
         if n.fetch_requests:
             fetch_units += n.fetch_requests * read_units_for_fetch(math.ceil(n.records / n.fetch_requests))
     return Cost(
         read_units=plan.list_requests * READ_UNITS_PER_LIST + fetch_units,
-        egress_bytes=round(sum(n.request_bytes for n in plan.namespaces)),
+        egress_bytes=egress,
     )
 
 
@@ -251,7 +256,18 @@ def _slowest(bounds: dict[str, float]) -> tuple[float, str]:
     return bounds[name], name
 
 
-def _streaming(plan: Plan, trips: RoundTrips, streaming: Streaming, reads: Cost) -> PathEstimate:
+def _source_notes(situation: Situation) -> tuple[str, ...]:
+    notes = []
+    if not situation.source_lists:
+        notes.append("a pod-based source: its IDs are found by query sweeps first, not counted here")
+    if not situation.source_serverless:
+        notes.append("a pod-based source is billed by the pod-hour: its reads cost no read units")
+    return tuple(notes)
+
+
+def _streaming(
+    plan: Plan, trips: RoundTrips, streaming: Streaming, reads: Cost, notes: tuple[str, ...]
+) -> PathEstimate:
     written = [n for n in plan.namespaces if n.upsert_requests]
     write_units = sum(
         n.upsert_requests * write_units_for_upsert(n.request_bytes / n.upsert_requests) for n in written
@@ -273,6 +289,7 @@ def _streaming(plan: Plan, trips: RoundTrips, streaming: Streaming, reads: Cost)
         notes=(
             f"{plan.list_requests:,} list, {plan.fetch_requests:,} fetch, {plan.upsert_requests:,} upsert "
             "requests",
+            *notes,
         ),
     )
 
@@ -335,7 +352,7 @@ def _bulk(
         replace(reads, imported_bytes=size),
         "the export's reads and upload, then the assumed import speed (Pinecone publishes none)",
         _bulk_refusals(plan, situation, rules),
-        _bulk_notes(plan, situation),
+        (*_bulk_notes(plan, situation), *_source_notes(situation)),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ...prices import DEFAULT_PRICES, Prices
 from ...stores.base import DEFAULT_NAMESPACE, Store, StoreDescription, same_location
@@ -20,6 +20,7 @@ from ..migrate.paths import (
     fetch_split,
 )
 from ..migrate.plan import Plan
+from ..migrate.pod_sample import sampled_by_query
 from ..migrate.run import plan_migration
 from ..migrate.shards import namespaces_side_by_side, shards_wanted
 from ..request import MigrationRequest
@@ -66,7 +67,9 @@ class PathPlan:
 
 
 def plan_paths(request: MigrationRequest, source: Store, target: Store, settings: PathSettings) -> PathPlan:
-    plan, state = plan_migration(request, source, target)
+    """Sample, time and compare; a pod-based source (no list) is sampled by a query instead."""
+    listed = sampled_by_query(source)
+    plan, state = plan_migration(request, listed, target)
     if settings.split_fetch is not None:
         plan = fetch_split(plan, settings.split_fetch)
     described = source.describe()
@@ -75,10 +78,10 @@ def plan_paths(request: MigrationRequest, source: Store, target: Store, settings
     first = plan.namespaces[0].source if plan.namespaces else DEFAULT_NAMESPACE
     calls = settings.timed_calls
     if found is not None:
-        trips = RoundTrips(time_list(source, first, calls), time_list(target, _some_namespace(found), calls))
+        trips = RoundTrips(time_list(listed, first, calls), time_list(target, _some_namespace(found), calls))
     else:
-        trips = RoundTrips(time_list(source, first, calls), time_exists(target, calls), "control plane")
-    situation = _situation(request, described, found, settings)
+        trips = RoundTrips(time_list(listed, first, calls), time_exists(target, calls), "control plane")
+    situation = replace(_situation(request, described, found, settings), source_lists=listed is source)
     comparison = compare_paths(
         plan,
         trips,
@@ -164,7 +167,8 @@ def _situation(
     return Situation(
         source_serverless=source.deployment_type == "managed",
         same_project=same_project,
-        same_region=where == (source.cloud, source.region),
+        # a pod-based index names an environment, not a cloud and region: nothing to compare
+        same_region=None in (source.cloud, source.region) or where == (source.cloud, source.region),
         target_exists=target is not None,
         changed_by=_changed_by(request, source),
         existing_target_namespaces=frozenset(target.namespace_counts) if target else frozenset(),
