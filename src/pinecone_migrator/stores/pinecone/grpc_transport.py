@@ -79,7 +79,11 @@ def grpc_endpoint(description: Any, api_key: str, control_host: str | None) -> t
         raise RemoteError(
             "describe index", f"{control_host} did not answer: {error}", retryable=True
         ) from None
-    grpc_host = reply.json().get("grpc_host") if reply.status_code == 200 else None
+    try:
+        described = reply.json() if reply.status_code == 200 else {}
+    except ValueError:  # not JSON: the same control plane answered the SDK a moment ago, so not expected
+        described = {}
+    grpc_host = described.get("grpc_host") if isinstance(described, dict) else None
     if not grpc_host:
         raise UserError(
             f"{control_host} serves no gRPC data plane for index {description.name!r}; start it with "
