@@ -189,3 +189,18 @@ def test_an_import_too_big_for_one_job_is_not_allowed() -> None:
     huge_files = ImportRules(10_000, 100_000, max_file_bytes=10_000_000, rows_per_file=10_000)
     said = " ".join(compare_paths(HAND, TRIPS, FOUR, ALLOWED, PRICES, huge_files, SPEEDS).paths[2].not_legal)
     assert "files of ~0.0298 GiB" in said  # 10,000 rows x 3,200 bytes = 32 MB over a 10 MB bound
+
+
+def test_a_source_with_dedicated_read_nodes_is_not_bound_by_read_limits_nor_billed_read_units() -> None:
+    # 100,000 records in 10 namespaces of 10,000 (one upsert each way below the write limits): the list
+    # limit (1,000 requests at 200/s: 5 s) bounds a serverless source; with dedicated read nodes the listing
+    # round trips do (100 pages x 20 ms per namespace, 10 side by side: 2 s).
+    spread = Plan([namespace(10_000, 26, name=f"t{n}") for n in range(10)], page_size=100)
+    lanes = Streaming(in_flight=64, namespaces_at_once=10)
+    shared = compare_paths(spread, TRIPS, lanes, ALLOWED, PRICES, RULES, SPEEDS).paths[0]
+    # read units: 1,000 lists + per namespace 13 fetches of ~770 IDs at 77 read units each
+    assert shared.seconds == pytest.approx(5.0) and shared.cost.read_units == 1_000 + 10 * 13 * 77
+    dedicated = Situation(**{**vars(ALLOWED), "source_dedicated_reads": True})
+    alone = compare_paths(spread, TRIPS, lanes, dedicated, PRICES, RULES, SPEEDS).paths[0]
+    assert alone.seconds == pytest.approx(2.0) and alone.bound_by == "listing round trips"
+    assert alone.cost.read_units == 0 and "dedicated read nodes" in " ".join(alone.notes)

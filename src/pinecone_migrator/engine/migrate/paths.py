@@ -93,6 +93,7 @@ class Situation:
     integration_id: str | None = None
     routed_by_metadata: bool = False  # target namespaces are only known once the records are read
     source_lists: bool = True  # False: a pod-based source, whose IDs are found by query sweeps
+    source_dedicated_reads: bool = False  # dedicated read nodes: no read rate limits, no read units
     regions: str = ""  # "source aws/us-east-1, target gcp/europe-west4", for the reason a restore cannot go
 
 
@@ -217,7 +218,7 @@ def compare_paths(
     reads = _read_cost(plan, situation)
     return PathComparison(
         (
-            _streaming(plan, trips, streaming, reads, _source_notes(situation)),
+            _streaming(plan, trips, streaming, reads, situation),
             _native(plan, situation, speeds),
             _bulk(plan, trips, streaming, situation, rules, speeds, reads),
         ),
@@ -229,7 +230,7 @@ def _read_cost(plan: Plan, situation: Situation) -> Cost:
     """Listing and fetching every record, and the bytes that leave the source (a pod-based source is
     billed by the pod-hour, not by read units)."""
     egress = round(sum(n.request_bytes for n in plan.namespaces))
-    if not situation.source_serverless:
+    if not situation.source_serverless or situation.source_dedicated_reads:
         return Cost(egress_bytes=egress)
     fetch_units = 0
     for n in plan.namespaces:
@@ -262,11 +263,18 @@ def _source_notes(situation: Situation) -> tuple[str, ...]:
         notes.append("a pod-based source: its IDs are found by query sweeps first, not counted here")
     if not situation.source_serverless:
         notes.append("a pod-based source is billed by the pod-hour: its reads cost no read units")
+    if situation.source_dedicated_reads:
+        notes.append("dedicated read nodes: no read rate limits, and reads billed by the node-hour")
     return tuple(notes)
 
 
+def _read_limit_seconds(plan: Plan, situation: Situation) -> float:
+    """The list and fetch rate limits' bound; a source with dedicated read nodes has none."""
+    return 0.0 if situation.source_dedicated_reads else plan.read_seconds
+
+
 def _streaming(
-    plan: Plan, trips: RoundTrips, streaming: Streaming, reads: Cost, notes: tuple[str, ...]
+    plan: Plan, trips: RoundTrips, streaming: Streaming, reads: Cost, situation: Situation
 ) -> PathEstimate:
     written = [n for n in plan.namespaces if n.upsert_requests]
     write_units = sum(
@@ -275,7 +283,7 @@ def _streaming(
     waits = plan.fetch_requests * trips.source + plan.upsert_requests * trips.target
     seconds, bound = _slowest(
         {
-            "list and fetch rate limits (per index)": plan.read_seconds,
+            "list and fetch rate limits (per index)": _read_limit_seconds(plan, situation),
             "upsert rate limits (per namespace)": plan.write_seconds,
             "listing round trips": _listing_seconds(plan, trips, streaming),
             f"round trips with {streaming.in_flight} batches in flight": waits / max(1, streaming.in_flight),
@@ -289,7 +297,7 @@ def _streaming(
         notes=(
             f"{plan.list_requests:,} list, {plan.fetch_requests:,} fetch, {plan.upsert_requests:,} upsert "
             "requests",
-            *notes,
+            *_source_notes(situation),
         ),
     )
 
@@ -339,7 +347,7 @@ def _bulk(
     size = plan.index_bytes
     export, _ = _slowest(
         {
-            "reads": plan.read_seconds,
+            "reads": _read_limit_seconds(plan, situation),
             "listing": _listing_seconds(plan, trips, streaming),
             "fetch round trips": plan.fetch_requests * trips.source / max(1, streaming.in_flight),
             "upload": size / speeds.upload_bytes_per_second,

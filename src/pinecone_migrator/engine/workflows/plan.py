@@ -175,6 +175,7 @@ def _situation(
         bucket=settings.bucket,
         integration_id=settings.integration_id,
         routed_by_metadata=request.namespace_from_metadata is not None,
+        source_dedicated_reads=source.dedicated_read_nodes,
         regions=f"source {source.cloud}/{source.region}, target {where[0]}/{where[1]}",
     )
 
