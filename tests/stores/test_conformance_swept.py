@@ -1,5 +1,5 @@
 """A pod-based index made listable by sweeping it (SweptSource), on the local server, passes the conformance
-suite as a source: it is read, never written."""
+suite as a source over both data-plane transports (REST and gRPC): it is read, never written."""
 
 from __future__ import annotations
 
@@ -23,13 +23,14 @@ FAST_RETRY = RetryPolicy(attempts=5, base_seconds=0.01, max_seconds=0.05, budget
 
 
 class SweptHarness(Harness):
-    def __init__(self, server: BackgroundServer, work: Path) -> None:
+    def __init__(self, server: BackgroundServer, work: Path, transport: str) -> None:
         self.server = server
         self.work = work
+        self.transport = transport
         self._numbers = itertools.count()
 
     def _swept(self, name: str) -> SweptSource:
-        pod = PineconeStore(name, "key", self.server.url, retry=FAST_RETRY)
+        pod = PineconeStore(name, "key", self.server.url, retry=FAST_RETRY, transport=self.transport)
         return SweptSource(pod, self.work / f"{name}.sweep.sqlite", seed=1)
 
     shapes = (SHAPE,)  # Pinecone's pod indexes are dense: a sparse index is serverless only
@@ -40,7 +41,7 @@ class SweptHarness(Harness):
         Pinecone(api_key="key", host=self.server.url).create_index(
             name, dimension=SHAPE.dimension, metric=SHAPE.metric, spec=PodSpec(environment="us-east-1-aws")
         )
-        pod = PineconeStore(name, "key", self.server.url, retry=FAST_RETRY)
+        pod = PineconeStore(name, "key", self.server.url, retry=FAST_RETRY, transport=self.transport)
         for namespace, records in contents.items():
             for start in range(0, len(records), 1_000):
                 pod.write(namespace, records[start : start + 1_000])
@@ -53,10 +54,10 @@ class SweptHarness(Harness):
         return self._swept("no-such-pod")
 
 
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    with BackgroundServer(ServerConfig(port=0)) as server:
-        yield SweptHarness(server, tmp_path_factory.mktemp("swept"))
+@pytest.fixture(scope="module", params=["rest", "grpc"])
+def harness(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Harness]:
+    with BackgroundServer(ServerConfig(port=0, grpc_port=0)) as server:
+        yield SweptHarness(server, tmp_path_factory.mktemp("swept"), request.param)
 
 
 class TestSweptSource(StoreConformance):
