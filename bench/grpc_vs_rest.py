@@ -9,24 +9,33 @@ alone, not the servers) per 10,000 records. The medians are compared; the load a
 and after, because two cores are shared with the servers.
 
     .venv/bin/python bench/grpc_vs_rest.py --records 20000 --dimension 1536 --rounds 2
+
+--wire: the data plane alone, in this process (one server, 100 records a request, one at a time): CPU
+seconds per 10,000 records fetched and written (sizing included, as the engine sizes every record) by the
+REST transport, the gRPC transport (the SDK's channel), and, for comparison only, a raw gRPC client
+(grpcio, messages encoded and parsed here, packed floats read with np.frombuffer): what the SDK's channel
+costs by making a Python float of every value, both ways.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pinecone_migrator.records import Record
+from pinecone_migrator.records import Record, checked_record
 from pinecone_migrator.stores.base import IndexShape, StoreDescription
 from pinecone_migrator.stores.pinecone.store import PineconeStore
 from tests.serverproc import ServerProcess
@@ -104,6 +113,147 @@ def drop(url: str, name: str) -> None:
     Pinecone(api_key=KEY, host=url).delete_index(name)
 
 
+# -- --wire: the transports alone ----------------------------------------------------------------------------
+
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(field number, start, end) of each length-delimited field (all that these messages hold here)."""
+    pos = start
+    while pos < end:
+        tag, pos = _varint(buf, pos)
+        length, pos = _varint(buf, pos)
+        yield tag >> 3, pos, pos + length
+        pos += length
+
+
+def _plain(value: Any) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "list_value":
+        return [_plain(item) for item in value.list_value.values]
+    return None if kind == "null_value" else getattr(value, kind)
+
+
+def raw_fetched(raw: bytes) -> list[Record]:
+    """A FetchResponse of dense vectors, parsed by hand: each record's values are a view of the message."""
+    from google.protobuf import struct_pb2
+
+    buf = memoryview(raw)
+    records = []
+    for number, start, end in _fields(buf, 0, len(raw)):
+        if number != 1:  # vectors (a map: key 1, value 2)
+            continue
+        for entry_number, vector_start, vector_end in _fields(buf, start, end):
+            if entry_number != 2:
+                continue
+            parts = {n: (a, b) for n, a, b in _fields(buf, vector_start, vector_end)}
+            id_start, id_end = parts[1]
+            values_start, values_end = parts[2]
+            metadata: dict[str, Any] = {}
+            if 3 in parts:
+                fields = struct_pb2.Struct.FromString(buf[parts[3][0] : parts[3][1]]).fields
+                metadata = {key: _plain(value) for key, value in fields.items()}
+            values = np.frombuffer(raw, "<f4", (values_end - values_start) // 4, values_start)
+            records.append(checked_record(str(buf[id_start:id_end], "utf-8"), values, metadata))
+    return records
+
+
+def _length_delimited(number: int, body: bytes) -> bytes:
+    size, prefix = len(body), bytearray([number << 3 | 2])
+    while size > 0x7F:
+        prefix.append(size & 0x7F | 0x80)
+        size >>= 7
+    return bytes(prefix) + bytes([size]) + body
+
+
+def raw_vector(record: Record) -> bytes:
+    """One UpsertRequest.vectors entry (a dense record), encoded by hand."""
+    from google.protobuf import struct_pb2
+
+    assert record.values is not None
+    metadata = struct_pb2.Struct()
+    metadata.update(record.metadata)
+    body = _length_delimited(1, record.id.encode()) + _length_delimited(2, record.values.tobytes())
+    return _length_delimited(1, body + _length_delimited(3, metadata.SerializeToString()))
+
+
+def wire(records: int, dimension: int) -> None:
+    import grpc
+
+    from pinecone_migrator.server.grpcplane import vector_service_pb2 as pb
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    rng = np.random.default_rng(3)
+    block = rng.standard_normal((records, dimension)).astype(np.float32)
+    batches = [
+        [Record(f"doc-{n:07d}", block[n], metadata={"title": f"t {n}", "year": 2000 + n % 20, "tags": ["a"]})
+         for n in range(start, min(start + 100, records))]
+        for start in range(0, records, 100)
+    ]  # fmt: skip
+    with ServerProcess(None, "--api-key", KEY, grpc=True) as server:
+        shape = IndexShape(vector_type="dense", metric="cosine", dimension=dimension)
+        stores = {}
+        for transport in ("rest", "grpc"):
+            stores[transport] = PineconeStore(f"wire-{transport}", KEY, server.url, transport=transport)
+            stores[transport].create_like(StoreDescription(name="x", shape=shape, namespace_counts={}))
+        channel = grpc.insecure_channel(
+            stores["grpc"].transport.host,  # type: ignore[attr-defined]
+            options=[("grpc.max_receive_message_length", 64 << 20)],
+        )
+        metadata = (("api-key", KEY),)
+        raw_fetch = channel.unary_unary(
+            "/VectorService/Fetch",
+            request_serializer=pb.FetchRequest.SerializeToString,
+            response_deserializer=None,
+        )
+        raw_upsert = channel.unary_unary(
+            "/VectorService/Upsert",
+            request_serializer=None,
+            response_deserializer=pb.UpsertResponse.FromString,
+        )
+        print(f"load average before: {os.getloadavg()}", flush=True)
+        for round_number in range(2):
+            for transport in ("rest", "grpc", "raw grpc"):
+                store = stores["grpc" if transport == "raw grpc" else transport]
+                started = cpu()
+                for batch in batches:
+                    if transport == "raw grpc":
+                        raw_upsert(b"".join(raw_vector(r) for r in batch) + b"\x12\x02ns", metadata=metadata)
+                    else:
+                        sum(store.request_size(r) for r in batch)
+                        store.write("ns", batch)
+                written = cpu()
+                fetched: list[Record] = []
+                for batch in batches:
+                    ids = [r.id for r in batch]
+                    if transport == "raw grpc":
+                        request = pb.FetchRequest(ids=ids, namespace="ns")
+                        fetched += raw_fetched(raw_fetch(request, metadata=metadata))
+                    else:
+                        fetched += store.fetch("ns", ids)
+                done = cpu()
+                assert sorted(fetched, key=lambda r: r.id) == [r for batch in batches for r in batch]
+                per = 10_000 / records
+                print(f"  round {round_number + 1} {transport:<9} write {(written - started) * per:5.2f}  "
+                      f"fetch {(done - written) * per:5.2f}  CPU s/10k", flush=True)  # fmt: skip
+        print(f"load average after: {os.getloadavg()}")
+        for store in stores.values():
+            store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,7 +262,11 @@ def main() -> None:
     parser.add_argument("--dimension", type=int, default=1536)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--grpc-first", action="store_true", help="start the first round with gRPC")
+    parser.add_argument("--wire", action="store_true", help="the transports alone, in this process")
     args = parser.parse_args()
+    if args.wire:
+        wire(args.records, args.dimension)
+        return
     print(f"load average before: {os.getloadavg()}", flush=True)
     runs: list[Run] = []
     with (
