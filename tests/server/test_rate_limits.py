@@ -104,3 +104,15 @@ def test_serve_refuses_a_scale_that_is_not_positive() -> None:
     )
     assert result.returncode == 2
     assert "--rate-limit-scale" in result.stderr and "x>0" in result.stderr
+
+
+def test_serve_refuses_a_scale_without_the_limits_it_would_scale() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pinecone_migrator", "serve", "--in-memory", "--rate-limit-scale", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--rate-limit-scale 0.1 scales the limits of --rate-limits pinecone" in result.stderr
+    assert "add --rate-limits pinecone" in result.stderr

@@ -136,6 +136,11 @@ def serve(
 
     if in_memory and data_dir is not None:
         raise click.UsageError("--in-memory and --data-dir exclude each other: choose one.")
+    if rate_limit_scale != 1.0 and rate_limits == "off":
+        raise click.UsageError(
+            f"--rate-limit-scale {rate_limit_scale:g} scales the limits of --rate-limits pinecone, which is "
+            "off: add --rate-limits pinecone."
+        )
     directory = None if in_memory else (data_dir or default_server_data_dir())
     faults = FaultSettings(
         rate_429=fault_429,
