@@ -324,8 +324,8 @@ def test_a_dedicated_read_nodes_index_is_not_paced_on_reads(server: BackgroundSe
         name: timed(8, lambda s=store: (s.list_ids("ns"), s.fetch("ns", ["r"])))
         for name, store in stores.items()
     }
-    rate = 100 * scale * HEADROOM  # fetch and upsert
-    assert reads["on-demand"] >= (8 - rate * BURST_SECONDS) / rate * 0.95
+    rate = 100 * scale * HEADROOM  # fetch and upsert; a bucket smaller than one request lets one through
+    assert reads["on-demand"] >= (8 - 1) / rate * 0.95
     assert reads["drn"] < 0.5  # 16 requests to a local server
     assert paced_rate(stores["drn"], "list") is None and paced_rate(stores["drn"], "upsert", "ns") is not None
-    assert min(writes.values()) >= (4 - rate * BURST_SECONDS) / rate * 0.95
+    assert min(writes.values()) >= (4 - 1) / rate * 0.95
