@@ -177,6 +177,10 @@ def test_why_a_path_is_not_allowed() -> None:
     said = " | ".join(bulk.not_legal)
     assert "needs --bucket" in said and "needs --integration-id" in said and "'a' exist already" in said
 
+    local = Situation(**{**vars(ALLOWED), "bucket": "/data/export"})
+    said = compare_paths(HAND, TRIPS, FOUR, local, PRICES, RULES, SPEEDS).paths[2].not_legal
+    assert said == ("/data/export is not object storage: Pinecone imports from s3://, gs:// or Azure",)
+
     pods = compare_paths(HAND, TRIPS, FOUR, Situation(**{**vars(ALLOWED), "source_serverless": False}),
                          PRICES, RULES, SPEEDS)  # fmt: skip
     assert pods.paths[1].not_legal == ("Pinecone backs up serverless indexes only; the source is not one",)

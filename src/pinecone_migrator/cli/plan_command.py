@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     metavar="FILE",
-    help="JSON or TOML figures in place of the built-in list prices (keys: see the README's plan section).",
+    help="JSON or TOML figures in place of the built-in list prices (keys as in docs/plan.md, e.g. "
+    "usd_per_million_read_units).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (the same figures).")
 def plan(**options: Any) -> None:

@@ -368,6 +368,8 @@ def _bulk_refusals(plan: Plan, situation: Situation, rules: ImportRules) -> tupl
     why = []
     if situation.bucket is None:
         why.append("needs --bucket URI: object storage Pinecone can read (s3://, gs://, Azure)")
+    elif "://" not in situation.bucket or situation.bucket.startswith("file://"):
+        why.append(f"{situation.bucket} is not object storage: Pinecone imports from s3://, gs:// or Azure")
     if situation.integration_id is None:
         why.append("needs --integration-id: the storage integration through which Pinecone reads the bucket")
     taken = sorted(set(plan.target_namespaces) & situation.existing_target_namespaces)
