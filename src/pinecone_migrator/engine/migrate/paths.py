@@ -227,8 +227,8 @@ def compare_paths(
 
 
 def _read_cost(plan: Plan, situation: Situation) -> Cost:
-    """Listing and fetching every record, and the bytes that leave the source (a pod-based source is
-    billed by the pod-hour, not by read units)."""
+    """Listing and fetching every record, and the bytes that leave the source (pods and dedicated read
+    nodes are billed by the hour, not by read units)."""
     egress = round(sum(n.request_bytes for n in plan.namespaces))
     if not situation.source_serverless or situation.source_dedicated_reads:
         return Cost(egress_bytes=egress)
