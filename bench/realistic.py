@@ -83,6 +83,7 @@ RSS_GOAL_MB = 300.0
 RSS_FLAT = 1.15  # "flat": the larger run's peak within 15 % of the smaller one's
 GRPC_CPU_GOAL = 0.5
 OFF: dict[str, object] = {"rate_limits": "off"}
+MIGRATE_TIMEOUT = [1800.0]  # seconds one migrate may take before it is killed (--timeout sets it)
 
 
 @dataclass(frozen=True)
@@ -387,11 +388,19 @@ def migrate(source_url: str, target_url: str, source: str, target: str, work: Pa
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
         # wait4 on this child alone: its own CPU time and ru_maxrss, not the servers'.
-        _, status, usage = os.wait4(process.pid, 0)
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        while pid == 0 and time.perf_counter() - started < MIGRATE_TIMEOUT[0]:
+            time.sleep(0.2)
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid == 0:
+            process.kill()
+            _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         output.seek(0)
         text = output.read().decode(errors="replace")
+        if pid == 0:
+            text += f"\n(killed: migrate did not finish within {MIGRATE_TIMEOUT[0]:.0f} s, --timeout)"
     body: dict[str, Any] = orjson.loads(report.read_bytes()) if report.exists() else {}
     return Run(
         exit_code=process.returncode,
@@ -702,6 +711,8 @@ def run_rss(sizes: list[int], dimension: int, latency: float, work: Path) -> lis
                 f"target holds {copied:,}",
                 flush=True,
             )
+            if run.exit_code != 0:
+                print("  migrate output (tail):\n" + run.output[-2000:])
             peaks.append((size, run))
             for url in (source.url, target.url):
                 set_faults(url, latency_ms=0)
@@ -740,7 +751,11 @@ def main() -> None:
     parser.add_argument("--transport-records", type=int, default=20_000)
     parser.add_argument("--rss-records", type=int, nargs=2, default=[100_000, 400_000], metavar="N")
     parser.add_argument("--rss-dimension", type=int, default=64)
+    parser.add_argument(
+        "--timeout", type=float, default=MIGRATE_TIMEOUT[0], help="seconds allowed to one migrate"
+    )
     args = parser.parse_args()
+    MIGRATE_TIMEOUT[0] = args.timeout
     chosen = args.scenario or ["a", "b", "c", "transport", "rss"]
     latencies = args.latency_ms or [20.0, 80.0]
     print(
