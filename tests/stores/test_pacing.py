@@ -144,6 +144,18 @@ def test_sixty_four_threads_share_the_rate_in_the_order_they_came() -> None:
     assert in_any_second <= rate * (1 + BURST_SECONDS) + 1
 
 
+def test_the_limits_in_force_are_logged_once_at_the_first_request(caplog: pytest.LogCaptureFixture) -> None:
+    store = open_store(PineconeIndex("logged", "http://127.0.0.1:5080", api_key="secret-key-1",
+                                     rate_limits="pinecone", rate_limit_scale=0.5))  # fmt: skip
+    with caplog.at_level("INFO", logger="pinecone_migrator.pacing"):
+        for _ in range(3):
+            store.pacer.wait("list", "")
+    lines = [r.getMessage() for r in caplog.records if r.name == "pinecone_migrator.pacing"]
+    assert len(lines) == 1 and "secret-key-1" not in lines[0]
+    assert lines[0].startswith("pacing index 'logged' under Pinecone's published limits (scaled by 0.5): ")
+    assert "fetch 50/s per index" in lines[0] and "upsert 50/s and 25 MB/s per namespace" in lines[0]
+
+
 # -- when pacing is on -------------------------------------------------------------------------------------
 
 

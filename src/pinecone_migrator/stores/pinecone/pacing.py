@@ -136,6 +136,7 @@ class RatePacer:
         self._lock = threading.Lock()
         self._buckets: dict[BucketKey, Bucket] = {}
         self._travel_share = self._settings.share
+        self._announced = False
 
     @property
     def settings(self) -> PacingSettings:
@@ -145,6 +146,8 @@ class RatePacer:
         limits = RATE_LIMITS.get(operation)
         if limits is None:
             raise ValueError(f"unknown operation {operation!r}: expected one of {sorted(RATE_LIMITS)}")
+        if not self._announced:
+            self._announce()
         if self._settings.reads_lifted and operation in READ_OPERATIONS:
             return
         amounts = {
@@ -161,6 +164,18 @@ class RatePacer:
                 delay = max(delay, bucket.reserve(amounts[limit.unit], now))
         if delay > 0:
             self._sleep(delay)
+
+    def _announce(self) -> None:
+        """Log the limits in force once, at the first request (when a command's logging is set up)."""
+        with self._lock:
+            if self._announced:
+                return
+            self._announced = True
+        scale = self._settings.scale * self._settings.share
+        scaled = "" if scale == 1 else f" (scaled by {scale:g})"
+        log.info(
+            "pacing index %r under Pinecone's published limits%s: %s", self.index, scaled, self.describe()
+        )
 
     def throttled(self, operation: str, namespace: str) -> None:
         with self._lock:
@@ -278,8 +293,8 @@ _shared_lock = threading.Lock()
 
 def pacer_for(mode: str, host: str | None, index: str, scale: float | None = None) -> Pacer:
     """The pacer of an index opened with ``--rate-limits mode``. Stores of the same index in one process
-    share one pacer (a migrate's stores, a verify after it), since the limits are the index's; the limits
-    in force are logged once per index."""
+    share one pacer (a migrate's stores, a verify after it), since the limits are the index's; it logs the
+    limits in force at its first request."""
     if not paces(mode, host):
         return Unpaced()
     settings = PacingSettings(scale=scale_from_environment() if scale is None else scale)
@@ -288,10 +303,6 @@ def pacer_for(mode: str, host: str | None, index: str, scale: float | None = Non
         pacer = _shared.get(key)
         if pacer is None:
             pacer = _shared[key] = RatePacer(settings, index=index)
-            scaled = "" if settings.scale == 1 else f" (scaled by {settings.scale:g})"
-            log.info(
-                "pacing index %r under Pinecone's published limits%s: %s", index, scaled, pacer.describe()
-            )
     return pacer
 
 
