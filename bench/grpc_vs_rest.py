@@ -50,6 +50,7 @@ class Run:
     exit_code: int
     wall_seconds: float
     cpu_seconds: float
+    peak_rss_mb: float
     copied: int
 
 
@@ -84,7 +85,9 @@ def count(url: str, name: str) -> int:
         store.close()
 
 
-def migrate(source: str, target: str, name: str, transport: str, work: Path) -> tuple[int, float, float]:
+def migrate(
+    source: str, target: str, name: str, transport: str, work: Path
+) -> tuple[int, float, float, float]:
     command = [
         sys.executable, "-m", "pinecone_migrator", "migrate",
         "--source-index", "src", "--target-index", name,
@@ -104,7 +107,7 @@ def migrate(source: str, target: str, name: str, transport: str, work: Path) -> 
         if exit_code != 0:
             output.seek(0)
             print(output.read().decode(errors="replace")[-2000:])
-    return exit_code, wall, usage.ru_utime + usage.ru_stime
+    return exit_code, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # KB on Linux
 
 
 def drop(url: str, name: str) -> None:
@@ -283,12 +286,13 @@ def main() -> None:
             order = ("rest", "grpc") if (round_number + args.grpc_first) % 2 == 0 else ("grpc", "rest")
             for transport in order:
                 name = f"dst-{transport}-{round_number}"
-                exit_code, wall, cpu = migrate(source.url, target.url, name, transport, work)
-                run = Run(transport, exit_code, wall, cpu, count(target.url, name))
+                exit_code, wall, cpu, rss = migrate(source.url, target.url, name, transport, work)
+                run = Run(transport, exit_code, wall, cpu, rss, count(target.url, name))
                 runs.append(run)
                 print(
                     f"  {transport:<5} exit {exit_code}  {run.copied:>7,} copied  "
-                    f"{args.records / wall:>7,.0f} records/s  {cpu * 10_000 / args.records:6.2f} CPU s/10k",
+                    f"{args.records / wall:>7,.0f} records/s  {cpu * 10_000 / args.records:6.2f} CPU s/10k  "
+                    f"peak RSS {rss:,.0f} MB",
                     flush=True,
                 )
                 drop(target.url, name)
