@@ -130,6 +130,22 @@ def test_freshness_over_grpc_reads_the_indexed_lsn(server: BackgroundServer) -> 
     assert store.indexed_lsn("ns") == written
 
 
+def test_fetches_at_high_dimensions_take_fewer_ids(server: BackgroundServer) -> None:
+    """The SDK's channel hands fetched values over as Python floats: fetches of wide records are split so
+    that one holds at most 2,000,000 values, and still return every record."""
+    ids = [f"id-{n:04d}" for n in range(1_000)]
+    ordinary = _created(server, "ordinary", "grpc", IndexShape("dense", "cosine", 1536))
+    assert [len(batch) for batch in ordinary.transport.fetch_batches(ids)] == [1_000]
+    wide = _created(server, "wide", "grpc", IndexShape("dense", "cosine", 8_000))
+    assert [len(batch) for batch in wide.transport.fetch_batches(ids)] == [250] * 4
+    records = [Record(f"w{n}", np.full(8_000, n, np.float32)) for n in range(260)]
+    for start in range(0, len(records), 50):
+        wide.write("", records[start : start + 50])
+    assert sorted(wide.fetch("", [r.id for r in records]), key=lambda r: r.id) == sorted(
+        records, key=lambda r: r.id
+    )
+
+
 def test_request_size_is_what_protobuf_encodes(server: BackgroundServer) -> None:
     store = _created(server, "sizes", "grpc")
     long_id = "\u2603" * 170

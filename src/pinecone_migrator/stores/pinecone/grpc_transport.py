@@ -38,6 +38,10 @@ from .transport import Transport, Written
 T = TypeVar("T")
 TIMEOUT_SECONDS = 60.0
 CONNECT_TIMEOUT_SECONDS = 10.0
+# The channel hands a fetch over as Python floats (about 32 bytes each, list slot included) before they are
+# narrowed: a fetch of 1,000 records of dimension 20,000 would hold 640 MB. Fewer IDs per fetch at high
+# dimensions keep that near 64 MB; at 2,000 and below a fetch still takes Pinecone's 1,000.
+MAX_FETCH_VALUES = 2_000_000
 
 
 def open_grpc_transport(
@@ -46,12 +50,14 @@ def open_grpc_transport(
     """The gRPC data plane of the index ``description`` describes (the SDK's describe model)."""
     endpoint, secure = grpc_endpoint(description, api_key, control_host)
     host = str(description.host)
+    dimension = getattr(description, "dimension", None)
     return GrpcTransport(
         endpoint,
         api_key,
         secure=secure,
         denied=denied,
         lsn_reader=lambda: RestTransport(host, api_key, denied=denied),
+        dimension=dimension if isinstance(dimension, int) else None,
     )
 
 
@@ -106,15 +112,17 @@ class GrpcTransport:
         secure: bool = True,
         denied: Denied,
         lsn_reader: Callable[[], Transport] | None = None,
+        dimension: int | None = None,
         timeout_seconds: float = TIMEOUT_SECONDS,
     ) -> None:
         """``lsn_reader``: opens the REST transport that :meth:`indexed_lsn` reads through (on first use:
-        most runs never ask)."""
+        most runs never ask). ``dimension``: the index's, which bounds the IDs of a fetch."""
         from pinecone import RetryConfig
         from pinecone.grpc import GrpcIndex
 
         self.host = endpoint
         self._denied = denied
+        self.max_fetch_ids = max(1, min(MAX_FETCH_IDS, MAX_FETCH_VALUES // (dimension or 1)))
         self._open_lsn_reader = lsn_reader
         self._lsn_reader: Transport | None = None
         self._lsn_reader_lock = threading.Lock()
@@ -185,9 +193,10 @@ class GrpcTransport:
         return IdPage(ids=[item["id"] for item in page.get("vectors", ())], cursor=_next(page))
 
     def fetch_batches(self, ids: Sequence[str]) -> Iterator[list[str]]:
-        """IDs travel in the request body here: only Pinecone's count per fetch bounds a batch."""
-        for start in range(0, len(ids), MAX_FETCH_IDS):
-            yield list(ids[start : start + MAX_FETCH_IDS])
+        """IDs travel in the request body here: Pinecone's count per fetch bounds a batch, and so does the
+        memory of its values at high dimensions (:data:`MAX_FETCH_VALUES`)."""
+        for start in range(0, len(ids), self.max_fetch_ids):
+            yield list(ids[start : start + self.max_fetch_ids])
 
     def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
         found = self._call("fetch", lambda: self._channel.fetch(ids, namespace=namespace))
