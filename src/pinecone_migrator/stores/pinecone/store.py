@@ -31,7 +31,7 @@ from ..base import (
     WriteAck,
 )
 from .pacing import PacingSettings, lift_reads, reopened, travelling
-from .rest import RestTransport, fetch_batches, message_of
+from .rest import RestTransport, encode_record, fetch_batches, message_of
 from .retry import DENIED_STATUSES, FIRST_CONTACT, REFUSED_STATUSES, RETRYABLE_STATUSES, RetryPolicy
 from .transport import Pacer, Transport, Unpaced, Written
 
@@ -438,6 +438,9 @@ class PineconeStore:
         return [match.id for match in matches]
 
     def request_size(self, record: Record) -> int:
+        if self._transport is None and self._description is None and not self.exists():
+            # A plan before the index exists: sized as the REST encoding an index created here would take.
+            return len(encode_record(record)) + 1
         return self.transport.request_size(record)
 
     def write(self, namespace: str, records: Sequence[Record]) -> WriteAck:
