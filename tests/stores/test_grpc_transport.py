@@ -61,8 +61,10 @@ def _records() -> list[Record]:
     ]
 
 
-def _store(server: BackgroundServer, name: str, transport: str, **kwargs: object) -> PineconeStore:
-    return PineconeStore(name, KEY, server.url, transport=transport, **kwargs)  # type: ignore[arg-type]
+def _store(
+    server: BackgroundServer, name: str, transport: str, retry: RetryPolicy | None = None
+) -> PineconeStore:
+    return PineconeStore(name, KEY, server.url, retry=retry, transport=transport)
 
 
 @pytest.fixture(scope="module")
