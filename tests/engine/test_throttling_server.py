@@ -100,7 +100,7 @@ def test_a_sync_pass_sends_fewer_requests_under_the_rate_limits_with_the_adaptiv
         name = f"synced-{str(adaptive).lower()}"
         dense_index(pc, name)
         request = MigrationRequest(source=Endpoint("src", server.url), target=Endpoint(name, server.url))
-        options = SyncOptions(concurrency=CONCURRENCY, page_size=PAGE, adaptive=adaptive)
+        options = SyncOptions(concurrency=CONCURRENCY, page_size=PAGE, fetch_size=PAGE, adaptive=adaptive)
 
         def one_pass(request: MigrationRequest = request, options: SyncOptions = options) -> None:
             source, target = _stores(server, request.target.index)

@@ -90,7 +90,7 @@ class CopyOptions:
     page_size: int = 100
     shards: int | None = None  # ID-prefix shards listed in parallel: None = automatic, 1 = never
     # Automatic sharding only for namespaces at least this large; None: those whose listing alone would take
-    # 2 s or more at the measured round trip (see shards.py).
+    # 20 s or more at the measured round trip (see shards.py).
     shard_min_records: int | None = None
     # With a --filter, let a store that can evaluate it (fetch_by_metadata) return only the matching records.
     server_side_filter: bool = True

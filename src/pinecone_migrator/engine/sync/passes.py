@@ -67,6 +67,7 @@ class SyncOptions:
     metadata_page: int = 1_000  # records per fetch_by_metadata page
     interval_seconds: float = 30.0
     page_size: int = 100
+    fetch_size: int | None = None  # IDs per fetch; None: as many as the source takes (up to 1,000)
     concurrency: int | None = None  # None: automatic, as in migrate (see CopyOptions)
     max_request_records: int | None = None  # None: the target's own limit (see CopyOptions)
     max_request_bytes: int | None = None
@@ -185,7 +186,7 @@ class SyncPass:
             adaptive=options.adaptive,
             on_change=_concurrency_changed,
             name="sync",
-            batch_size=batch_ids(self.source, dimension, options.page_size),
+            batch_size=options.fetch_size or batch_ids(self.source, dimension, options.page_size),
             dimension=dimension,
         )
 

@@ -35,6 +35,7 @@ from ...records import STAMP_KEYS, Record, record_digest
 from ...stores.base import QueriesIds, Store, UpdatesMetadata, fetches_by_metadata
 from ..migrate.copy import Route
 from ..migrate.target import check_target, select
+from ..pacing import AdaptiveLimit
 from ..request import MigrationRequest
 from ..walk import (
     NextPage,
@@ -197,6 +198,7 @@ class StampPass:
         self.state = state
         self.stop = stop
         self.new = self.updated = self.dead = self.listed = 0
+        self.walker: Walker | None = None  # the pass's, while it runs: its lanes pace each store's calls
 
     def run(self) -> PassRecord:
         description, namespaces, _ = select(self.request, self.source, needs_listing=False)
@@ -205,6 +207,7 @@ class StampPass:
         record = PassRecord(number, time.time(), None, "running", 0, 0, 0, 0, 0, None, None)
         try:
             with self._walker() as walker:
+                self.walker = walker
                 for namespace in namespaces:
                     if self.stop.is_set():
                         break
@@ -262,6 +265,9 @@ class StampPass:
         self._copy_newer(namespace, copied, route, tally)
         return tally
 
+    def _lane(self, store: Store) -> AdaptiveLimit | None:
+        return None if self.walker is None else self.walker.lane(store)
+
     def _prepared(self, record: Record) -> Record:
         return record if self.options.copy_stamps else strip_stamps(record)
 
@@ -280,7 +286,12 @@ class StampPass:
         options = self.options
         for destination, group in by_target.items():
             for written, dead in write_in_batches(
-                self.target, destination, group, options.max_request_records, options.max_request_bytes
+                self.target,
+                destination,
+                group,
+                options.max_request_records,
+                options.max_request_bytes,
+                lane=self._lane(self.target),
             ):
                 tally.dead += len(dead)
                 copied.update({r.id: originals[r.id] for r in written})
@@ -299,7 +310,7 @@ class StampPass:
         if not copied:
             return
         ignore = frozenset(STAMP_KEYS)
-        now = fetch_all(self.source, namespace, list(copied))
+        now = fetch_all(self.source, namespace, list(copied), lane=self._lane(self.source))
         newer = [r for r in now if record_digest(r, ignore) != record_digest(copied[r.id], ignore)]
         if newer:
             log.info("%d record(s) changed in the source while being copied; copying them again", len(newer))
