@@ -87,7 +87,8 @@ def test_terminal_display_q_stops_gracefully_and_the_run_resumes(tmp_path: Path)
         ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY) as source,
         ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY, "--latency-ms", "150") as target,
     ):
-        written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=1_000)
+        # 3,000 per namespace: three batches of 1,000 IDs each, so that a stop leaves some unlisted
+        written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=3_000)
         code, shown = in_terminal(
             source,
             target,
@@ -98,7 +99,7 @@ def test_terminal_display_q_stops_gracefully_and_the_run_resumes(tmp_path: Path)
             "dst",
             "--concurrency",
             "2",
-            answers=((r"\[y/N\]", "y\n"), (r"[1-9]\d*/3000", "q\n")),  # q once some are copied
+            answers=((r"\[y/N\]", "y\n"), (r"[1-9]\d*/9000", "q\n")),  # q once some are copied
         )
         assert code == 130, shown
         assert "rec/s" in shown and "tenant-a" in shown  # the live display
@@ -106,7 +107,7 @@ def test_terminal_display_q_stops_gracefully_and_the_run_resumes(tmp_path: Path)
         assert "Interrupted: run the same command again to resume." in shown
         with sqlite3.connect(tmp_path / "ledger.sqlite") as db:
             listed, undone = db.execute("SELECT SUM(listed), SUM(done = 0) FROM units").fetchone()
-        assert 0 < listed < 3_000 and undone > 0  # stopped part way, progress kept
+        assert 0 < listed < 9_000 and undone > 0  # stopped part way, progress kept
         again = migrate(source, target, tmp_path, "--source-index", "src", "--target-index", "dst")
         assert isinstance(again, subprocess.CompletedProcess) and again.returncode == 0, again.stderr
         assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst") == written
