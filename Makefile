@@ -58,8 +58,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python -u bench/sync_lag.py
 	$(BIN)/python -u bench/realistic.py
 
-# The local server's gRPC messages, generated from our .proto (the generated files are committed).
-PROTO_DIR := src/pinecone_migrator/server/grpcplane
+# The gRPC data plane's messages, shared by the local server and the gRPC transport, generated from our
+# .proto (the generated files are committed).
+PROTO_DIR := src/pinecone_migrator/protocol
 protos: $(BIN)/.installed
 	cd $(PROTO_DIR) && $(abspath $(BIN))/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. vector_service.proto
 

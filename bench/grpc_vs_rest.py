@@ -193,7 +193,7 @@ def raw_vector(record: Record) -> bytes:
 def wire(records: int, dimension: int) -> None:
     import grpc
 
-    from pinecone_migrator.server.grpcplane import vector_service_pb2 as pb
+    from pinecone_migrator.protocol import vector_service_pb2 as pb
 
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -16,8 +16,8 @@ import pytest
 from pinecone import Pinecone, ServerlessSpec
 from pinecone.errors.exceptions import ApiError, PineconeConnectionError
 
+from pinecone_migrator.protocol import vector_service_pb2 as pb
 from pinecone_migrator.server.context import ServerConfig
-from pinecone_migrator.server.grpcplane import vector_service_pb2 as pb
 from pinecone_migrator.server.runner import BackgroundServer
 from tests.server.grpc_helpers import grpc_index, raw_call
 from tests.server.test_control_plane_sdk9 import SDK9_PYTHON

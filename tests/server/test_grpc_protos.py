@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pinecone_migrator.server.grpcplane as grpcplane
+import pinecone_migrator.protocol as protocol
 
-PROTO_DIR = Path(grpcplane.__file__).parent
+PROTO_DIR = Path(protocol.__file__).parent
 GENERATED = ("vector_service_pb2.py", "vector_service_pb2.pyi")
 
 

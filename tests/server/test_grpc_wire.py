@@ -7,7 +7,7 @@ import numpy as np
 import orjson
 from google.protobuf import struct_pb2
 
-from pinecone_migrator.server.grpcplane import vector_service_pb2 as pb
+from pinecone_migrator.protocol import vector_service_pb2 as pb
 from pinecone_migrator.server.grpcplane import wire
 from pinecone_migrator.server.store import StoredRecord
 

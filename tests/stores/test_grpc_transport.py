@@ -17,9 +17,9 @@ import pytest
 from pinecone import Pinecone
 
 from pinecone_migrator.errors import UserError
+from pinecone_migrator.protocol import vector_service_pb2 as pb
 from pinecone_migrator.records import Metadata, Record, SparseValues, record_digest
 from pinecone_migrator.server.context import ServerConfig
-from pinecone_migrator.server.grpcplane import vector_service_pb2 as pb
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import IndexShape, StoreDescription
 from pinecone_migrator.stores.pinecone.grpc_transport import GrpcTransport

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from google.protobuf import struct_pb2
 
+from ...protocol import vector_service_pb2 as pb
 from .. import operations
-from . import vector_service_pb2 as pb
 
 Body = dict[str, Any]
 

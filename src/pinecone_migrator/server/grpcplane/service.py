@@ -16,13 +16,13 @@ from typing import Any
 
 import grpc
 
+from ...protocol import vector_service_pb2 as pb
 from .. import operations
 from ..context import ServerState
 from ..errors import ApiError, unauthenticated
 from ..faults import Fault
 from ..operations import Headers, Target
 from . import messages, wire
-from . import vector_service_pb2 as pb
 
 log = logging.getLogger("pinecone_migrator.server.grpc")
 
