@@ -1,12 +1,15 @@
-"""The Pinecone store over gRPC (``--transport grpc``, the official SDK's gRPC client) against the local
-server's gRPC data plane (``serve --grpc-port``): the same records and errors as over REST, sizes as
-protobuf encodes them, 429s retried and heard, and a migrate and verify through the CLI."""
+"""The Pinecone store over gRPC (``--transport grpc``: grpcio, records encoded and read as bytes) against
+the local server's gRPC data plane (``serve --grpc-port``): the same records and errors as over REST, LSNs
+of writes, sizes as protobuf encodes them, 429s retried and heard (Retry-After honoured), the largest
+records Pinecone takes, and a migrate and verify through the CLI."""
 
 from __future__ import annotations
 
 import random
 import re
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +19,13 @@ import numpy as np
 import pytest
 from pinecone import Pinecone
 
-from pinecone_migrator.errors import UserError
+from pinecone_migrator.errors import RemoteError, UserError
 from pinecone_migrator.protocol import vector_service_pb2 as pb
 from pinecone_migrator.records import Metadata, Record, SparseValues, record_digest
 from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import IndexShape, StoreDescription
+from pinecone_migrator.stores.pinecone import grpc_codec as codec
 from pinecone_migrator.stores.pinecone.grpc_transport import GrpcTransport
 from pinecone_migrator.stores.pinecone.rest import RestTransport
 from pinecone_migrator.stores.pinecone.store import PineconeStore, RetryPolicy
@@ -117,35 +121,93 @@ def test_a_dense_page_and_a_sparse_index_over_grpc(server: BackgroundServer) -> 
     assert sparse.query_ids("ns", top_k=1, sparse=sparse_only[8].sparse) == ["s8"]
 
 
-def test_freshness_over_grpc_reads_the_indexed_lsn(server: BackgroundServer) -> None:
-    """The SDK's gRPC client hands over no LSNs, so writes over gRPC report none (a read back then waits by
-    pauses instead); the indexed LSN is read over REST from the same index, so waiting on an LSN works."""
+def test_writes_over_grpc_report_their_lsns_and_reads_wait_on_them(server: BackgroundServer) -> None:
+    """The LSNs travel as call metadata: each write reports the LSN it was given, as over REST, and the
+    indexed LSN is read over gRPC too, so waiting until a write is visible works without REST."""
     store = _created(server, "fresh", "grpc")
-    assert store.write("ns", _records()).lsn is None
-    assert store.written_lsns() == {}
-    visible = store.indexed_lsn("ns")
+    first = store.write("ns", _records()).lsn
+    assert first is not None
+    assert store.written_lsns() == {"ns": first}
+    second = store.write("ns", _records()[:1]).lsn
+    assert second is not None and second > first
+    assert store.written_lsns() == {"ns": second}
     over_rest = _store(server, "fresh", "rest")
     over_rest.write("ns", _records()[:1])
-    written = over_rest.written_lsns()["ns"]
-    assert visible is not None and written > visible
-    assert store.wait_until_indexed("ns", written, timeout_seconds=10) is True
-    assert store.indexed_lsn("ns") == written
+    assert over_rest.written_lsns()["ns"] > second
+    assert store.wait_until_indexed("ns", second, timeout_seconds=10) is True
+    assert store.indexed_lsn("ns") == over_rest.indexed_lsn("ns") >= second
+    grpc_only = GrpcTransport(store.transport.host, KEY, secure=False, denied=store.denied)  # type: ignore[attr-defined]
+    try:
+        assert grpc_only.indexed_lsn("ns") == over_rest.indexed_lsn("ns")  # no REST reader to fall back on
+        assert grpc_only.delete("ns", ["dense"]).lsn == over_rest.indexed_lsn("ns")
+    finally:
+        grpc_only.close()
 
 
-def test_fetches_at_high_dimensions_take_fewer_ids(server: BackgroundServer) -> None:
-    """The SDK's channel hands fetched values over as Python floats: fetches of wide records are split so
-    that one holds at most 2,000,000 values, and still return every record."""
+def test_fetches_take_1000_ids_up_to_the_widest_records_that_fit_a_reply(server: BackgroundServer) -> None:
+    """Values are read in place from the reply (4 bytes each): fetches take Pinecone's 1,000 IDs up to
+    dimension 16,000, fewer only beyond."""
     ids = [f"id-{n:04d}" for n in range(1_000)]
     ordinary = _created(server, "ordinary", "grpc", IndexShape("dense", "cosine", 1536))
     assert [len(batch) for batch in ordinary.transport.fetch_batches(ids)] == [1_000]
-    wide = _created(server, "wide", "grpc", IndexShape("dense", "cosine", 8_000))
-    assert [len(batch) for batch in wide.transport.fetch_batches(ids)] == [250] * 4
-    records = [Record(f"w{n}", np.full(8_000, n, np.float32)) for n in range(260)]
-    for start in range(0, len(records), 50):
-        wide.write("", records[start : start + 50])
-    assert sorted(wide.fetch("", [r.id for r in records]), key=lambda r: r.id) == sorted(
+    widest = _created(server, "widest", "grpc", IndexShape("dense", "cosine", 20_000))
+    assert [len(batch) for batch in widest.transport.fetch_batches(ids)] == [800, 200]
+    records = [Record(f"w{n}", np.full(20_000, n, np.float32)) for n in range(30)]
+    for start in range(0, len(records), 20):
+        widest.write("", records[start : start + 20])
+    assert sorted(widest.fetch("", [r.id for r in records]), key=lambda r: r.id) == sorted(
         records, key=lambda r: r.id
     )
+
+
+def test_a_fetch_of_1000_ids_at_dimension_1536_is_one_request(server: BackgroundServer) -> None:
+    rng = np.random.default_rng(5)
+    block = rng.standard_normal((1_000, 1536)).astype(np.float32)
+    records = [Record(f"doc-{n:04d}", block[n], metadata={"n": n, "title": f"t{n}"}) for n in range(1_000)]
+    store = _created(server, "thousand", "grpc", IndexShape("dense", "cosine", 1536))
+    for start in range(0, len(records), 250):
+        store.write("", records[start : start + 250])
+    fetched = store.transport.fetch("", [r.id for r in records])  # one request, as fetch_batches splits none
+    assert sorted(fetched, key=lambda r: r.id) == records
+    assert all(r.values is not None and not r.values.flags.writeable for r in fetched)
+
+
+def test_the_largest_record_pinecone_takes_round_trips(server: BackgroundServer) -> None:
+    """2,048 sparse non-zeros (indices across the uint32 range, every varint length) and 40 KB of metadata."""
+    rng = np.random.default_rng(6)
+    indices = np.sort(rng.choice(2**32 - 1, size=2_048, replace=False)).astype(np.uint32)
+    indices[:5] = [0, 1, 127, 128, 16_384]
+    metadata: Metadata = {f"field{n:02d}": "x" * 1_000 for n in range(40)}
+    metadata["tags"] = [f"tag{n}" for n in range(50)]
+    big = Record(
+        "big",
+        rng.standard_normal(4).astype(np.float32),
+        SparseValues(np.sort(indices), rng.standard_normal(2_048).astype(np.float32)),
+        metadata,
+    )
+    store = _created(server, "largest", "grpc")
+    assert store.write("ns", [big]).count == 1
+    assert store.fetch("ns", ["big"]) == [big]
+    assert _store(server, "largest", "rest").fetch("ns", ["big"]) == [big]
+
+
+def test_request_bytes_are_the_messages_protobuf_would_send(server: BackgroundServer) -> None:
+    """What the transport encodes by hand parses, with protobuf, as the UpsertRequest it means."""
+    records = _records()
+    request = pb.UpsertRequest.FromString(
+        codec.upsert_request("ns", [codec.vector_bytes(r) for r in records])
+    )
+    assert request.namespace == "ns" and [v.id for v in request.vectors] == [r.id for r in records]
+    for message, record in zip(request.vectors, records, strict=True):
+        assert record.values is not None
+        assert np.array_equal(np.array(message.values, np.float32), record.values)
+        if record.sparse is not None:
+            assert list(message.sparse_values.indices) == record.sparse.indices.tolist()
+            assert list(message.sparse_values.values) == record.sparse.values.tolist()
+        assert (
+            codec.metadata_of(message.metadata.SerializeToString())
+            == Record("x", metadata=record.metadata).metadata
+        )
 
 
 def test_request_size_is_what_protobuf_encodes(server: BackgroundServer) -> None:
@@ -218,6 +280,42 @@ def test_a_429_over_grpc_is_retried_and_heard(server: BackgroundServer) -> None:
     assert all(len(page) == 1 and page[0].id == "dense" for page in fetched)
     assert refused >= 1
     assert len(throttled) == refused  # every 429 reached the store, which slowed down and sent again
+
+
+def test_a_retry_after_sent_over_grpc_is_honoured(server: BackgroundServer) -> None:
+    """An injected 429 carries Retry-After: 1 (trailing metadata): the store waits that second, although
+    its own backoff would have sent again within a few hundredths."""
+    store = _created(server, "told", "grpc")
+    store.write("", _records())
+    quick = RetryPolicy(attempts=30, base_seconds=0.01, max_seconds=5, budget_seconds=60)
+    with httpx.Client(base_url=server.url, headers={"Api-Key": KEY}) as admin:
+        admin.post("/_admin/faults/reset").raise_for_status()
+        transport = store.transport
+        for fault, told in (("rate_429", 1.0), ("rate_429_no_retry_after", None)):
+            admin.put("/_admin/faults", json={fault: 1.0}).raise_for_status()
+            try:
+                with pytest.raises(RemoteError) as refused:
+                    transport.fetch("", ["dense"])
+            finally:
+                admin.post("/_admin/faults/reset").raise_for_status()
+            assert (refused.value.status, refused.value.retryable, refused.value.retry_after) == (
+                429,
+                True,
+                told,
+            )
+        patient = _store(server, "told", "grpc", retry=quick)
+        assert patient.transport.name == "grpc"  # opened (described) before the faults start
+        admin.put("/_admin/faults", json={"rate_429": 1.0}).raise_for_status()
+        healed = threading.Timer(0.3, lambda: admin.post("/_admin/faults/reset").raise_for_status())
+        started = time.monotonic()
+        healed.start()
+        try:
+            fetched = patient.fetch("", ["dense"])
+        finally:
+            healed.join()
+        elapsed = time.monotonic() - started
+    assert [r.id for r in fetched] == ["dense"]
+    assert elapsed >= 1.0
 
 
 # -- through the CLI ---------------------------------------------------------------------------------------

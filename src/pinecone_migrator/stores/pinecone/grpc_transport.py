@@ -1,47 +1,76 @@
-"""The data plane over gRPC, through the official SDK's gRPC client (``pinecone.grpc``).
+"""The data plane over gRPC, spoken with grpcio directly (``--transport grpc``).
 
-The SDK's :class:`~pinecone.grpc.GrpcIndex` builds the channel (endpoint, TLS, key checks); requests go
-to its native channel directly, as the SDK's own methods do once they have validated their input: those
-methods turn every vector into a model object and check every float again, which is the per-record Python
-this transport exists to avoid. The channel's own retries are off (``max_retries=0``): the store retries
-and paces, and must hear each 429 itself. The SDK's adaptive limiter only gates its bulk helpers, which
-are never called here.
+Why not the official SDK's gRPC client: its channel turns every float into a Python object, both ways, so
+it cost about what REST costs per record, and it hands over no response metadata, where the LSNs travel.
+Here records are encoded and read as bytes (:mod:`.grpc_codec`): an upsert copies each record's float32
+bytes into the message, a fetch reads values in place from the reply. Other messages (list, query, stats)
+are few and small, and go through the generated module (:mod:`pinecone_migrator.protocol`).
 
-What the SDK's gRPC client does not give: LSNs. Its channel returns response bodies only (SDK 10.2; the
-response metadata that carries them is dropped), so writes report no LSN, and :meth:`indexed_lsn` reads
-the index's indexed LSN with one REST list request to the same index, as the REST transport does.
-
-Metadata numbers come back as doubles (protobuf ``Struct``): an integer 3 is read as 3.0. Records and
-their digests treat every metadata number as a float64
-(:func:`~pinecone_migrator.records.canonical_metadata`), so a record read over gRPC equals the same record
-read over REST.
+What is sent is what the SDK sends: the methods of ``VectorService`` (no package), the key as metadata
+``api-key``, ``x-pinecone-api-version``, and a user agent naming pinecone-migrator; TLS to port 443 of the
+index host on Pinecone's cloud, plaintext to our local server's ``grpc_host``. LSNs are read from the
+call's initial and trailing metadata under REST's header names. The channel's own retries are off: the
+store retries and paces, and must hear each 429 itself.
 """
 
 from __future__ import annotations
 
-import array
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import grpc
 import httpx
 import numpy as np
 
+from ... import __version__
 from ...errors import RecordsRejected, RemoteError, UserError
-from ...records import Record, SparseValues, checked_record
+from ...protocol import vector_service_pb2 as pb
+from ...records import Record, SparseValues
 from ..base import IdPage, Match, RecordPage
-from .rest import API_VERSION, MAX_FETCH_IDS, Denied, RestTransport, message_of
+from . import grpc_codec as codec
+from .rest import API_VERSION, INDEXED_LSN, MAX_FETCH_IDS, REQUEST_LSN, Denied, RestTransport
 from .retry import DENIED_STATUSES, REFUSED_STATUSES, RETRYABLE_STATUSES
 from .transport import Transport, Written
 
 T = TypeVar("T")
 TIMEOUT_SECONDS = 60.0
 CONNECT_TIMEOUT_SECONDS = 10.0
-# The channel hands a fetch over as Python floats (about 32 bytes each, list slot included) before they are
-# narrowed: a fetch of 1,000 records of dimension 20,000 would hold 640 MB. Fewer IDs per fetch at high
-# dimensions keep that near 64 MB; at 2,000 and below a fetch still takes Pinecone's 1,000.
-MAX_FETCH_VALUES = 2_000_000
+# A fetch's reply is held whole while its records are views of it (4 bytes a value): fetches of the widest
+# records take fewer IDs so that one reply stays near 64 MB of values; up to dimension 16,000, 1,000 IDs.
+MAX_FETCH_VALUES = 16_000_000
+MAX_MESSAGE_BYTES = 256 << 20  # far above any reply Pinecone sends (1,000 IDs x 20,000 dims is 80 MB)
+CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.primary_user_agent", f"pinecone-migrator/{__version__}"),
+    ("grpc.enable_retries", 0),  # the store retries, and paces on every 429
+    # A ping after 30 s of silence finds a connection a middlebox dropped before a call waits on it.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+]
+
+# The HTTP status REST would have answered, by gRPC code (Pinecone's REST errors name the same codes).
+_STATUS_OF: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
 
 
 def open_grpc_transport(
@@ -69,13 +98,13 @@ def is_pinecone_cloud(control_host: str | None) -> bool:
 
 
 def grpc_endpoint(description: Any, api_key: str, control_host: str | None) -> tuple[str, bool]:
-    """Where the index's gRPC data plane listens, and whether over TLS.
+    """Where the index's gRPC data plane listens (``host:port``), and whether over TLS.
 
     Pinecone's cloud serves gRPC on the index host itself (TLS, port 443). Our local server serves each
     index on a port of its own and names it in its describe reply (``grpc_host``, not Pinecone's), which
     the SDK's describe model does not keep: the description is read again, raw."""
     if control_host is None or is_pinecone_cloud(control_host):
-        return str(description.host), True
+        return with_port(str(description.host), 443), True
     base = control_host if "://" in control_host else f"https://{control_host}"
     url = f"{base.rstrip('/')}/indexes/{quote(description.name, safe='')}"
     headers = {"Api-Key": api_key, "X-Pinecone-Api-Version": API_VERSION}
@@ -98,9 +127,15 @@ def grpc_endpoint(description: Any, api_key: str, control_host: str | None) -> t
     return str(grpc_host), base.startswith("https://")
 
 
+def with_port(host: str, port: int) -> str:
+    """``host`` without a scheme, with ``port`` unless it names one."""
+    bare = host.split("://", 1)[-1].rstrip("/")
+    return bare if bare.rsplit(":", 1)[-1].isdigit() and not bare.endswith("]") else f"{bare}:{port}"
+
+
 class GrpcTransport:
-    """One index host over gRPC (:class:`~.transport.Transport`). Thread-safe: the native channel
-    multiplexes concurrent calls and releases the GIL while it waits."""
+    """One index host over gRPC (:class:`~.transport.Transport`). Thread-safe: the channel multiplexes
+    concurrent calls and releases the GIL while it waits."""
 
     name = "grpc"
 
@@ -115,103 +150,120 @@ class GrpcTransport:
         dimension: int | None = None,
         timeout_seconds: float = TIMEOUT_SECONDS,
     ) -> None:
-        """``lsn_reader``: opens the REST transport that :meth:`indexed_lsn` reads through (on first use:
-        most runs never ask). ``dimension``: the index's, which bounds the IDs of a fetch."""
-        from pinecone import RetryConfig
-        from pinecone.grpc import GrpcIndex
-
+        """``endpoint``: ``host:port``. ``lsn_reader``: opens a REST transport for :meth:`indexed_lsn` when
+        the gRPC reply carries no indexed LSN (on first need). ``dimension``: the index's, which bounds
+        the IDs of a fetch."""
         self.host = endpoint
         self._denied = denied
+        self._timeout = timeout_seconds
         self.max_fetch_ids = max(1, min(MAX_FETCH_IDS, MAX_FETCH_VALUES // (dimension or 1)))
+        self._metadata = (("api-key", api_key), ("x-pinecone-api-version", API_VERSION))
         self._open_lsn_reader = lsn_reader
         self._lsn_reader: Transport | None = None
         self._lsn_reader_lock = threading.Lock()
-        self._index = GrpcIndex(
-            host=endpoint,
-            api_key=api_key,
-            api_version=API_VERSION,
-            secure=secure,
-            grpc_scheme="https" if secure else "http",
-            timeout=timeout_seconds,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            retry_config=RetryConfig(max_retries=0),
-        )
-        self._channel = self._index._channel
+        if secure:
+            self._channel = grpc.secure_channel(endpoint, grpc.ssl_channel_credentials(), CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.insecure_channel(endpoint, CHANNEL_OPTIONS)
+        # Replies that carry records are read as bytes (:mod:`.grpc_codec`), requests of records sent as
+        # bytes; the rest go through the generated messages.
+        self._methods: dict[str, grpc.UnaryUnaryMultiCallable] = {
+            name: self._channel.unary_unary(
+                f"/VectorService/{name}",
+                request_serializer=None if name == "Upsert" else _serialize,
+                response_deserializer=parse,
+            )
+            for name, parse in (
+                ("Upsert", pb.UpsertResponse.FromString),
+                ("Fetch", None),
+                ("FetchByMetadata", None),
+                ("List", pb.ListResponse.FromString),
+                ("Query", pb.QueryResponse.FromString),
+                ("Delete", pb.DeleteResponse.FromString),
+                ("Update", pb.UpdateResponse.FromString),
+                ("DescribeIndexStats", pb.DescribeIndexStatsResponse.FromString),
+            )
+        }
+        # Encodings made while sizing batches, reused by the write that follows (as the REST transport
+        # does: keyed by object identity, the record kept alongside so that its id cannot be reused).
+        self._encoded: dict[int, tuple[Record, bytes]] = {}
 
     def close(self) -> None:
-        self._index.close()
+        self._channel.close()
         if self._lsn_reader is not None:
             self._lsn_reader.close()
 
-    def _call(self, operation: str, call: Callable[[], T], *, refusable: bool = False) -> T:
-        """One request (no retry): the answer, or the failure translated as the REST transport does."""
-        from pinecone.errors.exceptions import (
-            ApiError,
-            PineconeConnectionError,
-            PineconeError,
-            PineconeTimeoutError,
-            PineconeTypeError,
-            PineconeValueError,
-        )
-
+    def _call(
+        self, operation: str, method: str, request: Any, *, refusable: bool = False
+    ) -> tuple[Any, dict[str, str]]:
+        """One request (no retry): the reply and the call's metadata (initial and trailing), or the
+        failure translated as the REST transport translates HTTP's."""
         try:
-            return call()
-        except ApiError as error:
-            status = error.status_code
-            message = message_of(status, error.body, error.message)
-            if status in DENIED_STATUSES:
-                raise self._denied(status, message, self.host) from None
-            if refusable and status in REFUSED_STATUSES:
-                raise RecordsRejected(operation, message, status) from None
-            raise RemoteError(
-                operation, message, status=status, retryable=status in RETRYABLE_STATUSES
-            ) from None
-        except PineconeTimeoutError:
-            raise RemoteError(operation, f"{self.host} timed out", retryable=True) from None
-        except PineconeConnectionError as error:  # UNAVAILABLE, or no connection at all
-            raise RemoteError(
-                operation, f"connection problem with {self.host}: {error}", retryable=True
-            ) from None
-        except (PineconeValueError, PineconeTypeError) as error:  # the SDK would not send it
-            if refusable:
-                raise RecordsRejected(operation, str(error)) from None
-            raise UserError(f"{operation} ({self.host}): {error}") from None
-        except (
-            PineconeError
-        ) as error:  # a status the SDK names only by its message (ABORTED, UNIMPLEMENTED...)
-            raise RemoteError(operation, f"{self.host} answered: {error}", retryable=False) from None
+            reply, call = self._methods[method].with_call(
+                request, metadata=self._metadata, timeout=self._timeout
+            )
+        except grpc.RpcError as error:
+            raise self._failure(operation, error, refusable) from None
+        return reply, _metadata_of(call)
+
+    def _failure(self, operation: str, error: grpc.RpcError, refusable: bool) -> Exception:
+        code: grpc.StatusCode = error.code()
+        details = str(error.details() or code.name)
+        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+            return RemoteError(operation, f"{self.host} timed out", retryable=True)
+        if code is grpc.StatusCode.UNAVAILABLE:  # refused, dropped, or not reachable at all
+            return RemoteError(operation, f"connection problem with {self.host}: {details}", retryable=True)
+        status = _STATUS_OF.get(code, 500)
+        if code is grpc.StatusCode.RESOURCE_EXHAUSTED and "message larger than max" in details:
+            status = 413  # this client's own message limit, not a rate limit: sending again cannot help
+        message = f"[{status}] {details}"
+        if status in DENIED_STATUSES:
+            return self._denied(status, message, self.host)
+        if refusable and status in REFUSED_STATUSES:
+            return RecordsRejected(operation, message, status)
+        return RemoteError(
+            operation,
+            message,
+            status=status,
+            retryable=status in RETRYABLE_STATUSES,
+            retry_after=_retry_after(error),
+        )
 
     # -- the data plane --------------------------------------------------------------------------------------
 
     def list_ids(self, namespace: str, prefix: str, cursor: str | None, limit: int) -> IdPage:
-        page = self._call(
-            "list",
-            lambda: self._channel.list(
-                prefix=prefix or None, limit=limit, pagination_token=cursor, namespace=namespace
-            ),
-        )
-        return IdPage(ids=[item["id"] for item in page.get("vectors", ())], cursor=_next(page))
+        page, _ = self._call("list", "List", _list_request(namespace, prefix, cursor, limit))
+        token = page.pagination.next if page.HasField("pagination") else ""
+        return IdPage(ids=[item.id for item in page.vectors], cursor=token or None)
 
     def fetch_batches(self, ids: Sequence[str]) -> Iterator[list[str]]:
         """IDs travel in the request body here: Pinecone's count per fetch bounds a batch, and so does the
-        memory of its values at high dimensions (:data:`MAX_FETCH_VALUES`)."""
+        size of the reply at the highest dimensions (:data:`MAX_FETCH_VALUES`)."""
         for start in range(0, len(ids), self.max_fetch_ids):
             yield list(ids[start : start + self.max_fetch_ids])
 
     def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
-        found = self._call("fetch", lambda: self._channel.fetch(ids, namespace=namespace))
-        return records_of(found.get("vectors", {}))
+        raw, _ = self._call("fetch", "Fetch", pb.FetchRequest(ids=list(ids), namespace=namespace))
+        return self._records("fetch", raw)[0]
 
     def fetch_by_metadata(
         self, namespace: str, metadata_filter: dict[str, Any], cursor: str | None, limit: int
     ) -> RecordPage:
-        found = self._call(
-            "fetch by metadata",
-            lambda: self._channel.fetch_by_metadata(
-                namespace=namespace, filter=metadata_filter, limit=limit, pagination_token=cursor
-            ),
-        )
-        return RecordPage(records=records_of(found.get("vectors", {})), cursor=_next(found))
+        request = pb.FetchByMetadataRequest(namespace=namespace, limit=limit)
+        request.filter.update(metadata_filter)
+        if cursor:
+            request.pagination_token = cursor
+        raw, _ = self._call("fetch by metadata", "FetchByMetadata", request)
+        records, token = self._records("fetch by metadata", raw)
+        return RecordPage(records=records, cursor=token)
+
+    def _records(self, operation: str, raw: bytes) -> tuple[list[Record], str | None]:
+        try:
+            return codec.records_reply(raw)
+        except (codec.MalformedReply, UnicodeDecodeError) as error:
+            raise RemoteError(
+                operation, f"{self.host} sent a reply that is not a record page: {error}", retryable=False
+            ) from None
 
     def query(
         self,
@@ -222,194 +274,117 @@ class GrpcTransport:
         sparse: SparseValues | None = None,
         metadata_filter: dict[str, Any] | None = None,
     ) -> list[Match]:
-        dense = None if vector is None else np.ascontiguousarray(vector, dtype=np.float32).data
-        found = self._call(
-            "query",
-            lambda: self._channel.query(
-                top_k,
-                vector=dense,
-                namespace=namespace,
-                filter=metadata_filter or None,
-                include_values=False,
-                include_metadata=False,
-                sparse_vector=None if sparse is None else _sparse_dict(sparse),
-            ),
-        )
-        return [Match(id=str(m["id"]), score=float(m.get("score", 0.0))) for m in found.get("matches", ())]
+        # Values and metadata are never asked for, as over REST.
+        request = pb.QueryRequest(namespace=namespace, top_k=top_k)
+        if vector is not None:
+            request.vector.extend(np.asarray(vector, dtype=np.float32).tolist())
+        if sparse is not None:
+            request.sparse_vector.indices.extend(sparse.indices.tolist())
+            request.sparse_vector.values.extend(sparse.values.tolist())
+        if metadata_filter:
+            request.filter.update(metadata_filter)
+        found, _ = self._call("query", "Query", request)
+        return [Match(id=match.id, score=float(match.score)) for match in found.matches]
 
     def request_size(self, record: Record) -> int:
-        """The record's bytes in an UpsertRequest, exactly as protobuf encodes it (packed float32 values:
-        4 bytes a float, against about 10 as JSON text)."""
-        return _field(vector_size(record))
+        """The record's bytes in an UpsertRequest, exactly (packed float32 values: 4 bytes a float,
+        against about 10 as JSON text); the encoding is kept for the write that follows."""
+        cached = self._encoded.get(id(record))
+        if cached is None or cached[0] is not record:
+            cached = (record, codec.vector_bytes(record))
+            self._encoded[id(record)] = cached
+        return codec.vector_entry_size(cached[1])
+
+    def _encoding(self, record: Record) -> bytes:
+        cached = self._encoded.pop(id(record), None)
+        if cached is not None and cached[0] is record:
+            return cached[1]
+        return codec.vector_bytes(record)
 
     def upsert(self, namespace: str, records: Sequence[Record]) -> Written:
-        vectors = [_vector_dict(record) for record in records]
-        answer = self._call("upsert", lambda: self._channel.upsert(vectors, namespace), refusable=True)
-        return Written(int(answer.get("upserted_count", len(records))), None)
+        request = codec.upsert_request(namespace, [self._encoding(record) for record in records])
+        answer, metadata = self._call("upsert", "Upsert", request, refusable=True)
+        return Written(int(answer.upserted_count), _lsn(metadata, REQUEST_LSN))
 
     def delete(self, namespace: str, ids: Sequence[str]) -> Written:
-        self._call("delete", lambda: self._channel.delete(ids=list(ids), namespace=namespace))
-        return Written(len(ids), None)
+        request = pb.DeleteRequest(ids=list(ids), namespace=namespace)
+        _, metadata = self._call("delete", "Delete", request)
+        return Written(len(ids), _lsn(metadata, REQUEST_LSN))
 
     def update_metadata(self, namespace: str, record_id: str, set_metadata: dict[str, Any]) -> Written:
-        self._call(
-            "update",
-            lambda: self._channel.update(record_id, set_metadata=set_metadata, namespace=namespace),
-        )
-        return Written(1, None)
+        request = pb.UpdateRequest(id=record_id, namespace=namespace)
+        request.set_metadata.update(set_metadata)
+        _, metadata = self._call("update", "Update", request)
+        return Written(1, _lsn(metadata, REQUEST_LSN))
 
     def describe_index_stats(self) -> dict[str, Any]:
-        stats = self._call("describe index stats", lambda: self._channel.describe_index_stats(filter=None))
+        stats, _ = self._call("describe index stats", "DescribeIndexStats", pb.DescribeIndexStatsRequest())
         shaped: dict[str, Any] = {
             "namespaces": {
-                name: {"vectorCount": int(summary.get("vector_count", 0))}
-                for name, summary in stats.get("namespaces", {}).items()
+                name: {"vectorCount": int(summary.vector_count)} for name, summary in stats.namespaces.items()
             },
-            "totalVectorCount": int(stats.get("total_vector_count", 0)),
+            "totalVectorCount": int(stats.total_vector_count),
         }
         for key, rest_key in (
             ("dimension", "dimension"),
             ("metric", "metric"),
             ("vector_type", "vectorType"),
         ):
-            if stats.get(key) is not None:
-                shaped[rest_key] = stats[key]
+            if stats.HasField(key):
+                shaped[rest_key] = getattr(stats, key)
         return shaped
 
     def indexed_lsn(self, namespace: str) -> int | None:
-        if self._open_lsn_reader is None:
-            return None
+        """From the cheapest read, a list of one ID, as over REST; through REST when the gRPC reply does
+        not carry it."""
+        _, metadata = self._call("list", "List", _list_request(namespace, "", None, 1))
+        visible = _lsn(metadata, INDEXED_LSN)
+        if visible is not None or self._open_lsn_reader is None:
+            return visible
         with self._lsn_reader_lock:
             if self._lsn_reader is None:
                 self._lsn_reader = self._open_lsn_reader()
         return self._lsn_reader.indexed_lsn(namespace)
 
 
-def _next(page: Mapping[str, Any]) -> str | None:
-    token = (page.get("pagination") or {}).get("next")
-    return str(token) if token else None
+def _serialize(message: Any) -> bytes:
+    data: bytes = message.SerializeToString()
+    return data
 
 
-# -- records to and from the channel's dicts ---------------------------------------------------------------
+def _list_request(namespace: str, prefix: str, cursor: str | None, limit: int) -> pb.ListRequest:
+    request = pb.ListRequest(namespace=namespace, limit=limit)
+    if prefix:
+        request.prefix = prefix
+    if cursor:
+        request.pagination_token = cursor
+    return request
 
 
-def _sparse_dict(sparse: SparseValues) -> dict[str, Any]:
-    return {"indices": sparse.indices.data, "values": sparse.values.data}
+def _metadata_of(call: Any) -> dict[str, str]:
+    """A call's initial and trailing metadata (Pinecone may send LSNs in either)."""
+    found: dict[str, str] = {}
+    for pairs in (call.initial_metadata(), call.trailing_metadata()):
+        for key, value in pairs or ():
+            if isinstance(value, str):
+                found.setdefault(key.lower(), value)
+    return found
 
 
-def _vector_dict(record: Record) -> dict[str, Any]:
-    """What the channel encodes. Values go as a memoryview of the float32 array: the channel reads any
-    sequence, and reading this one costs it about two thirds of reading a list (whose Python floats would
-    have to be made first); a numpy array itself costs more than either."""
-    values = () if record.values is None else np.ascontiguousarray(record.values).data
-    vector: dict[str, Any] = {"id": record.id, "values": values}
-    if record.sparse is not None:
-        vector["sparse_values"] = _sparse_dict(record.sparse)
-    if record.metadata:
-        vector["metadata"] = record.metadata
-    return vector
+def _lsn(metadata: dict[str, str], key: str) -> int | None:
+    value = metadata.get(key)
+    return int(value) if value is not None and value.isdigit() else None
 
 
-def records_of(vectors: Mapping[str, Any]) -> list[Record]:
-    """Records from a fetch's ``{id: {"values": [...], "sparse_values": ..., "metadata": ...}}``."""
-    dense = _dense_page(vectors)
-    return dense if dense is not None else [_record(key, vector) for key, vector in vectors.items()]
-
-
-def _record(key: str, vector: Mapping[str, Any]) -> Record:
-    sparse = vector.get("sparse_values")
-    values = vector.get("values")
-    return Record(
-        id=key,
-        values=_float32(values) if values else None,
-        sparse=None if sparse is None else SparseValues(sparse["indices"], sparse["values"]),
-        metadata=vector.get("metadata") or {},
-    )
-
-
-def _float32(values: list[float]) -> np.ndarray[Any, np.dtype[np.float32]]:
-    # array("f") reads a list of floats faster than numpy does; the float32 values were sent exactly.
-    return np.frombuffer(array.array("f", values), dtype=np.float32)
-
-
-def _dense_page(vectors: Mapping[str, Any]) -> list[Record] | None:
-    """The records of a page of dense vectors of one width without sparse values, narrowed to float32 in
-    one block and built without checking their parts again (as :func:`.rest._dense_page` does); ``None``
-    for any other page, and for values that are not finite (the record-by-record path refuses those by
-    name)."""
-    ids: list[str] = []
-    rows: list[array.array[float]] = []
-    metadatas: list[dict[str, Any]] = []
-    width = -1
-    for key, vector in vectors.items():
-        values = vector.get("values")
-        if not values or "sparse_values" in vector:
-            return None
-        if len(values) != width:
-            if width >= 0:
-                return None
-            width = len(values)
-        ids.append(key)
-        rows.append(array.array("f", values))
-        metadata = vector.get("metadata") or {}
-        metadatas.append(metadata if None not in metadata.values() else _without_nulls(metadata))
-    if not ids:
-        return []
-    block = np.frombuffer(b"".join(rows), dtype=np.float32)
-    if not np.isfinite(block).all():
+def _retry_after(error: grpc.RpcError) -> float | None:
+    try:
+        pairs = error.trailing_metadata() or ()
+    except Exception:  # an error raised before any reply (no connection) has no metadata to read
         return None
-    block = block.reshape(len(ids), width)
-    block.flags.writeable = False  # and so is every row
-    return [checked_record(i, row, m) for i, row, m in zip(ids, block, metadatas, strict=True)]
-
-
-def _without_nulls(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in metadata.items() if value is not None}
-
-
-# -- protobuf sizes (proto3 wire format; every field number here is below 16, so a tag is one byte) -------
-
-
-def _varint(n: int) -> int:
-    return max(1, (n.bit_length() + 6) // 7)
-
-
-def _field(length: int) -> int:
-    """A length-delimited field: tag, length, bytes."""
-    return 1 + _varint(length) + length
-
-
-def vector_size(record: Record) -> int:
-    """Bytes of the ``Vector`` message for ``record``."""
-    size = _field(len(record.id.encode("utf-8")))
-    if record.values is not None:
-        size += _field(4 * record.values.size)
-    if record.sparse is not None and len(record.sparse):
-        indices = record.sparse.indices
-        index_bytes = indices.size + sum(int(np.count_nonzero(indices >= 1 << s)) for s in (7, 14, 21, 28))
-        size += _field(_field(index_bytes) + _field(4 * indices.size))
-    if record.metadata:
-        size += _field(struct_size(record.metadata))
-    return size
-
-
-def struct_size(fields: Mapping[str, Any]) -> int:
-    """Bytes of a ``google.protobuf.Struct``: one map entry (key, Value) per field."""
-    return sum(
-        _field(_field(len(key.encode("utf-8"))) + _field(_value_size(value))) for key, value in fields.items()
-    )
-
-
-def _value_size(value: Any) -> int:
-    """Bytes of a ``google.protobuf.Value``'s content (its one field)."""
-    if value is None or isinstance(value, bool):
-        return 2  # null_value / bool_value: tag and a one-byte varint
-    if isinstance(value, (int, float)):
-        return 9  # number_value: tag and a double
-    if isinstance(value, str):
-        return _field(len(value.encode("utf-8")))
-    if isinstance(value, Mapping):
-        return _field(struct_size(value))
-    if isinstance(value, (list, tuple)):
-        return _field(sum(_field(_value_size(item)) for item in value))
-    return 9  # numpy numbers
+    for key, value in pairs:
+        if key.lower() == "retry-after" and isinstance(value, str):
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
