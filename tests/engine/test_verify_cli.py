@@ -237,8 +237,9 @@ def test_a_killed_verify_resumes_from_what_it_saved_every_two_seconds(tmp_path: 
         ServerProcess(tmp_path / "source", "--api-key", SOURCE_KEY, "--latency-ms", "200") as source,
         ServerProcess(tmp_path / "target", "--api-key", TARGET_KEY, "--latency-ms", "200") as target,
     ):
-        # 1,000 records a namespace: a scan takes ~14 round trips of 200 ms, longer than the 2 s between saves
-        load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=1_000)
+        # 3,000 records a namespace: a scan lists 30 pages at 200 ms and fetches 1,000 IDs at a time, so a
+        # batch is merged (and saved: 2 s since the last save) before the scan ends
+        load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=3_000)
         done = migrate(source, target, tmp_path, *ROUTE)
         assert isinstance(done, subprocess.CompletedProcess) and done.returncode == 0, done.stderr
         running = migrate(source, target, tmp_path, *ROUTE, "--concurrency", "1", wait=False, verb="verify")

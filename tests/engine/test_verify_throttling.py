@@ -69,7 +69,7 @@ def test_a_verify_through_429s_sends_fewer_requests_than_without_adapting(
         requests[adaptive] = _sent(source) + _sent(target)
         assert not source.heard and not target.heard  # unwired once the verify is over
     assert requests[True] < 0.8 * requests[False], requests  # a clear saving, not noise
-    assert "fetches in flight 8 -> 4: 429 too many requests: halving" in caplog.messages
+    assert "fetches in flight 8 -> 4: source: 429 too many requests: halving" in caplog.messages
 
 
 def test_a_repair_through_429s_sends_fewer_requests_than_without_adapting() -> None:

@@ -2,11 +2,11 @@
 more in flight brings more throughput.
 
 A 429 halves the limit, at most once per cool-down so that one burst of refusals from requests already in
-flight counts as one signal (half a second: with two seconds a flood of 429s at 32 pages in flight took
-several seconds to be cut, and the run sent twice the refused requests — measured against the local server
-at a fifth of Pinecone's fetch limit). The requests that were refused are retried by the store while they
-hold their slot: a refused call keeps its records in memory anyway, and giving its slot to another call
-would send more to a store that just asked for less.
+flight counts as one signal: two call durations, at most half a second (with two seconds a flood of 429s at
+32 pages in flight took several seconds to be cut, and the run sent twice the refused requests — measured
+against the local server at a fifth of Pinecone's fetch limit). The requests that were refused are retried
+by the store while they hold their slot: a refused call keeps its records in memory anyway, and giving its
+slot to another call would send more to a store that just asked for less.
 
 Between 429s the limit moves in one of two ways:
 
@@ -63,6 +63,7 @@ class AdaptiveLimit:
         self._in_flight = 0
         self._successes = 0
         self._last_cut = float("-inf")
+        self._call_seconds: float | None = None  # a moving average of how long a call takes
         self._condition = threading.Condition()
         # automatic mode: the window being measured, and what the last step up is judged against
         self._window_start = clock()
@@ -105,6 +106,9 @@ class AdaptiveLimit:
         change = None
         with self._condition:
             self._in_flight -= 1
+            if seconds is not None:
+                known = self._call_seconds
+                self._call_seconds = seconds if known is None else 0.8 * known + 0.2 * seconds
             if self.automatic:
                 change = self._measure(items, seconds)
             else:
@@ -134,7 +138,7 @@ class AdaptiveLimit:
             self._successes = 0
             self._window_throttled = True
             now = self._clock()
-            if now - self._last_cut >= self.cooldown_seconds and self._limit > 1:
+            if now - self._last_cut >= self._cooldown() and self._limit > 1:
                 change = (self._limit, max(1, self._limit // 2))
                 self._set(change[1])
                 self._last_cut = now
@@ -142,6 +146,14 @@ class AdaptiveLimit:
                 self._baseline_rate = None
         if change is not None and self._on_change is not None:
             self._on_change(*change, "429 too many requests: halving")
+
+    def _cooldown(self) -> float:
+        """One burst of 429s is the answer to the calls in flight when it began, and those come back within
+        about a call's duration: two of those (never more than ``cooldown_seconds``) count as one signal, as
+        TCP cuts once per round trip. Until calls were timed, ``cooldown_seconds``."""
+        if self._call_seconds is None:
+            return self.cooldown_seconds
+        return min(self.cooldown_seconds, max(0.02, 2 * self._call_seconds))
 
     # -- automatic mode ------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from functools import partial
 from ...records import Record, record_digest
 from ...stores.base import Store
 from ..request import MigrationRequest
-from ..walk import Position, fetch_all, listing, pages
+from ..walk import Position, Walker, fetch_all, listing, pages
 from .diff import Difference, differing_parts
 from .result import NamespaceVerification, VerifyOptions, VerifyResult
 from .walker import known_pages, verify_walker
@@ -82,10 +82,12 @@ class SampleCheck:
             for namespace in namespaces:
                 self.feeders.setdefault(request.destination(namespace), []).append(namespace)
 
-    def compare(self, namespace: str, ids: list[str]) -> _Compared:
-        """Fetch drawn IDs of ``namespace`` from both sides and name what differs."""
+    def compare(self, namespace: str, ids: list[str], walker: Walker | None = None) -> _Compared:
+        """Fetch drawn IDs of ``namespace`` from both sides (each fetch holding a slot of that store's lane
+        in ``walker``) and name what differs."""
         compared = _Compared()
-        records = fetch_all(self.source, namespace, ids)
+        lane = (lambda store: None) if walker is None else walker.lane
+        records = fetch_all(self.source, namespace, ids, lane=lane(self.source))
         compared.source_records = len(records)
         route = self.request.route(namespace)
         per_destination: dict[str, list[Record]] = {}
@@ -99,7 +101,8 @@ class SampleCheck:
                 continue
             per_destination.setdefault(placed, []).append(record)
         for destination, group in per_destination.items():
-            ours = {r.id: r for r in fetch_all(self.target, destination, [r.id for r in group])}
+            wanted = [r.id for r in group]
+            ours = {r.id: r for r in fetch_all(self.target, destination, wanted, lane=lane(self.target))}
             compared.target_records += len(ours)
             compared.sampled[destination] = len(group)
             for record in group:
@@ -185,7 +188,7 @@ def verify_sample(
     with verify_walker(source, target, options, stop) as walker:
         for namespace in namespaces:
             ids = sorted(by_namespace.get(namespace, ()))
-            compare = partial(check.compare, namespace)
+            compare = partial(check.compare, namespace, walker=walker)
             if not walker.walk(known_pages(ids, options.fetch_size), compare, merge).complete:
                 result.interrupted = True
                 break
