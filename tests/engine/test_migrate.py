@@ -193,6 +193,35 @@ def test_sigkill_then_resume_ends_equal(servers: tuple[ServerProcess, ServerProc
     assert listed == (4500, 1)
 
 
+def test_sigkill_between_batches_of_ten_pages_then_resume_ends_equal(
+    servers: tuple[ServerProcess, ServerProcess], tmp_path: Path
+) -> None:
+    """No --concurrency (automatic): a fetch takes the IDs of ten list pages; whenever the run is killed, the
+    ledger holds whole batches only (0, 1,000 or all 2,500 IDs of a namespace), never part of one."""
+    source, target = servers
+    written = load_source(Pinecone(api_key=SOURCE_KEY, host=source.url), count=2_500)
+    args = ("--source-index", "src", "--target-index", "dst")
+    for server, key in ((source, SOURCE_KEY), (target, TARGET_KEY)):
+        slow = httpx.put(f"{server.url}/_admin/faults", json={"latency_ms": 25}, headers={"Api-Key": key})
+        assert slow.status_code == 200
+    ledger_path = tmp_path / "ledger.sqlite"
+    rng = random.Random(12)
+    for low, high in ((1, 2500), (3000, 5000)):
+        running = migrate(source, target, tmp_path, *args, wait=False)
+        assert isinstance(running, subprocess.Popen)
+        wait_for_listed(ledger_path, rng.randint(low, high), running)
+        running.send_signal(signal.SIGKILL)
+        running.wait(timeout=30)
+        with sqlite3.connect(ledger_path) as ledger:
+            units = ledger.execute("SELECT listed, copied FROM units").fetchall()
+        assert all(listed in (0, 1_000, 2_000, 2_500) and copied == listed for listed, copied in units), units
+    final = migrate(source, target, tmp_path, *args)
+    assert isinstance(final, subprocess.CompletedProcess) and final.returncode == 0, final.stderr
+    assert contents(Pinecone(api_key=TARGET_KEY, host=target.url), "dst") == written
+    with sqlite3.connect(ledger_path) as ledger:
+        assert ledger.execute("SELECT sum(listed), min(done) FROM units").fetchone() == (7_500, 1)
+
+
 def test_source_is_never_written(servers: tuple[ServerProcess, ServerProcess], tmp_path: Path) -> None:
     source, target = servers
     pc = Pinecone(api_key=SOURCE_KEY, host=source.url)
