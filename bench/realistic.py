@@ -376,7 +376,15 @@ class Run:
     output: str
 
 
-def migrate(source_url: str, target_url: str, source: str, target: str, work: Path, *extra: str) -> Run:
+def migrate(
+    source_url: str,
+    target_url: str,
+    source: str,
+    target: str,
+    work: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> Run:
     """`pinecone-migrator migrate` as a child process with no tuning flags (plus ``extra``)."""
     report = work / f"{target}.report.json"
     command = [
@@ -386,7 +394,7 @@ def migrate(source_url: str, target_url: str, source: str, target: str, work: Pa
         "--source-api-key-env", "BENCH_KEY", "--target-api-key-env", "BENCH_KEY",
         "--state", str(work / f"{target}.state"), "--report", str(report), "--quiet", *extra,
     ]  # fmt: skip
-    env = {**os.environ, "BENCH_KEY": "bench"}
+    env = {**os.environ, "BENCH_KEY": "bench", **(env or {})}
     with (work / f"{target}.log").open("w+b") as output:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
@@ -485,14 +493,35 @@ def verdict(ok: bool) -> str:
 
 
 @dataclass(frozen=True)
+class Way:
+    """How ours is run: with no flags at all, or as it would run against Pinecone's cloud."""
+
+    label: str
+    flags: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+PLAIN = Way("no flags")
+
+
+def paced_like_the_cloud(scale: float) -> Way:
+    """Against Pinecone's cloud `--rate-limits auto` paces at the published limits; against a local host it
+    is off. This way asks for the pacing and, through the variable the store reads for tests and benchmarks
+    (stores/pinecone/pacing.py), paces at F x the limits, as the servers enforce."""
+    return Way(
+        "paced as on the cloud",
+        ("--rate-limits", "pinecone"),
+        (("PINECONE_MIGRATOR_RATE_LIMIT_SCALE", f"{scale:g}"),),
+    )
+
+
+@dataclass(frozen=True)
 class Measured:
-    """One migration under latency and limits, with the naive loop's rate in the same conditions."""
+    """One migration under the servers' current latency and limits."""
 
     run: Run
     copied: int
     refused: dict[str, int]  # "source total", "source fetch", ... "target upsert"
-    naive_copied: int
-    naive_rate: float
 
     @property
     def rate(self) -> float:
@@ -507,23 +536,19 @@ class Measured:
         return sum(n for key, n in self.refused.items() if key.endswith("total"))
 
 
-def measure_at(
-    source: ServerProcess,
-    target: ServerProcess,
-    source_host: str,
-    scenario: Scenario,
-    records: int,
-    latency: float,
-    limits: dict[str, object],
-    work: Path,
-    naive: bool,
-    *flags: str,
-) -> Measured:
+def set_conditions(
+    source: ServerProcess, target: ServerProcess, latency: float, limits: dict[str, object]
+) -> None:
     for url in (source.url, target.url):
         set_faults(url, latency_ms=latency, **limits)
+
+
+def ours(
+    source: ServerProcess, target: ServerProcess, records: int, name: str, work: Path, way: Way, *flags: str
+) -> Measured:
+    """Migrate the source into a new index ``name`` on the target; count it, then delete it."""
     before = (refusals(source.url), refusals(target.url))
-    name = f"ours-{latency:g}ms-{limits['rate_limits']}{''.join(flags).replace('-', '')}"
-    run = migrate(source.url, target.url, "source", name, work, *flags)
+    run = migrate(source.url, target.url, "source", name, work, *way.flags, *flags, env=dict(way.env))
     refused = {
         **{f"source {op}": n for op, n in refused_since(source.url, before[0]).items()},
         **{f"target {op}": n for op, n in refused_since(target.url, before[1]).items()},
@@ -534,18 +559,28 @@ def measure_at(
     except Exception as error:  # no target index: the run failed before creating it
         copied = 0
         print(f"  (could not count {name}: {error})")
-    naive_copied, naive_rate = 0, math.nan
-    if naive:
-        naive_name = f"naive-{latency:g}ms"
-        budget = min(records, scenario.naive_records)
-        names = namespace_names(scenario, records)
-        naive_copied, naive_rate = naive_loop(target.url, source_host, naive_name, scenario, names, budget)
-        delete_index(target.url, naive_name)
-    return Measured(run, copied, refused, naive_copied, naive_rate)
+    return Measured(run, copied, refused)
+
+
+def naive(
+    target: ServerProcess, source_host: str, scenario: Scenario, records: int, name: str
+) -> tuple[int, float]:
+    budget = min(records, scenario.naive_records)
+    copied, rate = naive_loop(
+        target.url, source_host, name, scenario, namespace_names(scenario, records), budget
+    )
+    delete_index(target.url, name)
+    return copied, rate
 
 
 def run_scenario(
-    scenario: Scenario, records: int, latencies: list[float], scale: float, work: Path, limits_off_too: bool
+    scenario: Scenario,
+    records: int,
+    latencies: list[float],
+    scale: float,
+    work: Path,
+    ways: list[Way],
+    limits_off_too: bool,
 ) -> list[str]:
     """Load, then migrate and run the naive loop at each latency; print as it goes; return summary lines."""
     namespaces = namespace_names(scenario, records)
@@ -557,6 +592,7 @@ def run_scenario(
         flush=True,
     )
     summary: list[str] = []
+    limits: dict[str, object] = {"rate_limits": "pinecone", "rate_limit_scale": scale}
     with ServerProcess(None) as source, ServerProcess(None) as target:
         started = time.perf_counter()
         source_host, shapes = load(source.url, "source", scenario, records)
@@ -572,49 +608,33 @@ def run_scenario(
             f"(at F = 1: {full_rate:,.0f}); the server's buckets start full, a one-second head start"
         )
         for latency in latencies:
-            limits: dict[str, object] = {"rate_limits": "pinecone", "rate_limit_scale": scale}
-            m = measure_at(source, target, source_host, scenario, records, latency, limits, work, naive=True)
-            ok = m.copied == records and m.dead_letters == 0 and m.run.exit_code == 0
-            of_allowed = m.rate / allowed_rate
             print(f"-- latency {latency:g} ms, limits x {scale:g}")
+            set_conditions(source, target, latency, limits)
+            naive_copied, naive_rate = naive(target, source_host, scenario, records, f"naive-{latency:g}ms")
             print(
-                f"  ours : {m.copied:,} of {records:,} records in {m.run.wall_seconds:.1f} s wall = "
-                f"{m.rate:,.0f} records/s ({float(m.run.report.get('records_per_second') or 0):,.0f} by its "
-                f"report's clock); exit code {m.run.exit_code}; dead letters {m.dead_letters}; "
-                f"peak RSS {m.run.peak_rss_mb:.0f} MB; CPU {m.run.cpu_seconds:.1f} s"
+                f"  naive: {naive_copied:,} records at {naive_rate:,.0f} records/s "
+                f"(measured on {naive_copied:,}, extrapolated to all {records:,} as a rate)"
             )
-            print(f"  429s : {m.total_429} {m.refused or ''}")
-            print(
-                f"  naive: {m.naive_copied:,} records at {m.naive_rate:,.0f} records/s "
-                f"(measured on {m.naive_copied:,}, extrapolated to all {records:,} as a rate)"
-            )
-            # The naive loop waits on round trips, not on the limits: scaling the limits by F lowers our
-            # ceiling but not its rate. At F = 1 ours would be capped at full_rate; assuming it keeps the
-            # same fraction of what is allowed, ours / naive there is of_allowed * full_rate / naive.
-            projected = of_allowed * full_rate / m.naive_rate
-            naive_words = f"/ naive {m.naive_rate:,.0f}/s = {m.rate / m.naive_rate:.1f}x"
-            if latency >= NAIVE_GOAL_LATENCY_MS:
-                naive_words += (
-                    f" (at F = 1, projected: {projected:.1f}x; goal >= {NAIVE_GOAL:g}x: "
-                    f"{verdict(projected >= NAIVE_GOAL)})"
+            for number, way in enumerate(ways):
+                m = ours(source, target, records, f"ours-{latency:g}ms-{number}", work, way)
+                line = scenario_line(
+                    scenario, records, latency, scale, way, m, allowed_rate, full_rate, naive_rate
                 )
-            line = (
-                f"{scenario.key} @ {latency:g} ms, F = {scale:g}: ours {m.rate:,.0f}/s / allowed "
-                f"{allowed_rate:,.0f}/s = {of_allowed:.0%} (goal >= {scenario.allowed_goal:.0%}: "
-                f"{verdict(of_allowed >= scenario.allowed_goal)}); {naive_words}; 429s {m.total_429}; "
-                f"failed {records - m.copied} (exit {m.run.exit_code}, dead letters {m.dead_letters}: "
-                f"{verdict(ok)}); "
-                f"peak RSS {m.run.peak_rss_mb:.0f} MB (goal < {RSS_GOAL_MB:.0f}: "
-                f"{verdict(m.run.peak_rss_mb < RSS_GOAL_MB)})"
-            )
-            print("  " + line, flush=True)
-            if m.run.exit_code != 0:
-                print("  migrate output (tail):\n" + m.run.output[-2000:])
-            summary.append(line)
+                print(
+                    f"  ours, {way.label}: {m.copied:,} of {records:,} records in {m.run.wall_seconds:.1f} s "
+                    f"wall ({float(m.run.report.get('records_per_second') or 0):,.0f}/s by its report's "
+                    "clock); "
+                    f"CPU {m.run.cpu_seconds:.1f} s; 429s by operation: {m.refused or 'none'}"
+                )
+                print("  " + line, flush=True)
+                if m.run.exit_code != 0:
+                    print("  migrate output (tail):\n" + m.run.output[-2000:])
+                summary.append(line)
             if limits_off_too:
-                free = measure_at(source, target, source_host, scenario, records, latency, OFF, work, False)
+                set_conditions(source, target, latency, OFF)
+                free = ours(source, target, records, f"free-{latency:g}ms", work, PLAIN)
                 line = (
-                    f"{scenario.key} @ {latency:g} ms, limits off: ours {free.rate:,.0f}/s = "
+                    f"{scenario.key} @ {latency:g} ms, limits off, no flags: ours {free.rate:,.0f}/s = "
                     f"{free.rate / allowed_rate:.1f}x what F = {scale:g} allows"
                 )
                 print("  " + line, flush=True)
@@ -623,9 +643,8 @@ def run_scenario(
             # The machine's own bound for this data: no latency, no limits, many pages in flight (the one run
             # with a tuning flag; it measures the machine, not the defaults). F is right when this is well
             # above what F allows.
-            machine = measure_at(
-                source, target, source_host, scenario, records, 0.0, OFF, work, False, "--concurrency", "16"
-            )
+            set_conditions(source, target, 0.0, OFF)
+            machine = ours(source, target, records, "machine", work, PLAIN, "--concurrency", "16")
             clock = float(machine.run.report.get("records_per_second") or 0.0)
             line = (
                 f"{scenario.key} machine bound (0 ms, limits off, --concurrency 16): "
@@ -635,6 +654,38 @@ def run_scenario(
             print("  " + line, flush=True)
             summary.append(line)
     return summary
+
+
+def scenario_line(
+    scenario: Scenario,
+    records: int,
+    latency: float,
+    scale: float,
+    way: Way,
+    m: Measured,
+    allowed_rate: float,
+    full_rate: float,
+    naive_rate: float,
+) -> str:
+    """One run's figures, each with its baseline and goal."""
+    ok = m.copied == records and m.dead_letters == 0 and m.run.exit_code == 0
+    of_allowed = m.rate / allowed_rate
+    # The naive loop waits on round trips, not on the limits: scaling the limits by F lowers our ceiling but
+    # not its rate. At F = 1 ours would be capped at full_rate; assuming it keeps the same fraction of what is
+    # allowed, ours / naive there is of_allowed * full_rate / naive.
+    projected = of_allowed * full_rate / naive_rate
+    naive_words = f"/ naive {naive_rate:,.0f}/s = {m.rate / naive_rate:.1f}x"
+    if latency >= NAIVE_GOAL_LATENCY_MS:
+        met = verdict(projected >= NAIVE_GOAL)
+        naive_words += f" (at F = 1, projected: {projected:.1f}x; goal >= {NAIVE_GOAL:g}x: {met})"
+    return (
+        f"{scenario.key} @ {latency:g} ms, F = {scale:g}, {way.label}: ours {m.rate:,.0f}/s / allowed "
+        f"{allowed_rate:,.0f}/s = {of_allowed:.0%} (goal >= {scenario.allowed_goal:.0%}: "
+        f"{verdict(of_allowed >= scenario.allowed_goal)}); {naive_words}; 429s {m.total_429}; "
+        f"failed {records - m.copied} (exit {m.run.exit_code}, dead letters {m.dead_letters}: "
+        f"{verdict(ok)}); peak RSS {m.run.peak_rss_mb:.0f} MB (goal < {RSS_GOAL_MB:.0f}: "
+        f"{verdict(m.run.peak_rss_mb < RSS_GOAL_MB)})"
+    )
 
 
 def run_transport(records: int, latency: float, work: Path) -> list[str]:
@@ -749,6 +800,13 @@ def main() -> None:
         "--naive-records", type=int, help="records the naive loop copies (default: 3,000-4,000)"
     )
     parser.add_argument(
+        "--ours",
+        choices=["plain", "paced", "both"],
+        default="both",
+        help="plain: migrate with no flags (no client pacing against a local host); paced: as against "
+        "Pinecone's cloud, where --rate-limits auto paces (here: --rate-limits pinecone at F x the limits)",
+    )
+    parser.add_argument(
         "--limits-off-too",
         action="store_true",
         help="also migrate with the limits off at each latency, and once at 0 ms with --concurrency 16 (the "
@@ -780,9 +838,13 @@ def main() -> None:
                 if args.naive_records:
                     scenario = dataclasses.replace(scenario, naive_records=args.naive_records)
                 records = args.records or scenario.records
-                summary += run_scenario(
-                    scenario, records, latencies, args.scale or scenario.scale, work, args.limits_off_too
+                scale = args.scale or scenario.scale
+                ways = {"plain": [PLAIN], "paced": [paced_like_the_cloud(scale)]}.get(
+                    args.ours, [PLAIN, paced_like_the_cloud(scale)]
                 )
+                if not cli_has("migrate", "--rate-limits"):
+                    ways = [PLAIN]
+                summary += run_scenario(scenario, records, latencies, scale, work, ways, args.limits_off_too)
             elif key == "transport":
                 summary += run_transport(args.records or args.transport_records, latencies[0], work)
             else:
