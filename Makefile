@@ -62,7 +62,7 @@ bench: $(BIN)/.installed
 # .proto (the generated files are committed).
 PROTO_DIR := src/pinecone_migrator/protocol
 protos: $(BIN)/.installed
-	cd $(PROTO_DIR) && $(abspath $(BIN))/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. vector_service.proto
+	cd $(PROTO_DIR) && $(abspath $(BIN))/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. vector_service.proto packed_reads.proto
 
 serve: $(BIN)/.installed
 	$(BIN)/pinecone-migrator serve

@@ -6,20 +6,23 @@ migrate runs as a child process, alternating transports over --rounds rounds (so
 load falls on both), each into a fresh target index that is deleted afterwards. Per run: records/s (wall
 clock, start-up included) and the migrate process's CPU seconds (user + system, from wait4: this child
 alone, not the servers) per 10,000 records. The medians are compared; the load average is printed before
-and after, because two cores are shared with the servers.
+and after, because two cores are shared with the servers. --baseline SRC adds a third run per round:
+``--transport grpc`` of another source tree (``git archive <commit> src | tar -x -C DIR``, then DIR/src),
+e.g. the gRPC transport built on the SDK's channel before 1838072.
 
     .venv/bin/python bench/grpc_vs_rest.py --records 20000 --dimension 1536 --rounds 2
 
 --wire: the data plane alone, in this process (one server, 100 records a request, one at a time): CPU
 seconds per 10,000 records fetched and written (sizing included, as the engine sizes every record) by the
-REST transport, the gRPC transport (the SDK's channel), and, for comparison only, a raw gRPC client
-(grpcio, messages encoded and parsed here, packed floats read with np.frombuffer): what the SDK's channel
-costs by making a Python float of every value, both ways.
+REST transport, the gRPC transport, and, for comparison, the official SDK's gRPC channel (``GrpcIndex``'s
+native channel, called as the gRPC transport did before 1838072: values as memoryviews, fetched values
+narrowed through ``array('f')``).
 """
 
 from __future__ import annotations
 
 import argparse
+import array
 import os
 import resource
 import statistics
@@ -27,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pinecone_migrator.records import Record, checked_record
+from pinecone_migrator.records import Record
 from pinecone_migrator.stores.base import IndexShape, StoreDescription
 from pinecone_migrator.stores.pinecone.store import PineconeStore
 from tests.serverproc import ServerProcess
@@ -86,8 +88,9 @@ def count(url: str, name: str) -> int:
 
 
 def migrate(
-    source: str, target: str, name: str, transport: str, work: Path
+    source: str, target: str, name: str, transport: str, work: Path, code: str | None = None
 ) -> tuple[int, float, float, float]:
+    """One migrate; ``code``: a source tree (``src``) to run instead of this one."""
     command = [
         sys.executable, "-m", "pinecone_migrator", "migrate",
         "--source-index", "src", "--target-index", name,
@@ -96,11 +99,12 @@ def migrate(
         "--state", str(work / f"{name}.state"), "--quiet",
         "--transport", transport, "--rate-limits", "off",
     ]  # fmt: skip
+    environment = {**os.environ, "BENCH_KEY": KEY}
+    if code is not None:
+        environment["PYTHONPATH"] = code
     with (work / f"{name}.log").open("w+b") as output:
         started = time.perf_counter()
-        process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, "BENCH_KEY": KEY}
-        )
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
         _, status, usage = os.wait4(process.pid, 0)  # this child's own CPU, not the servers'
         wall = time.perf_counter() - started
         exit_code = os.waitstatus_to_exitcode(status)
@@ -119,82 +123,33 @@ def drop(url: str, name: str) -> None:
 # -- --wire: the transports alone ----------------------------------------------------------------------------
 
 
-def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
+def sdk_channel(host: str) -> Any:
+    """The official SDK's native gRPC channel to ``host`` (plaintext), its retries off."""
+    from pinecone import RetryConfig
+    from pinecone.grpc import GrpcIndex
+
+    index = GrpcIndex(host=host, api_key=KEY, api_version="2025-10", secure=False, grpc_scheme="http",
+                      retry_config=RetryConfig(max_retries=0))  # fmt: skip
+    return index._channel
 
 
-def _fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """(field number, start, end) of each length-delimited field (all that these messages hold here)."""
-    pos = start
-    while pos < end:
-        tag, pos = _varint(buf, pos)
-        length, pos = _varint(buf, pos)
-        yield tag >> 3, pos, pos + length
-        pos += length
+def sdk_write(channel: Any, batch: list[Record]) -> None:
+    vectors = [
+        {"id": r.id, "values": np.ascontiguousarray(r.values).data, "metadata": r.metadata} for r in batch
+    ]
+    channel.upsert(vectors, "ns")
 
 
-def _plain(value: Any) -> Any:
-    kind = value.WhichOneof("kind")
-    if kind == "list_value":
-        return [_plain(item) for item in value.list_value.values]
-    return None if kind == "null_value" else getattr(value, kind)
+def sdk_fetch(channel: Any, ids: list[str]) -> list[Record]:
+    found = channel.fetch(ids, namespace="ns")
+    return [
+        Record(key, np.frombuffer(array.array("f", vector["values"]), dtype=np.float32),
+               metadata=vector.get("metadata") or {})
+        for key, vector in found.get("vectors", {}).items()
+    ]  # fmt: skip
 
 
-def raw_fetched(raw: bytes) -> list[Record]:
-    """A FetchResponse of dense vectors, parsed by hand: each record's values are a view of the message."""
-    from google.protobuf import struct_pb2
-
-    buf = memoryview(raw)
-    records = []
-    for number, start, end in _fields(buf, 0, len(raw)):
-        if number != 1:  # vectors (a map: key 1, value 2)
-            continue
-        for entry_number, vector_start, vector_end in _fields(buf, start, end):
-            if entry_number != 2:
-                continue
-            parts = {n: (a, b) for n, a, b in _fields(buf, vector_start, vector_end)}
-            id_start, id_end = parts[1]
-            values_start, values_end = parts[2]
-            metadata: dict[str, Any] = {}
-            if 3 in parts:
-                fields = struct_pb2.Struct.FromString(buf[parts[3][0] : parts[3][1]]).fields
-                metadata = {key: _plain(value) for key, value in fields.items()}
-            values = np.frombuffer(raw, "<f4", (values_end - values_start) // 4, values_start)
-            records.append(checked_record(str(buf[id_start:id_end], "utf-8"), values, metadata))
-    return records
-
-
-def _length_delimited(number: int, body: bytes) -> bytes:
-    size, prefix = len(body), bytearray([number << 3 | 2])
-    while size > 0x7F:
-        prefix.append(size & 0x7F | 0x80)
-        size >>= 7
-    return bytes(prefix) + bytes([size]) + body
-
-
-def raw_vector(record: Record) -> bytes:
-    """One UpsertRequest.vectors entry (a dense record), encoded by hand."""
-    from google.protobuf import struct_pb2
-
-    assert record.values is not None
-    metadata = struct_pb2.Struct()
-    metadata.update(record.metadata)
-    body = _length_delimited(1, record.id.encode()) + _length_delimited(2, record.values.tobytes())
-    return _length_delimited(1, body + _length_delimited(3, metadata.SerializeToString()))
-
-
-def wire(records: int, dimension: int) -> None:
-    import grpc
-
-    from pinecone_migrator.protocol import vector_service_pb2 as pb
-
+def wire(records: int, dimension: int, rounds: int) -> None:
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
@@ -206,35 +161,24 @@ def wire(records: int, dimension: int) -> None:
          for n in range(start, min(start + 100, records))]
         for start in range(0, records, 100)
     ]  # fmt: skip
+    expected = [r for batch in batches for r in batch]
+    per = 10_000 / records
+    results: dict[str, list[tuple[float, float]]] = {}
     with ServerProcess(None, "--api-key", KEY, grpc=True) as server:
         shape = IndexShape(vector_type="dense", metric="cosine", dimension=dimension)
         stores = {}
         for transport in ("rest", "grpc"):
             stores[transport] = PineconeStore(f"wire-{transport}", KEY, server.url, transport=transport)
             stores[transport].create_like(StoreDescription(name="x", shape=shape, namespace_counts={}))
-        channel = grpc.insecure_channel(
-            stores["grpc"].transport.host,  # type: ignore[attr-defined]
-            options=[("grpc.max_receive_message_length", 64 << 20)],
-        )
-        metadata = (("api-key", KEY),)
-        raw_fetch = channel.unary_unary(
-            "/VectorService/Fetch",
-            request_serializer=pb.FetchRequest.SerializeToString,
-            response_deserializer=None,
-        )
-        raw_upsert = channel.unary_unary(
-            "/VectorService/Upsert",
-            request_serializer=None,
-            response_deserializer=pb.UpsertResponse.FromString,
-        )
+        channel = sdk_channel(stores["grpc"].transport.host)  # type: ignore[attr-defined]
         print(f"load average before: {os.getloadavg()}", flush=True)
-        for round_number in range(2):
-            for transport in ("rest", "grpc", "raw grpc"):
-                store = stores["grpc" if transport == "raw grpc" else transport]
+        for round_number in range(rounds):
+            for transport in ("rest", "grpc", "sdk grpc"):
+                store = stores["grpc" if transport == "sdk grpc" else transport]
                 started = cpu()
                 for batch in batches:
-                    if transport == "raw grpc":
-                        raw_upsert(b"".join(raw_vector(r) for r in batch) + b"\x12\x02ns", metadata=metadata)
+                    if transport == "sdk grpc":
+                        sdk_write(channel, batch)
                     else:
                         sum(store.request_size(r) for r in batch)
                         store.write("ns", batch)
@@ -242,19 +186,24 @@ def wire(records: int, dimension: int) -> None:
                 fetched: list[Record] = []
                 for batch in batches:
                     ids = [r.id for r in batch]
-                    if transport == "raw grpc":
-                        request = pb.FetchRequest(ids=ids, namespace="ns")
-                        fetched += raw_fetched(raw_fetch(request, metadata=metadata))
-                    else:
-                        fetched += store.fetch("ns", ids)
+                    fetched += sdk_fetch(channel, ids) if transport == "sdk grpc" else store.fetch("ns", ids)
                 done = cpu()
-                assert sorted(fetched, key=lambda r: r.id) == [r for batch in batches for r in batch]
-                per = 10_000 / records
+                assert sorted(fetched, key=lambda r: r.id) == expected
+                results.setdefault(transport, []).append(((written - started) * per, (done - written) * per))
                 print(f"  round {round_number + 1} {transport:<9} write {(written - started) * per:5.2f}  "
                       f"fetch {(done - written) * per:5.2f}  CPU s/10k", flush=True)  # fmt: skip
         print(f"load average after: {os.getloadavg()}")
         for store in stores.values():
             store.close()
+    medians = {
+        transport: tuple(statistics.median(run[part] for run in runs) for part in (0, 1))
+        for transport, runs in results.items()
+    }
+    rest_write, rest_fetch = medians["rest"]
+    for transport, (write, fetch) in medians.items():
+        print(f"{transport:<9} median write {write:5.2f} ({write / rest_write:.2f}x REST)  "
+              f"fetch {fetch:5.2f} ({fetch / rest_fetch:.2f}x REST)  "
+              f"both {(write + fetch) / (rest_write + rest_fetch):.2f}x REST")  # fmt: skip
 
 
 def main() -> None:
@@ -266,9 +215,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--grpc-first", action="store_true", help="start the first round with gRPC")
     parser.add_argument("--wire", action="store_true", help="the transports alone, in this process")
+    parser.add_argument("--baseline", metavar="SRC", help="also --transport grpc of this source tree")
     args = parser.parse_args()
     if args.wire:
-        wire(args.records, args.dimension)
+        wire(args.records, args.dimension, args.rounds)
         return
     print(f"load average before: {os.getloadavg()}", flush=True)
     runs: list[Run] = []
@@ -283,14 +233,18 @@ def main() -> None:
         print(f"loaded {args.records:,} records of dimension {args.dimension} in "
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         for round_number in range(args.rounds):
-            order = ("rest", "grpc") if (round_number + args.grpc_first) % 2 == 0 else ("grpc", "rest")
-            for transport in order:
-                name = f"dst-{transport}-{round_number}"
-                exit_code, wall, cpu, rss = migrate(source.url, target.url, name, transport, work)
-                run = Run(transport, exit_code, wall, cpu, rss, count(target.url, name))
+            order = ["rest", "grpc"] if (round_number + args.grpc_first) % 2 == 0 else ["grpc", "rest"]
+            if args.baseline:
+                order.insert(1, "baseline")
+            for label in order:
+                transport = "rest" if label == "rest" else "grpc"
+                code = args.baseline if label == "baseline" else None
+                name = f"dst-{label}-{round_number}"
+                exit_code, wall, cpu, rss = migrate(source.url, target.url, name, transport, work, code)
+                run = Run(label, exit_code, wall, cpu, rss, count(target.url, name))
                 runs.append(run)
                 print(
-                    f"  {transport:<5} exit {exit_code}  {run.copied:>7,} copied  "
+                    f"  {label:<8} exit {exit_code}  {run.copied:>7,} copied  "
                     f"{args.records / wall:>7,.0f} records/s  {cpu * 10_000 / args.records:6.2f} CPU s/10k  "
                     f"peak RSS {rss:,.0f} MB",
                     flush=True,
@@ -298,15 +252,20 @@ def main() -> None:
                 drop(target.url, name)
     print(f"load average after: {os.getloadavg()}")
     medians = {}
-    for transport in ("rest", "grpc"):
-        mine = [r for r in runs if r.transport == transport]
+    for label in ("rest", "grpc", "baseline"):
+        mine = [r for r in runs if r.transport == label]
+        if not mine:
+            continue
         rate = statistics.median(args.records / r.wall_seconds for r in mine)
         cpu = statistics.median(r.cpu_seconds * 10_000 / args.records for r in mine)
         failed = [r for r in mine if r.exit_code != 0 or r.copied != args.records]
-        medians[transport] = (rate, cpu)
-        print(f"{transport:<5} median {rate:,.0f} records/s, {cpu:.2f} CPU s/10k ({len(failed)} failed runs)")
-    (rest_rate, rest_cpu), (grpc_rate, grpc_cpu) = medians["rest"], medians["grpc"]
-    print(f"gRPC / REST: records/s {grpc_rate / rest_rate:.2f}x, CPU per record {grpc_cpu / rest_cpu:.2f}x")
+        medians[label] = (rate, cpu)
+        print(f"{label:<8} median {rate:,.0f} records/s, {cpu:.2f} CPU s/10k ({len(failed)} failed runs)")
+    rest_rate, rest_cpu = medians["rest"]
+    for label in ("grpc", "baseline"):
+        if label in medians:
+            rate, cpu = medians[label]
+            print(f"{label} / REST: records/s {rate / rest_rate:.2f}x, CPU per record {cpu / rest_cpu:.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The committed protobuf module is what `make protos` generates from the committed .proto."""
+"""The committed protobuf modules are what `make protos` generates from the committed .proto files."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from pathlib import Path
 import pinecone_migrator.protocol as protocol
 
 PROTO_DIR = Path(protocol.__file__).parent
-GENERATED = ("vector_service_pb2.py", "vector_service_pb2.pyi")
+PROTOS = ("vector_service.proto", "packed_reads.proto")
+GENERATED = [f"{Path(proto).stem}_pb2{suffix}" for proto in PROTOS for suffix in (".py", ".pyi")]
 
 
 def test_regenerating_the_protos_yields_the_committed_files(tmp_path: Path) -> None:
-    shutil.copy(PROTO_DIR / "vector_service.proto", tmp_path)
+    for proto in PROTOS:
+        shutil.copy(PROTO_DIR / proto, tmp_path)
     subprocess.run(
         [
             sys.executable,
@@ -23,7 +25,7 @@ def test_regenerating_the_protos_yields_the_committed_files(tmp_path: Path) -> N
             "-I.",
             "--python_out=.",
             "--pyi_out=.",
-            "vector_service.proto",
+            *PROTOS,
         ],
         cwd=tmp_path,
         check=True,

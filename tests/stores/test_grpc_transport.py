@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import re
+import struct
 import subprocess
 import threading
 import time
@@ -280,6 +281,19 @@ def test_a_429_over_grpc_is_retried_and_heard(server: BackgroundServer) -> None:
     assert all(len(page) == 1 and page[0].id == "dense" for page in fetched)
     assert refused >= 1
     assert len(throttled) == refused  # every 429 reached the store, which slowed down and sent again
+
+
+def test_values_a_sender_did_not_pack_are_read_too() -> None:
+    """Protobuf parsers must accept a repeated float sent unpacked (each value a field of its own), which
+    the reply's ``bytes`` declaration leaves aside; such records are read in full, not without values."""
+    values = np.array([0.5, -2.0, 3.25], np.float32)
+    unpacked = b"".join(b"\x15" + struct.pack("<f", value) for value in values)  # field 2, fixed32
+    vector = codec.field(1, b"odd") + unpacked + codec.field(3, codec.struct_bytes({"n": 1}))
+    reply = codec.field(1, codec.field(1, b"odd") + codec.field(2, vector)) + codec.field(2, b"ns")
+    assert pb.FetchResponse.FromString(reply).vectors["odd"].values == values.tolist()
+    assert codec.records_reply(reply) == ([Record("odd", values, metadata={"n": 1})], None)
+    with pytest.raises(codec.MalformedReply):
+        codec.records_reply(b"\x0a\xff")
 
 
 def test_a_retry_after_sent_over_grpc_is_honoured(server: BackgroundServer) -> None:

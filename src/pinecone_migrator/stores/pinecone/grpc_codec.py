@@ -1,10 +1,10 @@
 """Records to and from the gRPC data plane's bytes, without a Python float per value.
 
-Dense and sparse values travel as packed little-endian float32 (``repeated float``), which is what a
-record's numpy arrays already hold: an upsert copies their bytes into the message, and a fetch's values are
-read in place with ``np.frombuffer`` on the reply. Only the parts that are few per record (IDs, metadata,
-sparse indices) go through protobuf. The layout is ``protocol/vector_service.proto``'s; a test checks that
-protobuf reads these bytes as the same messages, and the sizes.
+Dense values travel as packed little-endian float32 (``repeated float``), which is what a record's numpy
+arrays already hold. An upsert is encoded here, by hand, copying each record's bytes into the message
+(``protocol/vector_service.proto``'s layout; a test checks that protobuf reads them as the messages meant);
+only metadata goes through protobuf. A fetch's reply is parsed by protobuf as ``protocol/packed_reads.proto``
+declares it, dense values as ``bytes``, which ``np.frombuffer`` reads without a Python float per value.
 
 Metadata numbers come back as doubles (protobuf ``Struct``): an integer 3 is read as 3.0. Records and their
 digests treat every metadata number as a float64 (:func:`~pinecone_migrator.records.canonical_metadata`),
@@ -14,13 +14,15 @@ so a record read over gRPC equals the same record read over REST.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from google.protobuf import struct_pb2
+from google.protobuf.message import DecodeError
 
+from ...protocol import packed_reads_pb2 as packed
 from ...protocol import vector_service_pb2 as pb
 from ...records import Record, SparseValues, checked_record
 
@@ -29,7 +31,7 @@ if (
 ):  # numpy's native float32 bytes are sent as they are; the wire's are little-endian
     raise ImportError("the gRPC transport expects a little-endian machine")
 
-_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
+_LENGTH_DELIMITED = 2
 
 
 class MalformedReply(ValueError):
@@ -110,92 +112,57 @@ def vector_entry_size(vector: bytes) -> int:
 # -- decoding ------------------------------------------------------------------------------------------------
 
 
-def _read_varint(raw: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        try:
-            byte = raw[pos]
-        except IndexError:
-            raise MalformedReply("a varint runs past the end of the reply") from None
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-
-
-def fields(raw: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """(field number, start, end) of each length-delimited field in ``raw[start:end]``; fields of other
-    wire types (counts, scores) are skipped."""
-    pos = start
-    while pos < end:
-        tag, pos = _read_varint(raw, pos)
-        kind = tag & 7
-        if kind == _LENGTH_DELIMITED:
-            length, pos = _read_varint(raw, pos)
-            if pos + length > end:
-                raise MalformedReply("a field runs past the end of its message")
-            yield tag >> 3, pos, pos + length
-            pos += length
-        elif kind == _VARINT:
-            _, pos = _read_varint(raw, pos)
-        elif kind == _FIXED64:
-            pos += 8
-        elif kind == _FIXED32:
-            pos += 4
-        else:
-            raise MalformedReply(f"wire type {kind} is not used by these messages")
-
-
 def records_reply(raw: bytes) -> tuple[list[Record], str | None]:
-    """The records of a ``FetchResponse`` or ``FetchByMetadataResponse`` (vectors 1 — a map of id to
-    ``Vector`` — and pagination 4), and the next page's token if any."""
-    records: list[Record] = []
-    token: str | None = None
-    for number, start, end in fields(raw, 0, len(raw)):
-        if number == 1:
-            for entry_number, vector_start, vector_end in fields(raw, start, end):
-                if entry_number == 2:  # the map entry's value (1 is its key, the same ID)
-                    records.append(_record(raw, vector_start, vector_end))
-        elif number == 4:
-            for next_number, token_start, token_end in fields(raw, start, end):
-                if next_number == 1 and token_end > token_start:
-                    token = raw[token_start:token_end].decode("utf-8")
-    return records, token
+    """The records of a ``FetchResponse`` or ``FetchByMetadataResponse``, and the next page's token if
+    any. Raises :class:`MalformedReply` for bytes that are not such a reply."""
+    try:
+        reply = packed.PackedRecords.FromString(raw)
+    except DecodeError as error:
+        raise MalformedReply(str(error)) from None
+    records = [_record(key, vector) for key, vector in reply.vectors.items()]
+    return records, reply.pagination.next or None
 
 
-def _record(raw: bytes, start: int, end: int) -> Record:
-    record_id = ""
-    values: npt.NDArray[np.float32] | None = None
-    metadata: dict[str, Any] = {}
-    sparse: tuple[int, int] | None = None
-    for number, part_start, part_end in fields(raw, start, end):
-        if number == 1:
-            record_id = raw[part_start:part_end].decode("utf-8")
-        elif number == 2 and part_end > part_start:
-            values = np.frombuffer(raw, "<f4", (part_end - part_start) // 4, part_start)
-        elif number == 3:
-            metadata = metadata_of(raw[part_start:part_end])
-        elif number == 4:
-            sparse = (part_start, part_end)
-    if sparse is None and values is not None and np.isfinite(values).all():
-        return checked_record(record_id, values, metadata)  # read-only, finite, no nulls: already normal
-    # Sparse values, or values that are not finite (refused by name): the checking constructor.
-    return Record(record_id, values, None if sparse is None else _sparse(raw, *sparse), metadata)
+def _record(key: str, vector: packed.PackedVector) -> Record:
+    metadata = _metadata(vector.metadata) if vector.HasField("metadata") else {}
+    raw = vector.values
+    if len(raw) % 4:
+        raise MalformedReply(f"the values of record {key!r} are {len(raw)} bytes, not float32s")
+    if not raw:
+        return _unpacked(key, vector, metadata)
+    values = np.frombuffer(raw, dtype="<f4")
+    if not vector.HasField("sparse_values") and np.isfinite(values).all():
+        return checked_record(key, values, metadata)  # read-only, finite, no nulls: already normal
+    # Sparse values too, or values that are not finite (refused by name): the checking constructor.
+    return Record(key, values, _sparse(vector), metadata)
 
 
-def _sparse(raw: bytes, start: int, end: int) -> SparseValues:
-    message = pb.SparseValues.FromString(raw[start:end])
-    return SparseValues(
-        np.array(message.indices, dtype=np.uint32), np.array(message.values, dtype=np.float32)
-    )
+def _unpacked(key: str, vector: packed.PackedVector, metadata: dict[str, Any]) -> Record:
+    """A record without packed dense values: sparse only, or values a sender did not pack (each float a
+    field of its own, which the ``bytes`` declaration leaves aside as unknown): read in full."""
+    full = pb.Vector.FromString(vector.SerializeToString())
+    values = np.array(full.values, dtype=np.float32) if len(full.values) else None
+    return Record(key, values, _sparse(vector), metadata)
+
+
+def _sparse(vector: packed.PackedVector) -> SparseValues | None:
+    if not vector.HasField("sparse_values"):
+        return None
+    sparse = vector.sparse_values
+    return SparseValues(np.array(sparse.indices, dtype=np.uint32), np.array(sparse.values, dtype=np.float32))
 
 
 def metadata_of(raw: bytes) -> dict[str, Any]:
+    """An encoded ``Struct`` as a dict, as a fetch reads it."""
+    return _metadata(struct_pb2.Struct.FromString(raw))
+
+
+def _metadata(message: struct_pb2.Struct) -> dict[str, Any]:
     """A ``Struct`` as a dict, fields whose value is null left out (Pinecone drops them too)."""
-    parsed = struct_pb2.Struct.FromString(raw).fields
-    plain = {key: _plain(value) for key, value in parsed.items()}
-    return {key: value for key, value in plain.items() if value is not None}
+    plain = {key: _plain(value) for key, value in message.fields.items()}
+    if None in plain.values():
+        return {key: value for key, value in plain.items() if value is not None}
+    return plain
 
 
 def _plain(value: struct_pb2.Value) -> Any:
