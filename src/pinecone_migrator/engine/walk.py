@@ -319,11 +319,15 @@ def slowed_by_throttling(
             store.set_throttle_listener(None)
 
 
-# Records the batches in flight may hold, all walks of a run together: a record costs its float32 values, the
-# JSON text they arrive as and leave as (about 8 bytes a value each way while a fetch is decoded and a write
-# encoded) and a Python object with its metadata (about 4 KB with ~1 KB of metadata, allocator slack
-# counted). At dimension 768 that is ~16 KB: 96 MB hold 5 batches of 1,000 records; the rest of the process
-# (interpreter, libraries, threads) stays near 100 MB. Measured against the 300 MB goal, not assumed.
+# Records the batches in flight may hold, all walks of a run together. A fetched record costs far more than
+# its float32 values: the decoded record (tracemalloc over a 1,000-ID fetch through the REST store, ~1 KB of
+# metadata: 18 KB held, 27 KB at the peak of decoding, at dimension 768), and the JSON parser of the thread
+# that fetched it keeps its capacity for the largest response it saw (one per pool thread, outside Python's
+# allocator). Measured as migrate's peak RSS at dimension 768, 25,000 records, batches of 1,000: 247 MB with
+# 2 in flight, 351 MB with 4, 454 MB with 5 — ~50 MB a batch over a ~150 MB base. Counted as 64 bytes a
+# value + 6 KB a record: 96 MB then hold 4 batches of ~440 records at dimension 768 (~250 MB in all), 4 of
+# ~230 at 1536, 9 of 1,000 at 64. Every batch in flight may hold its records (fetched, waiting for a write
+# slot), so this bounds the peak whatever the lanes do.
 RECORDS_MEMORY_BYTES = 96 * 1024 * 1024
 # Batches in flight when nobody says: enough for ~80 ms round trips (Little's law at ~20,000 records/s with
 # 1,000-record batches is ~2-4; dozens with 100-record pages), never more than memory allows.
@@ -332,7 +336,7 @@ AUTOMATIC_MAX_BATCHES = 64
 
 def record_footprint(dimension: int | None) -> int:
     """Bytes one fetched record costs while it is in flight (see RECORDS_MEMORY_BYTES)."""
-    return 16 * (dimension or 1_536) + 4_000
+    return 64 * (dimension or 1_536) + 6_000
 
 
 def batches_in_memory(batch_records: int, dimension: int | None) -> int:
