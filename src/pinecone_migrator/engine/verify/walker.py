@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
 from ...stores.base import Store
-from ..walk import Item, NextPage, Page, Walker, run_walker
+from ..walk import Item, NextPage, Page, Walker, batch_ids, run_walker
 from .result import VerifyOptions
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 def verify_walker(
     source: Store, target: Store, options: VerifyOptions, stop: threading.Event
 ) -> AbstractContextManager[Walker]:
-    """The walker of one verify (or of one worker process's scan), as ``options`` ask."""
+    """The walker of one verify (or of one worker process's scan), as ``options`` ask; its batches as
+    large as memory allows for the source's dimension (up to ``fetch_size`` IDs)."""
+    dimension = source.describe().shape.dimension
     return run_walker(
         (source, target),
         stop,
@@ -31,8 +33,9 @@ def verify_walker(
         adaptive=options.adaptive,
         on_change=log_change,
         name="verify-fetch",
-        batch_size=options.fetch_size,
+        batch_size=min(options.fetch_size, batch_ids(source, dimension, options.page_size)),
         in_flight=options.batches_in_flight,
+        dimension=dimension,
     )
 
 
