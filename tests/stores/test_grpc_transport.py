@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from google.protobuf import struct_pb2
 from pinecone import Pinecone
 
 from pinecone_migrator.errors import RemoteError, UserError
@@ -281,6 +282,20 @@ def test_a_429_over_grpc_is_retried_and_heard(server: BackgroundServer) -> None:
     assert all(len(page) == 1 and page[0].id == "dense" for page in fetched)
     assert refused >= 1
     assert len(throttled) == refused  # every 429 reached the store, which slowed down and sent again
+
+
+def test_metadata_encoded_by_hand_is_the_struct_protobuf_would_send() -> None:
+    odd: Any = {
+        "k" * 200: "v" * 300,
+        "nested": {"deep": [1, "x", None, True]},
+        "null": None,
+        "n": np.int64(5),
+    }
+    for metadata in (METADATA, odd, {"f": np.float32(0.5), "big": 2**70, "neg": -3, "t": ("a", "b")}):
+        expected = struct_pb2.Struct()
+        expected.update({k: v.item() if isinstance(v, np.generic) else v for k, v in metadata.items()})
+        assert struct_pb2.Struct.FromString(codec.struct_bytes(metadata)) == expected
+        assert len(codec.struct_bytes(metadata)) == expected.ByteSize()
 
 
 def test_values_a_sender_did_not_pack_are_read_too() -> None:

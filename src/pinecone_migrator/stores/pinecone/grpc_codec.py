@@ -13,6 +13,7 @@ so a record read over gRPC equals the same record read over REST.
 
 from __future__ import annotations
 
+import struct
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -42,6 +43,8 @@ class MalformedReply(ValueError):
 
 
 def varint(value: int) -> bytes:
+    if value < 0x80:
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -50,9 +53,13 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+_TAGS = [bytes(((number << 3) | _LENGTH_DELIMITED,)) for number in range(16)]
+
+
 def field(number: int, payload: bytes) -> bytes:
     """A length-delimited field (every field number here is below 16: its tag is one byte)."""
-    return bytes(((number << 3) | _LENGTH_DELIMITED,)) + varint(len(payload)) + payload
+    return _TAGS[number] + varint(len(payload)) + payload
 
 
 def packed_varints(values: npt.NDArray[np.uint32]) -> bytes:
@@ -69,13 +76,52 @@ def packed_varints(values: npt.NDArray[np.uint32]) -> bytes:
 
 
 def struct_bytes(fields: Mapping[str, Any]) -> bytes:
-    message = struct_pb2.Struct()
-    message.update(fields)
-    encoded: bytes = message.SerializeToString()
-    return encoded
+    """A ``google.protobuf.Struct`` (one map entry a field: key 1, ``Value`` 2), encoded here for the
+    types metadata holds; anything else through protobuf, which encodes or refuses it."""
+    try:
+        return b"".join(
+            field(1, field(1, key.encode("utf-8")) + field(2, _value_bytes(value)))
+            for key, value in fields.items()
+        )
+    except _NotPlain:
+        message = struct_pb2.Struct()
+        message.update(fields)
+        encoded: bytes = message.SerializeToString()
+        return encoded
+
+
+class _NotPlain(Exception):
+    """A metadata value of a type :func:`_value_bytes` leaves to protobuf."""
+
+
+_NULL = b"\x08\x00"  # null_value 1: NULL_VALUE (0)
+_NUMBER = b"\x11"  # number_value 2: a double
+_TRUE, _FALSE = b"\x20\x01", b"\x20\x00"  # bool_value 4
+_DOUBLE = struct.Struct("<d").pack
+
+
+def _value_bytes(value: Any) -> bytes:
+    """A ``Value``'s content: string_value 3, struct_value 5 and list_value 6 (values 1) are messages."""
+    if isinstance(value, str):
+        return field(3, value.encode("utf-8"))
+    if isinstance(value, bool):
+        return _TRUE if value else _FALSE
+    if isinstance(value, (float, int)):
+        return _NUMBER + _DOUBLE(float(value))
+    if isinstance(value, (list, tuple)):
+        return field(6, b"".join(field(1, _value_bytes(item)) for item in value))
+    if value is None:
+        return _NULL
+    if isinstance(value, Mapping):
+        return field(5, struct_bytes(value))
+    if isinstance(value, np.generic):  # a numpy number or bool: as its Python value
+        return _value_bytes(value.item())
+    raise _NotPlain
 
 
 def _float_bytes(values: npt.NDArray[Any]) -> bytes:
+    if values.dtype == np.float32:  # what records hold: native, and this machine is little-endian
+        return values.tobytes()
     return np.ascontiguousarray(values, dtype="<f4").tobytes()
 
 
