@@ -705,6 +705,7 @@ def run_transport(records: int, latency: float, work: Path) -> list[str]:
     ]
     grpc_args = () if missing else ("--grpc-port", "0")
     runs: dict[str, Run] = {}
+    failed: list[str] = []
     with ServerProcess(None, *grpc_args) as source, ServerProcess(None, *grpc_args) as target:
         load(source.url, "source", scenario, records)
         for url in (source.url, target.url):
@@ -718,6 +719,7 @@ def run_transport(records: int, latency: float, work: Path) -> list[str]:
             if run.exit_code != 0 or copied != records:
                 print(f"  {transport}: exit code {run.exit_code}, {copied:,} of {records:,}:")
                 print(run.output[-2000:])
+                failed.append(f"{transport} copied {copied:,} of {records:,}, exit code {run.exit_code}")
             runs[transport] = run
             delete_index(target.url, transport)
     rest = runs["rest"]
@@ -738,6 +740,7 @@ def run_transport(records: int, latency: float, work: Path) -> list[str]:
         f"transport @ {latency:g} ms: gRPC/REST records/s {grpc_rate / rest_rate:.2f}x ({grpc_rate:,.0f} vs "
         f"{rest_rate:,.0f}); CPU s/10k {grpc_cpu / rest_cpu:.2f}x ({grpc_cpu:.2f} vs {rest_cpu:.2f}; goal <= "
         f"{GRPC_CPU_GOAL}x: {verdict(grpc_cpu <= GRPC_CPU_GOAL * rest_cpu)})"
+        + (f"; FAILED: {'; '.join(failed)}" if failed else "; failed records 0")
     )
     print("  " + line, flush=True)
     return [line]
