@@ -254,3 +254,28 @@ class Lanes:
 
     def all(self) -> list[AdaptiveLimit]:
         return list(self._limits.values())
+
+
+class RecordBudget:
+    """Records in flight, all batches of a run together: a batch takes as many as it holds (one alone may
+    take more than there is, so that nothing larger than the budget waits forever)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self._used = 0
+        self._condition = threading.Condition()
+
+    def acquire(self, records: int, stop: threading.Event | None = None) -> bool:
+        """Wait until ``records`` fit; False when ``stop`` was set while waiting."""
+        with self._condition:
+            while self._used and self._used + records > self.capacity:
+                if stop is not None and stop.is_set():
+                    return False
+                self._condition.wait(timeout=0.2)
+            self._used += records
+            return True
+
+    def release(self, records: int) -> None:
+        with self._condition:
+            self._used -= records
+            self._condition.notify_all()

@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 
 from ..records import Record
 from ..stores.base import FetchesByMetadata, ReportsThrottling, Store
-from .pacing import AdaptiveLimit, ChangeListener, Lanes, paced
+from .pacing import AdaptiveLimit, ChangeListener, Lanes, RecordBudget, paced
 
 Item = TypeVar("Item")  # what an enumeration yields: IDs (str) or records
 Result = TypeVar("Result")
@@ -148,9 +148,11 @@ class Walker:
         batch_size: int = 100,
         checkpoint_seconds: float = 2.0,
         lanes: Lanes | None = None,
+        budget: RecordBudget | None = None,
     ) -> None:
         self.pool = pool
         self.limit = limit
+        self.budget = budget  # records in flight (memory), besides the batches the limit allows
         self.stop = stop
         self.in_flight = max(1, in_flight if in_flight is not None else limit.maximum)
         self.batch_size = max(1, batch_size)
@@ -160,6 +162,11 @@ class Walker:
 
     def stopping(self) -> bool:
         return self.stop.is_set() or self.halt.is_set()
+
+    def _finished(self, weight: int) -> None:
+        self.limit.release()
+        if self.budget is not None:
+            self.budget.release(weight)
 
     def lane(self, store: Store) -> AdaptiveLimit | None:
         """The limit on calls in flight to ``store`` (None: the store is not one of the run's)."""
@@ -214,10 +221,15 @@ class Walker:
         def submit(items: list[Item]) -> bool:
             while len(pending) >= self.in_flight:
                 merge_oldest()
+            weight = max(1, len(items))
+            if self.budget is not None and not self.budget.acquire(weight, self.stop):
+                return False
             if not self.limit.acquire(self.stop):
+                if self.budget is not None:
+                    self.budget.release(weight)
                 return False
             future = self.pool.submit(work, items)
-            future.add_done_callback(lambda _: self.limit.release())
+            future.add_done_callback(lambda _: self._finished(weight))
             pending.append((future, position))
             # Merged only once the new batch is on its way: a merge (a ledger commit) never delays it.
             while pending and pending[0][0].done():
@@ -324,13 +336,14 @@ def slowed_by_throttling(
 # metadata: 18 KB held, 27 KB at the peak of decoding, at dimension 768), and the JSON parser of the thread
 # that fetched it keeps its capacity for the largest response it saw (one per pool thread, outside Python's
 # allocator). Measured as migrate's peak RSS at dimension 768, 25,000 records, batches of 1,000: 247 MB with
-# 2 in flight, 351 MB with 4, 454 MB with 5 — ~50 MB a batch over a ~150 MB base. Counted as 64 bytes a
-# value + 6 KB a record: 96 MB then hold 4 batches of ~440 records at dimension 768 (~250 MB in all), 4 of
-# ~230 at 1536, 9 of 1,000 at 64. Every batch in flight may hold its records (fetched, waiting for a write
-# slot), so this bounds the peak whatever the lanes do.
-RECORDS_MEMORY_BYTES = 96 * 1024 * 1024
-# Batches in flight when nobody says: enough for ~80 ms round trips (Little's law at ~20,000 records/s with
-# 1,000-record batches is ~2-4; dozens with 100-record pages), never more than memory allows.
+# 2 in flight, 351 MB with 4, 454 MB with 5 — ~50 MB a batch over a ~150 MB base; the old 4 pages of 100:
+# 147 MB at 100,000 records. Counted as 64 bytes a value + 6 KB a record: 64 MB hold ~1,200 records at
+# dimension 768, ~6,400 at 64. Every batch in flight may hold its records (fetched, waiting for a write
+# slot), so this bounds them whatever the lanes do; the threads (and their parsers) are as many as batches
+# of the run's typical size fit.
+RECORDS_MEMORY_BYTES = 64 * 1024 * 1024
+# Batches in flight when nobody says, at most: enough for ~80 ms round trips with small batches (Little's law
+# at ~5,000 records/s with 50-record namespaces is ~16-32).
 AUTOMATIC_MAX_BATCHES = 64
 
 
@@ -339,10 +352,15 @@ def record_footprint(dimension: int | None) -> int:
     return 64 * (dimension or 1_536) + 6_000
 
 
+def records_in_memory(dimension: int | None) -> int:
+    """How many fetched records the memory budget holds at once, all batches together."""
+    return max(1, RECORDS_MEMORY_BYTES // record_footprint(dimension))
+
+
 def batches_in_memory(batch_records: int, dimension: int | None) -> int:
-    """How many batches of ``batch_records`` the memory budget holds at once (2 at least)."""
-    per_batch = max(1, batch_records) * record_footprint(dimension)
-    return max(2, min(AUTOMATIC_MAX_BATCHES, RECORDS_MEMORY_BYTES // per_batch))
+    """How many batches of ``batch_records`` the memory budget holds at once (2 to 64)."""
+    fits = records_in_memory(dimension) // max(1, batch_records)
+    return max(2, min(AUTOMATIC_MAX_BATCHES, fits))
 
 
 COALESCED_IDS = 1_000  # IDs per fetch when a walk gathers list pages: Pinecone's most, 10 pages of 100
@@ -351,9 +369,9 @@ COALESCED_IDS = 1_000  # IDs per fetch when a walk gathers list pages: Pinecone'
 def batch_ids(store: Store, dimension: int | None, page_size: int = 100) -> int:
     """IDs per batch of a walk that fetches by ID: as many as one fetch of ``store`` takes (up to
     :data:`COALESCED_IDS`, so that fetches cost one request per 1,000 IDs instead of one per list page),
-    fewer when records are so large that the memory budget would not hold four such batches."""
+    fewer when records are so large that the memory budget would not hold three such batches."""
     most = fetch_size(store, COALESCED_IDS)
-    fits = RECORDS_MEMORY_BYTES // (4 * record_footprint(dimension))
+    fits = records_in_memory(dimension) // 3
     return max(1, min(most, max(page_size, fits)))
 
 
@@ -370,16 +388,21 @@ def run_walker(
     in_flight: int | None = None,
     dimension: int | None = None,
     store_names: Sequence[str] = ("source", "target"),
+    typical_batch: int | None = None,
 ) -> Iterator[Walker]:
     """The walker of one run, and the lanes of its stores (each store's calls in flight).
 
     ``concurrency`` N: N batches in flight and N calls in flight to each store, halved by that store's
-    429s and grown back (not with ``adaptive`` False). None (automatic): as many batches as memory allows
-    for ``batch_size`` records of ``dimension`` (see :func:`batches_in_memory`), and each store's calls
-    start at a few and climb while its throughput climbs (see :class:`AdaptiveLimit`). ``on_change`` hears
-    each change, the store's name (``store_names``, in the order of ``stores``) in its reason."""
+    429s and grown back (not with ``adaptive`` False). None (automatic): as many records in flight as memory
+    allows for ``dimension`` (:func:`records_in_memory`), in as many batches as fit when batches hold
+    ``typical_batch`` records (default ``batch_size``: small namespaces make small batches, and many), and
+    each store's calls start at a few and climb while its throughput climbs (see :class:`AdaptiveLimit`).
+    ``on_change`` hears each change, the store's name (``store_names``, in the order of ``stores``) in its
+    reason."""
     automatic = concurrency is None
-    batches = batches_in_memory(batch_size, dimension) if concurrency is None else max(1, concurrency)
+    typical = min(batch_size, typical_batch or batch_size)
+    batches = batches_in_memory(typical, dimension) if concurrency is None else max(1, concurrency)
+    budget = RecordBudget(records_in_memory(dimension)) if automatic else None
 
     def lane(store_name: str) -> AdaptiveLimit:
         def heard(old: int, new: int, reason: str) -> None:
@@ -407,6 +430,7 @@ def run_walker(
             in_flight=None if automatic else in_flight,
             batch_size=batch_size,
             lanes=lanes,
+            budget=budget,
         )
 
 

@@ -78,6 +78,12 @@ def _namespace_width(
     return namespaces_side_by_side(len(namespaces), mean, round_trip, request.options.page_size)
 
 
+def _mean_records(namespaces: list[str], counts: dict[str, int]) -> int | None:
+    """Records in a namespace to copy, on average (a batch of small namespaces holds no more)."""
+    known = [counts[ns] for ns in namespaces if counts.get(ns)]
+    return max(1, sum(known) // len(known)) if known else None
+
+
 def _list_round_trip(source: Store, namespaces: list[str], counts: dict[str, int]) -> float | None:
     """The source's list round trip, measured once on the largest namespace to copy (None: nothing to list
     or a filter's enumeration)."""
@@ -167,6 +173,7 @@ def run_migration(
                 name="copy",
                 batch_size=batch_ids(source, dimension, options.page_size),
                 dimension=dimension,
+                typical_batch=_mean_records(namespaces, counts),
             ) as walker:
                 run = CopyRun(
                     totals=totals,

@@ -147,7 +147,9 @@ class SyncPass:
         started = self.started = time.time()
         record = PassRecord(self.number, started, None, "running", 0, 0, 0, 0, 0, None, None)
         try:
-            with self._walking(description.shape.dimension) as walker:
+            sizes = [description.namespace_counts.get(ns) or 0 for ns in namespaces]
+            typical = max(1, sum(sizes) // len(sizes)) if any(sizes) else None
+            with self._walking(description.shape.dimension, typical) as walker:
                 for namespace in namespaces:
                     if self.stop.is_set():
                         break
@@ -175,7 +177,7 @@ class SyncPass:
             self.state.end_pass(record)
         return record
 
-    def _walking(self, dimension: int | None) -> AbstractContextManager[Walker]:
+    def _walking(self, dimension: int | None, typical: int | None) -> AbstractContextManager[Walker]:
         """The pass's walker: one pool, and each store's calls in flight adapting to what it answers (a 429
         halves them). Batches gather list pages up to one fetch (1,000 IDs)."""
         options = self.options
@@ -188,6 +190,7 @@ class SyncPass:
             name="sync",
             batch_size=options.fetch_size or batch_ids(self.source, dimension, options.page_size),
             dimension=dimension,
+            typical_batch=typical,
         )
 
     def _merge(self, counts: _Counts, _: Position) -> None:
