@@ -197,7 +197,7 @@ def test_request_bytes_are_the_messages_protobuf_would_send(server: BackgroundSe
     """What the transport encodes by hand parses, with protobuf, as the UpsertRequest it means."""
     records = _records()
     request = pb.UpsertRequest.FromString(
-        codec.upsert_request("ns", [codec.vector_bytes(r) for r in records])
+        codec.upsert_request("ns", [codec.EncodedVector(r) for r in records])
     )
     assert request.namespace == "ns" and [v.id for v in request.vectors] == [r.id for r in records]
     for message, record in zip(request.vectors, records, strict=True):

@@ -119,40 +119,48 @@ def _value_bytes(value: Any) -> bytes:
     raise _NotPlain
 
 
-def _float_bytes(values: npt.NDArray[Any]) -> bytes:
-    if values.dtype == np.float32:  # what records hold: native, and this machine is little-endian
-        return values.tobytes()
-    return np.ascontiguousarray(values, dtype="<f4").tobytes()
-
-
 def sparse_bytes(sparse: SparseValues) -> bytes:
     """A ``SparseValues``: indices 1 (packed varints), values 2 (packed float32)."""
-    return field(1, packed_varints(sparse.indices)) + field(2, _float_bytes(sparse.values))
+    return field(1, packed_varints(sparse.indices)) + field(
+        2, np.ascontiguousarray(sparse.values, dtype="<f4").tobytes()
+    )
 
 
-def vector_bytes(record: Record) -> bytes:
-    """A ``Vector``: id 1, values 2, metadata 3, sparse_values 4."""
-    parts = [field(1, record.id.encode("utf-8"))]
-    if record.values is not None:
-        parts.append(field(2, _float_bytes(record.values)))
-    if record.metadata:
-        parts.append(field(3, struct_bytes(record.metadata)))
-    if record.sparse is not None and len(record.sparse):
-        parts.append(field(4, sparse_bytes(record.sparse)))
-    return b"".join(parts)
+class EncodedVector:
+    """One ``UpsertRequest.vectors`` entry (tag, length, ``Vector``: id 1, values 2, metadata 3,
+    sparse_values 4) as the pieces of its bytes: the dense values stay the record's own buffer, copied
+    once, into the request."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self, record: Record) -> None:
+        encoded_id = record.id.encode("utf-8")
+        body: list[bytes | memoryview] = [_TAGS[1], varint(len(encoded_id)), encoded_id]
+        if record.values is not None:
+            values = _float_buffer(record.values)
+            body += [_TAGS[2], varint(values.nbytes), values]
+        if record.metadata:
+            body.append(field(3, struct_bytes(record.metadata)))
+        if record.sparse is not None and len(record.sparse):
+            body.append(field(4, sparse_bytes(record.sparse)))
+        length = sum(map(len, body))  # the values' buffer is cast to bytes: its len is its size
+        prefix = varint(length)
+        self.parts: list[bytes | memoryview] = [_TAGS[1], prefix, *body]
+        self.size = 1 + len(prefix) + length
 
 
-def upsert_request(namespace: str, vectors: list[bytes]) -> bytes:
-    """An ``UpsertRequest`` (vectors 1, namespace 2) from encoded ``Vector`` messages."""
-    parts = [field(1, vector) for vector in vectors]
+def _float_buffer(values: npt.NDArray[Any]) -> memoryview:
+    if values.dtype == np.float32 and values.flags.c_contiguous:
+        return values.data.cast("B")
+    return memoryview(np.ascontiguousarray(values, dtype="<f4").tobytes())
+
+
+def upsert_request(namespace: str, vectors: list[EncodedVector]) -> bytes:
+    """An ``UpsertRequest`` (vectors 1, namespace 2): every piece copied once."""
+    parts = [part for vector in vectors for part in vector.parts]
     if namespace:
         parts.append(field(2, namespace.encode("utf-8")))
     return b"".join(parts)
-
-
-def vector_entry_size(vector: bytes) -> int:
-    """Bytes one encoded ``Vector`` adds to an ``UpsertRequest``: tag, length and the message."""
-    return 1 + len(varint(len(vector))) + len(vector)
 
 
 # -- decoding ------------------------------------------------------------------------------------------------
@@ -165,8 +173,38 @@ def records_reply(raw: bytes) -> tuple[list[Record], str | None]:
         reply = packed.PackedRecords.FromString(raw)
     except DecodeError as error:
         raise MalformedReply(str(error)) from None
-    records = [_record(key, vector) for key, vector in reply.vectors.items()]
+    vectors = reply.vectors
+    records = _dense_page(vectors)
+    if records is None:
+        records = [_record(key, vector) for key, vector in vectors.items()]
     return records, reply.pagination.next or None
+
+
+def _dense_page(vectors: Mapping[str, packed.PackedVector]) -> list[Record] | None:
+    """The records of a page of dense vectors of one width without sparse values, their values one block
+    (one copy out of the reply, one finiteness check) whose rows they are; ``None`` for any other page, and
+    for values that are not finite (which :func:`_record` refuses by name)."""
+    ids: list[str] = []
+    chunks: list[bytes] = []
+    metadatas: list[dict[str, Any]] = []
+    width = -1
+    for key, vector in vectors.items():
+        values = vector.values
+        if len(values) != width:
+            if width >= 0 or not values or len(values) % 4:
+                return None
+            width = len(values)
+        if vector.HasField("sparse_values"):
+            return None
+        ids.append(key)
+        chunks.append(values)
+        metadatas.append(_metadata(vector.metadata) if vector.HasField("metadata") else {})
+    if not ids:
+        return []
+    block = np.frombuffer(b"".join(chunks), dtype="<f4").reshape(len(ids), width // 4)
+    if not np.isfinite(block).all():
+        return None
+    return [checked_record(i, row, m) for i, row, m in zip(ids, block, metadatas, strict=True)]
 
 
 def _record(key: str, vector: packed.PackedVector) -> Record:
@@ -176,11 +214,8 @@ def _record(key: str, vector: packed.PackedVector) -> Record:
         raise MalformedReply(f"the values of record {key!r} are {len(raw)} bytes, not float32s")
     if not raw:
         return _unpacked(key, vector, metadata)
-    values = np.frombuffer(raw, dtype="<f4")
-    if not vector.HasField("sparse_values") and np.isfinite(values).all():
-        return checked_record(key, values, metadata)  # read-only, finite, no nulls: already normal
     # Sparse values too, or values that are not finite (refused by name): the checking constructor.
-    return Record(key, values, _sparse(vector), metadata)
+    return Record(key, np.frombuffer(raw, dtype="<f4"), _sparse(vector), metadata)
 
 
 def _unpacked(key: str, vector: packed.PackedVector, metadata: dict[str, Any]) -> Record:

@@ -186,7 +186,7 @@ class GrpcTransport:
         }
         # Encodings made while sizing batches, reused by the write that follows (as the REST transport
         # does: keyed by object identity, the record kept alongside so that its id cannot be reused).
-        self._encoded: dict[int, tuple[Record, bytes]] = {}
+        self._encoded: dict[int, tuple[Record, codec.EncodedVector]] = {}
 
     def close(self) -> None:
         self._channel.close()
@@ -291,15 +291,15 @@ class GrpcTransport:
         against about 10 as JSON text); the encoding is kept for the write that follows."""
         cached = self._encoded.get(id(record))
         if cached is None or cached[0] is not record:
-            cached = (record, codec.vector_bytes(record))
+            cached = (record, codec.EncodedVector(record))
             self._encoded[id(record)] = cached
-        return codec.vector_entry_size(cached[1])
+        return cached[1].size
 
-    def _encoding(self, record: Record) -> bytes:
+    def _encoding(self, record: Record) -> codec.EncodedVector:
         cached = self._encoded.pop(id(record), None)
         if cached is not None and cached[0] is record:
             return cached[1]
-        return codec.vector_bytes(record)
+        return codec.EncodedVector(record)
 
     def upsert(self, namespace: str, records: Sequence[Record]) -> Written:
         request = codec.upsert_request(namespace, [self._encoding(record) for record in records])
