@@ -6,9 +6,10 @@ migrate runs as a child process, alternating transports over --rounds rounds (so
 load falls on both), each into a fresh target index that is deleted afterwards. Per run: records/s (wall
 clock, start-up included) and the migrate process's CPU seconds (user + system, from wait4: this child
 alone, not the servers) per 10,000 records. The medians are compared; the load average is printed before
-and after, because two cores are shared with the servers. --baseline SRC adds a third run per round:
-``--transport grpc`` of another source tree (``git archive <commit> src | tar -x -C DIR``, then DIR/src),
-e.g. the gRPC transport built on the SDK's channel before 1838072.
+and after, because two cores are shared with the servers. Each round also migrates a 10-record index per
+transport: its CPU is the start-up, and the CPU per record beyond it is printed too. --baseline SRC adds a
+third run per round: ``--transport grpc`` of another source tree (``git archive <commit> src | tar -x -C
+DIR``, then DIR/src), e.g. the gRPC transport built on the SDK's channel before 1838072.
 
     .venv/bin/python bench/grpc_vs_rest.py --records 20000 --dimension 1536 --rounds 2
 
@@ -44,6 +45,7 @@ from tests.serverproc import ServerProcess
 
 KEY = "bench"
 LOAD_BATCH = 100
+STARTUP_RECORDS = 10  # a migrate this small costs its start-up (imports, describes, ledger) and little else
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,8 @@ class Run:
     copied: int
 
 
-def load(url: str, records: int, dimension: int) -> None:
-    store = PineconeStore("src", KEY, url)
+def load(url: str, records: int, dimension: int, name: str = "src") -> None:
+    store = PineconeStore(name, KEY, url)
     shape = IndexShape(vector_type="dense", metric="cosine", dimension=dimension)
     store.create_like(StoreDescription(name="src", shape=shape, namespace_counts={}))
     rng = np.random.default_rng(7)
@@ -88,12 +90,18 @@ def count(url: str, name: str) -> int:
 
 
 def migrate(
-    source: str, target: str, name: str, transport: str, work: Path, code: str | None = None
+    source: str,
+    target: str,
+    name: str,
+    transport: str,
+    work: Path,
+    code: str | None = None,
+    source_index: str = "src",
 ) -> tuple[int, float, float, float]:
     """One migrate; ``code``: a source tree (``src``) to run instead of this one."""
     command = [
         sys.executable, "-m", "pinecone_migrator", "migrate",
-        "--source-index", "src", "--target-index", name,
+        "--source-index", source_index, "--target-index", name,
         "--source-host", source, "--target-host", target,
         "--source-api-key-env", "BENCH_KEY", "--target-api-key-env", "BENCH_KEY",
         "--state", str(work / f"{name}.state"), "--quiet",
@@ -222,6 +230,7 @@ def main() -> None:
         return
     print(f"load average before: {os.getloadavg()}", flush=True)
     runs: list[Run] = []
+    startup: dict[str, list[float]] = {"rest": [], "grpc": [], "baseline": []}
     with (
         tempfile.TemporaryDirectory() as folder,
         ServerProcess(None, "--api-key", KEY, grpc=True) as source,
@@ -230,6 +239,7 @@ def main() -> None:
         work = Path(folder)
         started = time.perf_counter()
         load(source.url, args.records, args.dimension)
+        load(source.url, STARTUP_RECORDS, args.dimension, "tiny")
         print(f"loaded {args.records:,} records of dimension {args.dimension} in "
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         for round_number in range(args.rounds):
@@ -250,6 +260,9 @@ def main() -> None:
                     flush=True,
                 )
                 drop(target.url, name)
+                tiny = f"tiny-{label}-{round_number}"
+                startup[label].append(migrate(source.url, target.url, tiny, transport, work, code, "tiny")[2])
+                drop(target.url, tiny)
     print(f"load average after: {os.getloadavg()}")
     medians = {}
     for label in ("rest", "grpc", "baseline"):
@@ -258,14 +271,19 @@ def main() -> None:
             continue
         rate = statistics.median(args.records / r.wall_seconds for r in mine)
         cpu = statistics.median(r.cpu_seconds * 10_000 / args.records for r in mine)
+        fixed = statistics.median(startup[label])
+        beyond = statistics.median((r.cpu_seconds - fixed) * 10_000 / args.records for r in mine)
         failed = [r for r in mine if r.exit_code != 0 or r.copied != args.records]
-        medians[label] = (rate, cpu)
-        print(f"{label:<8} median {rate:,.0f} records/s, {cpu:.2f} CPU s/10k ({len(failed)} failed runs)")
-    rest_rate, rest_cpu = medians["rest"]
+        medians[label] = (rate, cpu, beyond)
+        print(f"{label:<8} median {rate:,.0f} records/s, {cpu:.2f} CPU s/10k ({len(failed)} failed runs); "
+              f"start-up {fixed:.2f} CPU s (a migrate of {STARTUP_RECORDS} records), {beyond:.2f} CPU s/10k "
+              "beyond it")  # fmt: skip
+    rest_rate, rest_cpu, rest_beyond = medians["rest"]
     for label in ("grpc", "baseline"):
         if label in medians:
-            rate, cpu = medians[label]
-            print(f"{label} / REST: records/s {rate / rest_rate:.2f}x, CPU per record {cpu / rest_cpu:.2f}x")
+            rate, cpu, beyond = medians[label]
+            print(f"{label} / REST: records/s {rate / rest_rate:.2f}x, CPU per record {cpu / rest_cpu:.2f}x, "
+                  f"beyond start-up {beyond / rest_beyond:.2f}x")  # fmt: skip
 
 
 if __name__ == "__main__":
