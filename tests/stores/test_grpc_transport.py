@@ -28,7 +28,7 @@ from pinecone_migrator.server.context import ServerConfig
 from pinecone_migrator.server.runner import BackgroundServer
 from pinecone_migrator.stores.base import IndexShape, StoreDescription
 from pinecone_migrator.stores.pinecone import grpc_codec as codec
-from pinecone_migrator.stores.pinecone.grpc_transport import GrpcTransport
+from pinecone_migrator.stores.pinecone.grpc_transport import GrpcTransport, grpc_endpoint, with_port
 from pinecone_migrator.stores.pinecone.rest import RestTransport
 from pinecone_migrator.stores.pinecone.store import PineconeStore, RetryPolicy
 
@@ -309,6 +309,19 @@ def test_values_a_sender_did_not_pack_are_read_too() -> None:
     assert codec.records_reply(reply) == ([Record("odd", values, metadata={"n": 1})], None)
     with pytest.raises(codec.MalformedReply):
         codec.records_reply(b"\x0a\xff")
+
+
+def test_the_endpoint_on_pinecones_cloud_is_the_index_host_over_tls() -> None:
+    """No request is sent: the channel connects on its first call."""
+    described = type("Described", (), {"host": "docs-abc123.svc.aped-4627-b74a.pinecone.io", "name": "docs"})
+    assert grpc_endpoint(described, KEY, None) == ("docs-abc123.svc.aped-4627-b74a.pinecone.io:443", True)
+    assert grpc_endpoint(described, KEY, "https://api.pinecone.io")[0].endswith(".pinecone.io:443")
+    assert with_port("https://h.example:8443/", 443) == "h.example:8443"
+    GrpcTransport("docs-abc123.svc.aped-4627-b74a.pinecone.io:443", KEY, denied=_refused).close()
+
+
+def _refused(status: int, message: str, host: str) -> UserError:
+    return UserError(f"{host} refused the key ({message})")
 
 
 def test_a_retry_after_sent_over_grpc_is_honoured(server: BackgroundServer) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from ...protocol import packed_reads_pb2 as packed
 from ...protocol import vector_service_pb2 as pb
@@ -220,9 +221,11 @@ def _record(key: str, vector: packed.PackedVector) -> Record:
 
 def _unpacked(key: str, vector: packed.PackedVector, metadata: dict[str, Any]) -> Record:
     """A record without packed dense values: sparse only, or values a sender did not pack (each float a
-    field of its own, which the ``bytes`` declaration leaves aside as unknown): read in full."""
-    full = pb.Vector.FromString(vector.SerializeToString())
-    values = np.array(full.values, dtype=np.float32) if len(full.values) else None
+    field of its own, which the ``bytes`` declaration leaves aside as unknown): those read in full."""
+    values = None
+    if len(UnknownFieldSet(vector)):
+        full = pb.Vector.FromString(vector.SerializeToString())
+        values = np.array(full.values, dtype=np.float32) if len(full.values) else None
     return Record(key, values, _sparse(vector), metadata)
 
 
