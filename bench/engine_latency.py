@@ -30,6 +30,7 @@ KEY = "bench"
 
 def load(url: str, namespaces: int, per_namespace: int, dimension: int) -> None:
     """Create the source index and write its records straight through the data plane, 1,000 at a time."""
+    from pinecone_migrator.engine.writes import write_batches
     from pinecone_migrator.records import Record
     from pinecone_migrator.stores.base import IndexShape, StoreDescription
     from pinecone_migrator.stores.pinecone.store import PineconeStore
@@ -46,7 +47,8 @@ def load(url: str, namespaces: int, per_namespace: int, dimension: int) -> None:
                 Record(id=f"doc-{start + i:07d}", values=values[i], metadata={"n": start + i, "t": "x" * 200})
                 for i in range(count)
             ]
-            source.write(f"ns-{n:05d}", records)
+            for request in write_batches(source, records):  # within the 2 MB an upsert takes
+                source.write(f"ns-{n:05d}", request)
 
 
 def set_latency(url: str, latency_ms: float) -> None:
