@@ -680,7 +680,7 @@ def scenario_line(
         naive_words += f" (at F = 1, projected: {projected:.1f}x; goal >= {NAIVE_GOAL:g}x: {met})"
     return (
         f"{scenario.key} @ {latency:g} ms, F = {scale:g}, {way.label}: ours {m.rate:,.0f}/s / allowed "
-        f"{allowed_rate:,.0f}/s = {of_allowed:.0%} (goal >= {scenario.allowed_goal:.0%}: "
+        f"{allowed_rate:,.0f}/s = {of_allowed:.1%} (goal >= {scenario.allowed_goal:.0%}: "
         f"{verdict(of_allowed >= scenario.allowed_goal)}); {naive_words}; 429s {m.total_429}; "
         f"failed {records - m.copied} (exit {m.run.exit_code}, dead letters {m.dead_letters}: "
         f"{verdict(ok)}); peak RSS {m.run.peak_rss_mb:.0f} MB (goal < {RSS_GOAL_MB:.0f}: "
