@@ -17,6 +17,9 @@ import numpy as np
 import pytest
 from pinecone import Pinecone, ServerlessSpec
 
+from pinecone_migrator.engine.request import Endpoint, MigrationRequest
+from pinecone_migrator.engine.verify.result import VerifyOptions
+from pinecone_migrator.engine.workflows.verify import VerifySettings, verify_index
 from pinecone_migrator.errors import UserError
 from pinecone_migrator.records import Record
 from pinecone_migrator.server.runner import BackgroundServer
@@ -281,6 +284,30 @@ def test_a_paced_migration_runs_at_the_limits_without_429s_and_an_unpaced_one_ge
     assert paced["rate_limited"] <= 2
     assert unpaced["rate_limited"] >= 20
     assert allowed_seconds(NAMESPACES) / paced["elapsed_seconds"] >= 0.85
+
+
+def test_verify_s_worker_processes_share_the_limits_instead_of_each_taking_them_all(
+    limited_servers: tuple[ServerProcess, ServerProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two scan processes per verify: each paces at half the index's limits, so together they stay under
+    them (each at the full rate drew 19-35 429s in the same setup)."""
+    monkeypatch.setenv(SCALE_VARIABLE, str(SCALE))
+    load(limited_servers[0], SOURCE_KEY, "src", NAMESPACES)
+    run_migrate(limited_servers, tmp_path, "dst", "off")
+    source, target = limited_servers
+    request = MigrationRequest(
+        Endpoint("src", source.url), Endpoint("dst", target.url), state_path=tmp_path / "verify.sqlite"
+    )
+    stores = [
+        open_store(
+            PineconeIndex(name, server.url, api_key=key, rate_limits="pinecone", rate_limit_scale=SCALE)
+        )
+        for name, server, key in (("src", source, SOURCE_KEY), ("dst", target, TARGET_KEY))
+    ]
+    before = rate_limited(limited_servers)
+    outcome = verify_index(request, *stores, VerifySettings(VerifyOptions(processes=2)))
+    assert outcome.final.equal
+    assert rate_limited(limited_servers) - before <= 2
 
 
 def test_a_429_slows_the_bucket_it_names(server: BackgroundServer) -> None:

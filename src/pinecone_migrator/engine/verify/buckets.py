@@ -18,6 +18,7 @@ import orjson
 
 from ...records import Record, record_digest
 from ...stores.base import Store, TracksFreshness
+from ...stores.registry import split_pacing
 from ..migrate.shards import discover_prefixes, shards_wanted
 from ..request import MigrationRequest
 from ..walk import Checkpoint, Position, Walker, WalkGroup, fetch_all, fetching, listing
@@ -323,6 +324,9 @@ class BucketVerifier:
         checkpoints_at = None
         if self.checkpoints is not None:
             checkpoints_at = (self.checkpoints.path, self.checkpoints.fingerprint)
+        # Each worker process paces its copy of a store at its share of the index's rate limits.
+        split_pacing(self.source, processes)
+        split_pacing(self.target, processes)
         setup = ScanSetup(
             self.request, self.source, self.target, self.options, self.namespaces, checkpoints_at
         )
