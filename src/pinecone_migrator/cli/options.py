@@ -60,8 +60,8 @@ SHARDS_OPTION = click.option(
     default="auto",
     show_default=True,
     callback=_shards,
-    help="Split each namespace into this many ID-prefix shards listed in parallel: auto (namespaces of "
-    "50,000 records or more on a slow link), off, or N.",
+    help="Split each namespace into this many ID-prefix shards listed in parallel: auto (a namespace whose "
+    "listing alone would take 20 s or more at the measured round trip), off, or N.",
 )
 
 CONFIG_OPTION = click.option(
