@@ -83,8 +83,17 @@ def upsert_body(namespace: str, encoded_vectors: Sequence[bytes]) -> bytes:
 _parsers = threading.local()
 
 
+# A parser keeps the capacity of the largest document it parsed; with dozens of fetching threads, each
+# holding a parser grown by a 1,000-record fetch at dimension 1536 (~15 MB of JSON, more in the parser),
+# that alone took the migrator past 300 MB. Documents larger than this get a parser of their own, freed
+# with the document.
+REUSED_PARSER_MAX_BYTES = 1 << 20
+
+
 def _parse(raw: bytes) -> Any:
     """Parse with this thread's reusable parser (a parser holds one document at a time)."""
+    if len(raw) > REUSED_PARSER_MAX_BYTES:
+        return simdjson.Parser().parse(raw)
     parser = getattr(_parsers, "parser", None)
     if parser is None:
         parser = _parsers.parser = simdjson.Parser()
