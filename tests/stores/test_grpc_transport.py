@@ -235,9 +235,17 @@ def test_request_size_is_what_protobuf_encodes(server: BackgroundServer) -> None
 
 def test_a_server_without_a_grpc_data_plane_is_refused_in_one_line() -> None:
     with BackgroundServer(ServerConfig(port=0, api_key=KEY)) as rest_only:
-        store = _created(rest_only, "plain", "grpc")
+        with pytest.raises(UserError) as not_created:
+            _created(rest_only, "never", "grpc")
+        assert _store(rest_only, "never", "rest").exists() is False
+        _created(rest_only, "plain", "rest")
+        store = _store(rest_only, "plain", "grpc")
         with pytest.raises(UserError) as refused:
             store.fetch("", ["a"])
+    assert str(not_created.value) == (
+        f"{rest_only.url} serves no gRPC data plane; start it with `serve --grpc-port 0` or use "
+        "--transport rest"
+    )
     assert str(refused.value) == (
         f"{rest_only.url} serves no gRPC data plane for index 'plain'; start it with `serve --grpc-port 0` "
         "or use --transport rest"
@@ -445,8 +453,10 @@ def test_the_cli_over_grpc_refuses_a_target_without_a_grpc_data_plane(
     with ServerProcess(None, "--api-key", TARGET_KEY) as rest_only:
         args = ("--source-index", "src", "--target-index", "dst", "--transport", "grpc")
         result = _run((source, rest_only), tmp_path, *args)
+        created = Pinecone(api_key=TARGET_KEY, host=rest_only.url).list_indexes().names()
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: {rest_only.url} serves no gRPC data plane for index 'dst'; start it with "
+        f"error: {rest_only.url} serves no gRPC data plane; start it with "
         "`serve --grpc-port 0` or use --transport rest"
     )
+    assert created == []  # refused before the target was created

@@ -133,8 +133,15 @@ async def reset_faults(request: web.Request) -> web.Response:
 
 
 async def get_grpc(request: web.Request) -> web.Response:
-    """Where each index's gRPC data plane listens: ``{index: "host:port"}`` (empty while gRPC is off)."""
+    """Where each index's gRPC data plane listens: ``{index: "host:port"}``; 404 while gRPC is off, so that a
+    client can tell before creating an index whether it would get a gRPC listener."""
     state = state_of(request)
+    if state.config.grpc_port is None:
+        return json_response(
+            {"error": {"code": "NOT_FOUND", "message": "This server serves no gRPC data plane: start it "
+                       "with --grpc-port."}},
+            status=404,
+        )  # fmt: skip
     return json_response({name: grpc_host_for(state, name, request) for name in sorted(state.grpc_hosts)})
 
 

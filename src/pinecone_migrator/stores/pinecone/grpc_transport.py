@@ -127,6 +127,28 @@ def grpc_endpoint(description: Any, api_key: str, control_host: str | None) -> t
     return str(grpc_host), base.startswith("https://")
 
 
+def check_grpc_served(control_host: str | None, api_key: str) -> None:
+    """Before an index is created for the gRPC transport: a host other than Pinecone's cloud must serve a
+    gRPC data plane (our local server says so at ``/_admin/grpc``), or the index would be created for
+    nothing. Raises the same one-line UserError as a missing ``grpc_host``."""
+    if control_host is None or is_pinecone_cloud(control_host):
+        return
+    base = control_host if "://" in control_host else f"https://{control_host}"
+    try:
+        reply = httpx.get(
+            f"{base.rstrip('/')}/_admin/grpc", headers={"Api-Key": api_key}, timeout=CONNECT_TIMEOUT_SECONDS
+        )
+    except httpx.HTTPError as error:
+        raise RemoteError(
+            "describe gRPC listeners", f"{control_host} did not answer: {error}", retryable=True
+        ) from None
+    if reply.status_code != 200:
+        raise UserError(
+            f"{control_host} serves no gRPC data plane; start it with `serve --grpc-port 0` or use "
+            "--transport rest"
+        )
+
+
 def with_port(host: str, port: int) -> str:
     """``host`` without a scheme, with ``port`` unless it names one."""
     bare = host.split("://", 1)[-1].rstrip("/")

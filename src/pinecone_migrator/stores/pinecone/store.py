@@ -517,6 +517,10 @@ class PineconeStore:
     ) -> None:
         """Create this index with the source's dimension, metric, vector type, tags and, for an integrated
         index, its embedding model and configuration; wait until ready."""
+        if self.transport_name == "grpc":
+            from .grpc_transport import check_grpc_served
+
+            check_grpc_served(self._control_host, self._api_key)  # refused before anything is created
         where = {"cloud": cloud or source.cloud or "aws", "region": region or source.region or "us-east-1"}
         kwargs: dict[str, Any] = {
             "name": self.index_name,
