@@ -25,13 +25,13 @@ import httpx
 import numpy as np
 
 from ... import __version__
-from ...errors import RecordsRejected, RemoteError, UserError
+from ...errors import RemoteError, UserError
 from ...protocol import vector_service_pb2 as pb
 from ...records import Record, SparseValues
 from ..base import IdPage, Match, RecordPage
 from . import grpc_codec as codec
-from .rest import API_VERSION, INDEXED_LSN, MAX_FETCH_IDS, REQUEST_LSN, Denied, RestTransport
-from .retry import DENIED_STATUSES, REFUSED_STATUSES, RETRYABLE_STATUSES
+from .rest import API_VERSION, INDEXED_LSN, MAX_FETCH_IDS, REQUEST_LSN, RestTransport
+from .retry import Denied, failure_of
 from .transport import Transport, Written
 
 T = TypeVar("T")
@@ -238,16 +238,13 @@ class GrpcTransport:
         status = _STATUS_OF.get(code, 500)
         if code is grpc.StatusCode.RESOURCE_EXHAUSTED and "message larger than max" in details:
             status = 413  # this client's own message limit, not a rate limit: sending again cannot help
-        message = f"[{status}] {details}"
-        if status in DENIED_STATUSES:
-            return self._denied(status, message, self.host)
-        if refusable and status in REFUSED_STATUSES:
-            return RecordsRejected(operation, message, status)
-        return RemoteError(
+        return failure_of(
             operation,
-            message,
-            status=status,
-            retryable=status in RETRYABLE_STATUSES,
+            status,
+            f"[{status}] {details}",
+            self.host,
+            denied=self._denied,
+            refusable=refusable,
             retry_after=_retry_after(error),
         )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -22,10 +22,10 @@ import orjson
 import simdjson
 
 from ... import __version__
-from ...errors import MigratorError, RecordsRejected, RemoteError, UserError
+from ...errors import RemoteError, UserError
 from ...records import InvalidRecord, Record, SparseValues, checked_record
 from ..base import IdPage, Match, RecordPage
-from .retry import DENIED_STATUSES, REFUSED_STATUSES, RETRYABLE_STATUSES
+from .retry import Denied, failure_of
 from .transport import Written
 
 API_VERSION = "2025-10"
@@ -33,8 +33,6 @@ REQUEST_LSN = "x-pinecone-request-lsn"
 INDEXED_LSN = "x-pinecone-max-indexed-lsn"
 MAX_FETCH_IDS = 1_000  # Pinecone's limit per fetch
 QueryParams = list[tuple[str, str | int | float | bool | None]]
-# What a 401/403 from an index host becomes: (status, server message, host) -> the error to raise.
-Denied = Callable[[int, str, str], MigratorError]
 # Fetch IDs travel in the URL; keep each request's encoded IDs well under common URL limits.
 MAX_FETCH_URL_BYTES = 12_000
 
@@ -306,16 +304,13 @@ class RestTransport:
         status = response.status_code
         if status < 300:
             return response
-        message = error_message(response)
-        if status in DENIED_STATUSES:
-            raise self._denied(status, message, self.host)
-        if refusable and status in REFUSED_STATUSES:
-            raise RecordsRejected(operation, message, status)
-        raise RemoteError(
+        raise failure_of(
             operation,
-            message,
-            status=status,
-            retryable=status in RETRYABLE_STATUSES,
+            status,
+            error_message(response),
+            self.host,
+            denied=self._denied,
+            refusable=refusable,
             retry_after=_retry_after(response),
         )
 

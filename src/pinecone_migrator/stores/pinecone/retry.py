@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from ...errors import MigratorError, RecordsRejected, RemoteError
 
 REFUSED_STATUSES = frozenset({400, 413, 422})
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # The key is wrong or lacks a permission: asking again with the same key cannot help.
 DENIED_STATUSES = frozenset({401, 403})
+
+# What a 401/403 from an index host becomes: (status, server message, host) -> the error to raise.
+Denied = Callable[[int, str, str], MigratorError]
+
+
+def failure_of(
+    operation: str,
+    status: int,
+    message: str,
+    host: str,
+    *,
+    denied: Denied,
+    refusable: bool,
+    retry_after: float | None,
+) -> MigratorError:
+    """What a data-plane answer with an error status means, whichever transport it came by: a refused key,
+    records refused for their content (``refusable``: writes), or a remote failure worth retrying or not."""
+    if status in DENIED_STATUSES:
+        return denied(status, message, host)
+    if refusable and status in REFUSED_STATUSES:
+        return RecordsRejected(operation, message, status)
+    return RemoteError(
+        operation, message, status=status, retryable=status in RETRYABLE_STATUSES, retry_after=retry_after
+    )
 
 
 @dataclass(frozen=True)
