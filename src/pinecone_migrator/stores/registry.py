@@ -24,6 +24,11 @@ How to open each kind (the class it gives, for readers of code that constructed 
 
       export_folder("s3://bucket/exports/products", "parquet")
 
+- A table or collection of another vector database, by URI (``PgvectorStore``, ``QdrantStore``,
+  ``ChromaStore``, ``MilvusStore``, ``LanceStore``; see :mod:`pinecone_migrator.stores.uri`)::
+
+      open_store(Database(parse("postgresql://app@127.0.0.1:5432/shop?table=items", side="source")))
+
 - A pod-based index made listable by query sweeps (``SweptSource``) is not opened from a reference: it wraps
   a store that cannot list, see :func:`pinecone_migrator.stores.listable.enumerable`.
 
@@ -41,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..errors import UserError
 from .base import Store
+from .uri import KINDS, StoreUri
 
 if TYPE_CHECKING:
     from .files import FileSource, FileTarget
@@ -94,7 +100,14 @@ class FileExport:
     restart: bool = False
 
 
-StoreReference = PineconeIndex | Files | FileExport
+@dataclass(frozen=True)
+class Database:
+    """A table or collection of another vector database, named by a store URI."""
+
+    uri: StoreUri
+
+
+StoreReference = PineconeIndex | Files | FileExport | Database
 
 
 def _open_pinecone(reference: PineconeIndex) -> Store:
@@ -149,10 +162,23 @@ def _open_export(reference: FileExport) -> Store:
     )
 
 
+def _open_database(reference: Database) -> Store:
+    """The kind's package (``stores/<kind>/``) opens its URI; it imports its client library lazily."""
+    import importlib
+
+    uri = reference.uri
+    if uri.scheme not in KINDS:
+        raise UserError(f"{uri.flag} {uri.text}: {uri.scheme}:// names no database store.")
+    package = importlib.import_module(f"{__package__}.{uri.kind}")
+    opened: Store = package.open_uri(uri)
+    return opened
+
+
 _OPENERS: dict[type[Any], Callable[[Any], Store]] = {
     PineconeIndex: _open_pinecone,
     Files: _open_files,
     FileExport: _open_export,
+    Database: _open_database,
 }
 
 
@@ -162,6 +188,8 @@ def open_store(reference: PineconeIndex) -> PineconeStore: ...
 def open_store(reference: Files) -> FileSource: ...
 @overload
 def open_store(reference: FileExport) -> FileTarget: ...
+@overload
+def open_store(reference: Database) -> Store: ...
 def open_store(reference: StoreReference) -> Store:
     """The store a reference names. An index is not contacted until the store's first call; an export
     opens its staging file at once (and takes up a stopped run's files)."""

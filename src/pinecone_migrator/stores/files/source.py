@@ -24,6 +24,7 @@ from typing import Any
 from ...errors import UserError
 from ...records import Record, SetDigest, approx_bytes, record_digest
 from ..base import Capabilities, IdPage, IndexShape, StoreDescription, WriteAck
+from ..fidelity import FILES, Room
 from .formats import (
     DecodedChunk,
     parquet_footer,
@@ -156,6 +157,10 @@ class FileSource:
                 "when they were written (changed or damaged since); nothing was written. Copy the backup "
                 "again from the original."
             )
+
+    def room(self) -> Room:
+        """Files hold Pinecone's records without Pinecone's limits."""
+        return FILES
 
     def describe(self) -> StoreDescription:
         if self.manifest is not None:

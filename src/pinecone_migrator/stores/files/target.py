@@ -26,6 +26,7 @@ from typing import Any
 from ...errors import RecordsRejected, UserError
 from ...records import Record, approx_bytes
 from ..base import Capabilities, IdPage, StoreDescription, WriteAck
+from ..fidelity import FILES, Room
 from .formats import StagedRow, write_rows
 from .layout import (
     FOLDER_NAMING,
@@ -96,6 +97,10 @@ class FileTarget:
 
     def exists(self) -> bool:
         return self.location.exists(MANIFEST)
+
+    def room(self) -> Room:
+        """Files hold Pinecone's records without Pinecone's limits."""
+        return FILES
 
     def describe(self) -> StoreDescription:
         manifest = read_manifest(self.location)

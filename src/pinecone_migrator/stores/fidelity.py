@@ -1,0 +1,378 @@
+"""What a target can hold exactly, and what happens to the records it cannot: the fidelity of a pair.
+
+Every store says what it can hold (:class:`Room`: metrics, sparse values, metadata types and sizes, IDs,
+float precision). :func:`between` compares the source's room and shape with the target's and lists the
+:class:`Change` each difference causes, before anything is written. A change either alters records in a
+documented way (``alters``: what a source record becomes in the target, e.g. sparse values dropped) or makes
+the target refuse some records (they go to the dead letters with the reason), or only renames something
+(a metric's name: not a loss). A pair with any lossy change is refused unless the user accepts the list
+(``--accept-changes``); once accepted, copy writes each record as ``alters`` makes it and counts the records
+changed, and verify compares the source through the same function, so that "equal" means "equal up to the
+listed changes" and says so.
+
+A store without its own room (Pinecone, files, memory) holds what a Pinecone index holds: :data:`PINECONE`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import orjson
+
+from ..errors import UserError
+from ..records import Metadata, Record
+from .base import IndexShape
+
+PINECONE_METRICS = frozenset({"cosine", "euclidean", "dotproduct"})
+
+
+@dataclass(frozen=True)
+class Room:
+    """What one store (this table, collection or index, or the one that would be created like the source)
+    can hold exactly. For a source it also bounds what its records can carry: a table without a sparse
+    column has ``sparse=False``, a JSON metadata column ``metadata_nested=True``."""
+
+    kind: str = "Pinecone"  # the database's name, for messages
+    # Metrics it can index by, in Pinecone's names; ``metric_names`` gives the store's own name of each.
+    metrics: frozenset[str] = PINECONE_METRICS
+    metric_names: dict[str, str] = field(default_factory=dict)
+    dense: bool = True
+    sparse: bool = True
+    # Sparse values only beside these metrics (Pinecone: dotproduct); None: any.
+    sparse_metrics: frozenset[str] | None = frozenset({"dotproduct"})
+    max_dimension: int | None = 20_000
+    max_sparse_nonzeros: int | None = 2_048
+    max_sparse_index: int | None = 2**32 - 1
+    # Cosine vectors scaled to length 1 on insert (Qdrant): a record reads back normalised.
+    normalises_cosine: bool = False
+    # Dense values held in 16-bit floats (pgvector's halfvec): each value rounds to float16 and back.
+    float16: bool = False
+    metadata_lists: bool = True  # list-of-string values held as lists
+    metadata_nested: bool = False  # objects and lists of non-strings held as such
+    max_metadata_bytes: int | None = 40 * 1024
+    max_id_length: int | None = 512
+    ascii_ids: bool = True
+
+
+PINECONE = Room()
+# What a file tree holds: Pinecone's records without Pinecone's limits (metadata is JSON text).
+FILES = replace(
+    PINECONE,
+    kind="files",
+    sparse_metrics=None,
+    max_dimension=None,
+    max_sparse_nonzeros=None,
+    metadata_nested=True,
+    max_metadata_bytes=None,
+    max_id_length=None,
+    ascii_ids=False,
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing the target does not hold exactly, said before anything is written."""
+
+    name: str  # stable, short: what reports and tests name ("sparse-dropped")
+    says: str  # a sentence for plans, confirmations and refusals
+    lossy: bool = True  # False: a name differs, no record changes (needs no acceptance)
+    # What a source record becomes in the target (returns the record itself when this change leaves it
+    # alone); None: records are not altered (the target refuses some, or nothing changes).
+    alters: Callable[[Record], Record] | None = None
+    # Why the target refuses a record (None: it takes it); set for changes that refuse records. The target
+    # store refuses such records itself as well: this lets the engine and tests know without asking it.
+    refuses: Callable[[Record], str | None] | None = None
+
+
+@dataclass
+class Fidelity:
+    """The changes of one source → target pair, and the records they changed in this run."""
+
+    changes: tuple[Change, ...] = ()
+    changed: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def lossy(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.lossy)
+
+    @property
+    def exact(self) -> bool:
+        return not self.lossy
+
+    def names(self) -> list[str]:
+        return [change.name for change in self.lossy]
+
+    def expected(self, record: Record) -> Record:
+        """The record as the target holds it: what verify compares the target's copy with."""
+        for change in self.changes:
+            if change.alters is not None:
+                record = change.alters(record)
+        return record
+
+    def refusal_of(self, record: Record) -> str | None:
+        """Why the target will refuse ``record`` as :meth:`expected` makes it (None: it holds it)."""
+        for change in self.changes:
+            if change.refuses is not None:
+                reason = change.refuses(record)
+                if reason is not None:
+                    return reason
+        return None
+
+    def held(self, records: Iterable[Record]) -> list[Record]:
+        """The records the target holds of ``records``, as it holds them (refused ones left out)."""
+        kept = [self.expected(record) for record in records]
+        return [record for record in kept if self.refusal_of(record) is None]
+
+    def written(self, record: Record) -> Record:
+        """:meth:`expected`, counting the records each change altered (copy calls this once per record)."""
+        altered: list[str] = []
+        for change in self.changes:
+            if change.alters is not None:
+                after = change.alters(record)
+                if after is not record:
+                    altered.append(change.name)
+                    record = after
+        if altered:
+            with self._lock:
+                self.changed.update(altered)
+        return record
+
+    def refusal(self, source: str, target: str) -> str:
+        """Why a lossy pair is refused without --accept-changes, naming each change."""
+        lines = "\n".join(f"  - {change.name}: {change.says}" for change in self.lossy)
+        return (
+            f"{target} cannot hold everything {source} holds; copying would change records:\n{lines}\n"
+            "Nothing was written. Pass --accept-changes to copy with these changes (each changed record is "
+            "counted, and verify compares through the same changes), or choose another target."
+        )
+
+    def summary(self) -> list[str]:
+        """One line per change, lossy or not (for plans and confirmations)."""
+        return [f"{change.name}: {change.says}" for change in self.changes]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "changes": [{"name": c.name, "says": c.says, "lossy": c.lossy} for c in self.changes],
+            "changed_records": dict(sorted(self.changed.items())),
+        }
+
+
+def between(source_shape: IndexShape, source: Room, target: Room) -> Fidelity:
+    """The changes copying records from a store with ``source`` room and shape into one with ``target``
+    room makes. Raises :class:`UserError` for a pair no acceptance can make work (a metric or a kind of
+    vector the target cannot index at all, a dimension beyond its limit)."""
+    _refuse_impossible(source_shape, source, target)
+    return Fidelity(tuple(_changes(source_shape, source, target)))
+
+
+def _refuse_impossible(shape: IndexShape, source: Room, target: Room) -> None:
+    if shape.metric not in target.metrics:
+        held = ", ".join(sorted(target.metrics))
+        raise UserError(
+            f"{target.kind} cannot index by the source's metric {shape.metric!r} (it offers {held}): "
+            "no record could be searched as on the source. Choose a target that has it."
+        )
+    if shape.vector_type == "sparse" and not target.sparse:
+        raise UserError(
+            f"The source holds sparse vectors only and {target.kind} cannot hold sparse vectors: nothing "
+            "would be left of its records. Choose a target that holds sparse vectors."
+        )
+    if shape.vector_type == "dense" and not target.dense:
+        raise UserError(f"{target.kind} cannot hold dense vectors: choose a target that does.")
+    dimension = shape.dimension
+    if dimension is not None and target.max_dimension is not None and dimension > target.max_dimension:
+        raise UserError(
+            f"The source's dimension {dimension} is beyond {target.kind}'s limit of {target.max_dimension}."
+        )
+
+
+def _changes(shape: IndexShape, source: Room, target: Room) -> Iterable[Change]:
+    theirs = target.metric_names.get(shape.metric)
+    if theirs is not None and theirs != shape.metric:
+        yield Change("metric-named", f"metric {shape.metric} is {target.kind}'s {theirs!r}", lossy=False)
+    if shape.metric == "cosine" and target.normalises_cosine and shape.vector_type == "dense":
+        yield Change(
+            "vectors-normalised",
+            f"{target.kind} scales cosine vectors to length 1 when it stores them: dense values change "
+            "(cosine scores do not)",
+            alters=normalised,
+        )
+    if target.float16 and not source.float16 and shape.vector_type == "dense":
+        yield Change(
+            "values-float16",
+            f"{target.kind} holds dense values as 16-bit floats: each value is rounded to float16",
+            alters=float16_values,
+        )
+    sparse_possible = source.sparse and (
+        source.sparse_metrics is None or shape.metric in source.sparse_metrics
+    )
+    if sparse_possible and shape.vector_type == "dense":
+        if not target.sparse:
+            yield Change(
+                "sparse-dropped",
+                f"{target.kind} holds no sparse vectors here: records' sparse values are dropped",
+                alters=without_sparse,
+            )
+        elif target.sparse_metrics is not None and shape.metric not in target.sparse_metrics:
+            yield Change(
+                "sparse-refused",
+                f"{target.kind} holds sparse values only with metric(s) "
+                f"{', '.join(sorted(target.sparse_metrics))}: records with sparse values are refused "
+                "(dead letters)",
+                refuses=lambda r: None if r.sparse is None else f"{target.kind} holds no sparse values here",
+            )
+    if sparse_possible or shape.vector_type == "sparse":
+        yield from _sparse_limits(source, target)
+    if source.metadata_lists and not target.metadata_lists:
+        yield Change(
+            "lists-as-json",
+            f"{target.kind} metadata values must be scalars: a list of strings is stored as its JSON text "
+            "(['a', 'b'] becomes '[\"a\",\"b\"]')",
+            alters=lists_as_json,
+        )
+    if source.metadata_nested and not target.metadata_nested:
+        yield Change(
+            "nested-metadata-refused",
+            f"{target.kind} metadata holds strings, numbers, booleans and lists of strings only: records "
+            "with other values (objects, lists of numbers) are refused (dead letters)",
+            refuses=lambda r: _nested_value(r, target),
+        )
+    if _smaller(target.max_metadata_bytes, source.max_metadata_bytes):
+        yield Change(
+            "metadata-size-refused",
+            f"{target.kind} holds at most {target.max_metadata_bytes:,} bytes of metadata per record: "
+            "larger records are refused (dead letters)",
+            refuses=lambda r: _metadata_too_large(r, target),
+        )
+    if _smaller(target.max_id_length, source.max_id_length):
+        yield Change(
+            "long-ids-refused",
+            f"{target.kind} IDs are at most {target.max_id_length} characters: longer ones are refused "
+            "(dead letters)",
+            refuses=lambda r: _id_too_long(r, target),
+        )
+    if target.ascii_ids and not source.ascii_ids:
+        yield Change(
+            "non-ascii-ids-refused",
+            f"{target.kind} IDs are ASCII: records with other IDs are refused (dead letters)",
+            refuses=lambda r: None if r.id.isascii() else f"{target.kind} IDs must be ASCII",
+        )
+
+
+def _sparse_limits(source: Room, target: Room) -> Iterable[Change]:
+    if _smaller(target.max_sparse_nonzeros, source.max_sparse_nonzeros):
+        yield Change(
+            "sparse-size-refused",
+            f"{target.kind} holds at most {target.max_sparse_nonzeros:,} sparse values per record: records "
+            "with more are refused (dead letters)",
+            refuses=lambda r: _too_many_sparse(r, target),
+        )
+    if _smaller(target.max_sparse_index, source.max_sparse_index):
+        yield Change(
+            "sparse-index-refused",
+            f"{target.kind} sparse indices go up to {target.max_sparse_index:,}: records with larger ones "
+            "are refused (dead letters)",
+            refuses=lambda r: _sparse_index_too_large(r, target),
+        )
+
+
+def _nested_value(record: Record, target: Room) -> str | None:
+    for key, value in record.metadata.items():
+        scalar = isinstance(value, (str, int, float, bool))
+        strings = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        if not (scalar or strings):
+            return f"{target.kind} cannot hold metadata {key!r}: {type(value).__name__} values are not held"
+    return None
+
+
+def _metadata_too_large(record: Record, target: Room) -> str | None:
+    size = len(orjson.dumps(record.metadata)) if record.metadata else 0
+    limit = target.max_metadata_bytes
+    if limit is not None and size > limit:
+        return f"metadata of {size:,} bytes exceeds {target.kind}'s {limit:,}"
+    return None
+
+
+def _id_too_long(record: Record, target: Room) -> str | None:
+    limit = target.max_id_length
+    if limit is not None and len(record.id) > limit:
+        return f"ID of {len(record.id)} characters exceeds {target.kind}'s {limit}"
+    return None
+
+
+def _too_many_sparse(record: Record, target: Room) -> str | None:
+    limit, sparse = target.max_sparse_nonzeros, record.sparse
+    if limit is not None and sparse is not None and len(sparse) > limit:
+        return f"{len(sparse):,} sparse values exceed {target.kind}'s {limit:,}"
+    return None
+
+
+def _sparse_index_too_large(record: Record, target: Room) -> str | None:
+    limit, sparse = target.max_sparse_index, record.sparse
+    if limit is not None and sparse is not None and len(sparse) and int(sparse.indices.max()) > limit:
+        return f"sparse index {int(sparse.indices.max()):,} exceeds {target.kind}'s {limit:,}"
+    return None
+
+
+def _smaller(target: int | None, source: int | None) -> bool:
+    """Whether a target bound is tighter than the source's (None: unbounded)."""
+    return target is not None and (source is None or target < source)
+
+
+# -- the alterations: one definition each, used by copy (what is written) and verify (what is expected) -----
+
+
+def normalised(record: Record) -> Record:
+    """Dense values scaled to length 1 in float32, as a store that normalises cosine vectors does."""
+    values = record.values
+    if values is None:
+        return record
+    norm = np.float32(np.sqrt(np.dot(values, values)))
+    if norm == 0 or norm == 1:
+        return record
+    scaled = (values / norm).astype(np.float32)
+    return replace(record, values=scaled)
+
+
+def float16_values(record: Record) -> Record:
+    values = record.values
+    if values is None:
+        return record
+    rounded = values.astype(np.float16).astype(np.float32)
+    return record if np.array_equal(rounded, values) else replace(record, values=rounded)
+
+
+def without_sparse(record: Record) -> Record:
+    return record if record.sparse is None else replace(record, sparse=None)
+
+
+def lists_as_json(record: Record) -> Record:
+    if not any(isinstance(value, list) for value in record.metadata.values()):
+        return record
+    metadata: Metadata = {
+        key: orjson.dumps(value).decode() if isinstance(value, list) else value
+        for key, value in record.metadata.items()
+    }
+    return replace(record, metadata=metadata)
+
+
+@runtime_checkable
+class DescribesRoom(Protocol):
+    """Optional ability: the store says what it can hold (stores without it hold what Pinecone holds)."""
+
+    def room(self) -> Room: ...
+
+
+def room_of(store: object) -> Room:
+    return store.room() if isinstance(store, DescribesRoom) else PINECONE
+
+
+def pair(source: object, target: object, source_shape: IndexShape) -> Fidelity:
+    """The fidelity of copying ``source``'s records (of ``source_shape``) into ``target``."""
+    return between(source_shape, room_of(source), room_of(target))
