@@ -3,12 +3,12 @@
 Every store says what it can hold (:class:`Room`: metrics, sparse values, metadata types and sizes, IDs,
 float precision). :func:`between` compares the source's room and shape with the target's and lists the
 :class:`Change` each difference causes, before anything is written. A change either alters records in a
-documented way (``alters``: what a source record becomes in the target, e.g. sparse values dropped) or makes
-the target refuse some records (they go to the dead letters with the reason), or only renames something
-(a metric's name: not a loss). A pair with any lossy change is refused unless the user accepts the list
-(``--accept-changes``); once accepted, copy writes each record as ``alters`` makes it and counts the records
-changed, and verify compares the source through the same function, so that "equal" means "equal up to the
-listed changes" and says so.
+documented way (``alters``: what a source record becomes in the target, e.g. sparse values dropped: lossy),
+or makes the target refuse some records (``refuses``: they go to the dead letters with the reason, which is
+not silent), or only renames something (a metric's name). A pair with any lossy change is refused unless the
+user accepts the list (``--accept-changes``); every change is said before anything is written. Once
+accepted, copy writes each record as ``alters`` makes it and counts the records changed, and verify compares
+the source through the same function, so that "equal" means "equal up to the listed changes" and says so.
 
 A store without its own room (Pinecone, files, memory) holds what a Pinecone index holds: :data:`PINECONE`.
 """
@@ -80,13 +80,18 @@ class Change:
 
     name: str  # stable, short: what reports and tests name ("sparse-dropped")
     says: str  # a sentence for plans, confirmations and refusals
-    lossy: bool = True  # False: a name differs, no record changes (needs no acceptance)
     # What a source record becomes in the target (returns the record itself when this change leaves it
     # alone); None: records are not altered (the target refuses some, or nothing changes).
     alters: Callable[[Record], Record] | None = None
     # Why the target refuses a record (None: it takes it); set for changes that refuse records. The target
     # store refuses such records itself as well: this lets the engine and tests know without asking it.
     refuses: Callable[[Record], str | None] | None = None
+
+    @property
+    def lossy(self) -> bool:
+        """Whether records are changed silently unless the user accepts it. A refused record is not silent
+        (it is a dead letter with its reason, and the exit code says so); a renamed metric changes nothing."""
+        return self.alters is not None
 
 
 @dataclass
@@ -195,7 +200,7 @@ def _refuse_impossible(shape: IndexShape, source: Room, target: Room) -> None:
 def _changes(shape: IndexShape, source: Room, target: Room) -> Iterable[Change]:
     theirs = target.metric_names.get(shape.metric)
     if theirs is not None and theirs != shape.metric:
-        yield Change("metric-named", f"metric {shape.metric} is {target.kind}'s {theirs!r}", lossy=False)
+        yield Change("metric-named", f"metric {shape.metric} is {target.kind}'s {theirs!r}")
     if shape.metric == "cosine" and target.normalises_cosine and shape.vector_type == "dense":
         yield Change(
             "vectors-normalised",
