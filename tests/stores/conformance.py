@@ -6,7 +6,9 @@ legitimately differs from a Pinecone index, the suite learns it from the store i
 and abilities: ``can_write`` False means it cannot be written, ``can_delete`` False that it cannot delete,
 ``lists_bytewise`` False that it lists in written order, :class:`Finishes` that writes are readable once
 finished) and then checks the difference (a refused write, a refused delete, file order) instead of
-skipping the test.
+skipping the test. What the store holds exactly is its room (:mod:`pinecone_migrator.stores.fidelity`): the
+data the suite writes and expects is what a Pinecone index holds, put through the changes that room makes
+(a store without sparse vectors gets records without them, a record it refuses is left out).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 
 from pinecone_migrator.errors import MigratorError, RecordsRejected, RemoteError, UserError
 from pinecone_migrator.records import Metadata, Record, SparseValues
+from pinecone_migrator.stores import fidelity
 from pinecone_migrator.stores.base import (
     DEFAULT_NAMESPACE,
     FetchesByMetadata,
@@ -96,6 +99,12 @@ class Harness:
 
     # The kinds of index the store can hold (a pod index, which a swept source reads, cannot be sparse).
     shapes: ClassVar[tuple[IndexShape, ...]] = (SHAPE, SPARSE_SHAPE)
+    # What a store of this kind created like the suite's source holds (its room() must say the same).
+    room: ClassVar[fidelity.Room] = fidelity.PINECONE
+
+    def held(self, records: Sequence[Record], shape: IndexShape = SHAPE) -> list[Record]:
+        """Of records a Pinecone index holds, what such a store holds: changed by its room, refused out."""
+        return fidelity.between(shape, fidelity.PINECONE, self.room).held(records)
 
     def filled(self, contents: dict[str, list[Record]], shape: IndexShape = SHAPE) -> Store:
         """A store of ``shape`` holding exactly ``contents`` (namespace -> records)."""
@@ -152,8 +161,8 @@ class StoreConformance:
 
     @pytest.fixture(scope="module")
     @classmethod
-    def contents(cls) -> dict[str, list[Record]]:
-        return dataset()
+    def contents(cls, harness: Harness) -> dict[str, list[Record]]:
+        return {namespace: harness.held(records) for namespace, records in dataset().items()}
 
     @pytest.fixture(scope="module")
     @classmethod
@@ -192,6 +201,9 @@ class StoreConformance:
         assert not missing.exists()
         with pytest.raises(UserError):
             missing.describe()
+
+    def test_the_room_is_the_harness_s(self, harness: Harness, store: Store) -> None:
+        assert fidelity.room_of(store) == harness.room
 
     def test_capabilities_are_usable_and_match_abilities(self, store: Store) -> None:
         caps = store.capabilities()
@@ -266,6 +278,8 @@ class StoreConformance:
         for namespace, records in contents.items():
             fetched = by_id(store.fetch(namespace, [r.id for r in records[:500]]))
             assert fetched == by_id(records[:500])
+        if by_id(contents["main"]).get("exact") != exact_record():
+            return  # the store does not hold it unchanged: compared above as it holds it
         exact = by_id(store.fetch("main", ["exact"]))["exact"]
         assert exact.values is not None and exact.values.dtype == np.float32
         assert exact.values.tobytes() == EDGE_FLOATS.tobytes()  # -0.0 and the subnormal included
@@ -314,17 +328,26 @@ class StoreConformance:
     def test_a_sparse_index_where_able(self, harness: Harness) -> None:
         if SPARSE_SHAPE not in harness.shapes:
             return  # the harness says the kind holds no sparse index
-        contents = {
+        written = {
             "sparse": [
                 Record(id=f"s{n:02d}", sparse=_sparse([n, 2**32 - 1 - n], [n / 7, -1.5]), metadata={"n": n})
                 for n in range(12)
             ],
+            "small": [
+                Record(id=f"t{n:02d}", sparse=_sparse([n, 1_000 + n], [n / 7, -1.5])) for n in range(3)
+            ],
             DEFAULT_NAMESPACE: [Record(id="one", sparse=_sparse([5], [0.25]))],
         }
+        contents = {ns: harness.held(records, SPARSE_SHAPE) for ns, records in written.items()}
+        contents = {ns: records for ns, records in contents.items() if records}
         store = harness.filled(contents, SPARSE_SHAPE)
         description = store.describe()
         assert description.shape == SPARSE_SHAPE
-        assert description.namespace_counts == {"sparse": 12, DEFAULT_NAMESPACE: 1}
+        assert description.namespace_counts == {ns: len(records) for ns, records in contents.items()}
+        assert (
+            description.namespace_counts["small"] == 3
+            and description.namespace_counts[DEFAULT_NAMESPACE] == 1
+        )
         for namespace, records in contents.items():
             assert sorted(flat(listed(store, namespace, limit=5))) == sorted(r.id for r in records)
             fetched = store.fetch(namespace, [r.id for r in records])
@@ -332,17 +355,19 @@ class StoreConformance:
 
     # -- writing ---------------------------------------------------------------------------------------------
 
-    def test_write_acknowledges_and_stores(self, fresh: Store | None) -> None:
+    def test_write_acknowledges_and_stores(self, harness: Harness, fresh: Store | None) -> None:
         if fresh is None:
             return
+        assert fidelity.room_of(fresh) == harness.room
         records = [exact_record()]
         records += [Record(id=f"r{n}", values=_dense(n), metadata={"n": n}) for n in range(30)]
+        records = harness.held(records)
         acks = [fresh.write("ns", records[:10]), fresh.write("ns", records[10:])]
-        assert [ack.count for ack in acks] == [10, 21]
+        assert [ack.count for ack in acks] == [10, len(records) - 10]
         settle(fresh)
         assert sorted(flat(listed(fresh, "ns", limit=8))) == sorted(r.id for r in records)
         assert by_id(fresh.fetch("ns", [r.id for r in records])) == by_id(records)
-        assert fresh.describe().namespace_counts == {"ns": 31}
+        assert fresh.describe().namespace_counts == {"ns": len(records)}
 
     def test_write_is_an_upsert_by_id(self, fresh: Store | None) -> None:
         if fresh is None:
@@ -406,8 +431,8 @@ class StoreConformance:
         settle(fresh)
         assert flat(listed(fresh, "ns")) == ["kept"]
 
-    def test_update_metadata_where_able(self, fresh: Store | None) -> None:
-        if fresh is None or not isinstance(fresh, UpdatesMetadata):
+    def test_update_metadata_where_able(self, harness: Harness, fresh: Store | None) -> None:
+        if fresh is None or not isinstance(fresh, UpdatesMetadata) or not harness.room.sparse:
             return
         metadata: Metadata = {"kept": "as it was", "changed": "before"}
         original = Record(id="u", values=_dense(1), sparse=_sparse([3], [0.5]), metadata=metadata)

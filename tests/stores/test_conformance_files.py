@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pinecone_migrator.records import Record
+from pinecone_migrator.stores import fidelity
 from pinecone_migrator.stores.base import IndexShape
 from pinecone_migrator.stores.files import FileSource, FileTarget
 
@@ -23,6 +24,8 @@ ROWS_PER_FILE = 400
 
 class ExportHarness(Harness):
     """Exports in ``root`` (a local folder or an object-store URL); staging files in ``work``."""
+
+    room = fidelity.FILES
 
     def __init__(self, root: str, work: Path, file_format: str) -> None:
         self.root = root.rstrip("/")
