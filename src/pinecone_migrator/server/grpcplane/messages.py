@@ -12,32 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from google.protobuf import struct_pb2
 
 from ...protocol import vector_service_pb2 as pb
+from ...protocol.values import struct_dict
 from .. import operations
 
 Body = dict[str, Any]
-
-
-def _plain(value: struct_pb2.Value) -> Any:
-    """A ``Value`` as JSON-like Python (json_format.MessageToDict does the same, about 3x slower)."""
-    kind = value.WhichOneof("kind")
-    if kind == "number_value":
-        return value.number_value
-    if kind == "string_value":
-        return value.string_value
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "list_value":
-        return [_plain(item) for item in value.list_value.values]
-    if kind == "struct_value":
-        return struct_dict(value.struct_value)
-    return None  # null_value, or no value at all
-
-
-def struct_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    return {key: _plain(value) for key, value in struct.fields.items()}
 
 
 def struct_field(message: Any, name: str) -> dict[str, Any] | None:

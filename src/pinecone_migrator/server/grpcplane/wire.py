@@ -14,10 +14,10 @@ import sys
 from collections.abc import Iterable
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 from google.protobuf import struct_pb2
 
+from ...protocol.values import packed_varints, varint
 from ..store import StoredRecord
 
 _LENGTH_DELIMITED = 2
@@ -28,25 +28,12 @@ if sys.byteorder != "little":  # stored float32/uint32 bytes are native; the wir
     raise ImportError("the gRPC wire encoder expects a little-endian machine")
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _tag(number: int, kind: int) -> bytes:
-    return _varint((number << 3) | kind)
+    return varint((number << 3) | kind)
 
 
 def _field(number: int, payload: bytes) -> bytes:
-    return _tag(number, _LENGTH_DELIMITED) + _varint(len(payload)) + payload
-
-
-def _packed_varints(values: npt.NDArray[np.uint32]) -> bytes:
-    return b"".join(_varint(int(v)) for v in values)
+    return _tag(number, _LENGTH_DELIMITED) + varint(len(payload)) + payload
 
 
 def _metadata(text: str) -> bytes:
@@ -59,7 +46,7 @@ def _metadata(text: str) -> bytes:
 def _sparse(record: StoredRecord) -> bytes:
     assert record.sparse_indices is not None and record.sparse_values is not None
     indices = np.frombuffer(record.sparse_indices, dtype=np.uint32)
-    return _field(1, _packed_varints(indices)) + _field(2, record.sparse_values)
+    return _field(1, packed_varints(indices)) + _field(2, record.sparse_values)
 
 
 def vector(record: StoredRecord) -> bytes:
@@ -87,7 +74,7 @@ def scored_vector(record: StoredRecord, score: float, include_values: bool, incl
 
 
 def _usage(read_units: int) -> bytes:
-    return _tag(1, _VARINT) + _varint(read_units)
+    return _tag(1, _VARINT) + varint(read_units)
 
 
 def _string(number: int, text: str) -> bytes:

@@ -26,6 +26,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from ...protocol import packed_reads_pb2 as packed
 from ...protocol import vector_service_pb2 as pb
+from ...protocol.values import packed_varints, struct_dict, varint
 from ...records import Record, SparseValues, checked_record
 
 if (
@@ -43,37 +44,12 @@ class MalformedReply(ValueError):
 # -- encoding ------------------------------------------------------------------------------------------------
 
 
-def varint(value: int) -> bytes:
-    if value < 0x80:
-        return _ONE_BYTE[value]
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
 _TAGS = [bytes(((number << 3) | _LENGTH_DELIMITED,)) for number in range(16)]
 
 
 def field(number: int, payload: bytes) -> bytes:
     """A length-delimited field (every field number here is below 16: its tag is one byte)."""
     return _TAGS[number] + varint(len(payload)) + payload
-
-
-def packed_varints(values: npt.NDArray[np.uint32]) -> bytes:
-    """uint32s as protobuf packs them, computed for the whole array at once."""
-    wide = values.astype(np.uint64)
-    lengths = np.ones(wide.size, dtype=np.int64)
-    for shift in (7, 14, 21, 28):
-        lengths += wide >= (1 << shift)
-    groups = np.empty((wide.size, 5), dtype=np.uint8)
-    for byte in range(5):
-        groups[:, byte] = ((wide >> np.uint64(7 * byte)) & np.uint64(0x7F)).astype(np.uint8)
-        groups[:, byte] |= np.where(lengths > byte + 1, 0x80, 0).astype(np.uint8)
-    return groups[np.arange(5) < lengths[:, None]].tobytes()
 
 
 def struct_bytes(fields: Mapping[str, Any]) -> bytes:
@@ -199,7 +175,7 @@ def _dense_page(vectors: Mapping[str, packed.PackedVector]) -> list[Record] | No
             return None
         ids.append(key)
         chunks.append(values)
-        metadatas.append(_metadata(vector.metadata) if vector.HasField("metadata") else {})
+        metadatas.append(struct_dict(vector.metadata, drop_nulls=True) if vector.HasField("metadata") else {})
     if not ids:
         return []
     block = np.frombuffer(b"".join(chunks), dtype="<f4").reshape(len(ids), width // 4)
@@ -209,7 +185,7 @@ def _dense_page(vectors: Mapping[str, packed.PackedVector]) -> list[Record] | No
 
 
 def _record(key: str, vector: packed.PackedVector) -> Record:
-    metadata = _metadata(vector.metadata) if vector.HasField("metadata") else {}
+    metadata = struct_dict(vector.metadata, drop_nulls=True) if vector.HasField("metadata") else {}
     raw = vector.values
     if len(raw) % 4:
         raise MalformedReply(f"the values of record {key!r} are {len(raw)} bytes, not float32s")
@@ -238,27 +214,4 @@ def _sparse(vector: packed.PackedVector) -> SparseValues | None:
 
 def metadata_of(raw: bytes) -> dict[str, Any]:
     """An encoded ``Struct`` as a dict, as a fetch reads it."""
-    return _metadata(struct_pb2.Struct.FromString(raw))
-
-
-def _metadata(message: struct_pb2.Struct) -> dict[str, Any]:
-    """A ``Struct`` as a dict, fields whose value is null left out (Pinecone drops them too)."""
-    plain = {key: _plain(value) for key, value in message.fields.items()}
-    if None in plain.values():
-        return {key: value for key, value in plain.items() if value is not None}
-    return plain
-
-
-def _plain(value: struct_pb2.Value) -> Any:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "number_value":
-        return value.number_value
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "list_value":
-        return [_plain(item) for item in value.list_value.values]
-    if kind == "struct_value":
-        return {key: _plain(item) for key, item in value.struct_value.fields.items()}
-    return None
+    return struct_dict(struct_pb2.Struct.FromString(raw), drop_nulls=True)
