@@ -22,7 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from .app import cli
 from .common import EXIT_USAGE, FC, apply_options, interactive, user_errors
 from .display import install_stop_handlers, run_displays, setup_logging, verdict_lines
-from .options import TARGET_INDEX_OPTIONS, index_store
+from .options import TARGET_INDEX_OPTIONS, index_name, index_store
 
 if TYPE_CHECKING:
     from ..engine.workflows import BulkOutcome, InvalidFiles
@@ -91,7 +91,9 @@ def run_bulk_import(options: dict[str, Any]) -> None:
         )
     setup_logging(options["log_format"], options["quiet"], None)
     key_env = options["target_api_key_env"] or "PINECONE_API_KEY"
-    target = index_store("target", options["target_index"], options["target_host"], key_env)
+    target = index_store(
+        "target", index_name(options, "target", "import --bulk"), options["target_host"], key_env
+    )
     request = copy_request({**options, "source_index": uri, "source_host": None})
     live = interactive() and options["log_format"] == "text" and not options["quiet"]
     console = Console(stderr=True) if live else None
@@ -219,7 +221,12 @@ def _jobs(options: dict[str, Any]) -> PineconeJobs:
     from ..stores.pinecone.jobs import PineconeJobs
 
     return PineconeJobs(
-        index_store("target", options["target_index"], options["target_host"], options["target_api_key_env"])
+        index_store(
+            "target",
+            index_name(options, "target", "jobs"),
+            options["target_host"],
+            options["target_api_key_env"],
+        )
     )
 
 

@@ -192,6 +192,12 @@ def verdict_lines(result: VerifyResult, title: str = "verify") -> list[str]:
             parts = f" ({', '.join(difference.parts)})" if difference.parts else ""
             lines.append(f"    {difference.kind}: {difference.id}{parts}")
     lines.extend(f"  note: {note}" for note in result.notes)
+    if result.compared_through:
+        lines.append(
+            "  compared through the accepted changes ("
+            + ", ".join(result.compared_through)
+            + f"): {head} means as the target holds the source's records after them"
+        )
     if result.unjudged:
         lines.append(f"  {result.unjudged}")
     return lines

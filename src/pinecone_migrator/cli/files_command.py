@@ -24,7 +24,7 @@ from .options import (
     SOURCE_INDEX_OPTIONS,
     TARGET_INDEX_OPTIONS,
     build_request,
-    index_store,
+    side_store,
 )
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def run_export(options: dict[str, Any]) -> None:
         restart=options["restart"],
         options=CopyOptions(concurrency=options["concurrency"], shards=options["shards"]),
     )
-    source = index_store("source", request.source.index, request.source.host, options["source_api_key_env"])
+    source = side_store("source", request.source, options["source_api_key_env"])
     folder = export_folder(options["to"], options["file_format"], options["rows_per_file"])
     run_copy(
         options,
@@ -142,7 +142,7 @@ FROM_OPTION = click.option(
 IMPORT_TARGET_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--target-index",
-        required=True,
+        default=None,
         help="Index to import into. When missing it is created like the exported index (its manifest.json; "
         "without one, the files' shape and --metric), unless --no-create-target is given.",
     ),
@@ -211,6 +211,6 @@ def run_import(options: dict[str, Any], workflow: Callable[..., MigrateOutcome] 
 
     request = copy_request({**options, "source_index": options["from_"], "source_host": None})
     target_variable = options["target_api_key_env"] or "PINECONE_API_KEY"
-    target = index_store("target", request.target.index, request.target.host, target_variable)
+    target = side_store("target", request.target, target_variable)
     run = workflow or partial(import_files, metric=options.get("metric"))
     run_copy(options, lambda copy: run(request, target, **copy, holder=command_name() or "import"))

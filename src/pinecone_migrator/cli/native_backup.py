@@ -18,7 +18,7 @@ import orjson
 
 from .common import user_errors
 from .display import install_stop_handlers
-from .options import index_store
+from .options import index_name, index_store
 
 if TYPE_CHECKING:
     from ..engine.workflows import Displays, Job
@@ -28,7 +28,7 @@ def native_backup(options: dict[str, Any]) -> None:
     from ..engine.workflows import native_backup as run_backup
     from ..stores.pinecone.jobs import PineconeJobs
 
-    index = options["source_index"]
+    index = index_name(options, "source", "backup --native")
     store = index_store("source", index, options["source_host"], options["source_api_key_env"])
     stop = threading.Event()
     install_stop_handlers(stop)
@@ -57,7 +57,7 @@ def native_restore(options: dict[str, Any]) -> None:
     from ..engine.workflows import native_restore as run_restore
     from ..stores.pinecone.jobs import PineconeJobs
 
-    index = options["target_index"]
+    index = index_name(options, "target", "restore --native")
     key_env = options["target_api_key_env"] or "PINECONE_API_KEY"
     store = index_store("target", index, options["target_host"], key_env)
     backup_id = options["from_"]

@@ -16,6 +16,7 @@ from .common import FC, api_key, apply_options, filter_option, host_url, namespa
 
 if TYPE_CHECKING:
     from ..engine.request import Endpoint, MigrationRequest
+    from ..stores.base import Store
     from ..stores.pinecone.store import PineconeStore
     from ..stores.registry import Side
 
@@ -72,8 +73,21 @@ CONFIG_OPTION = click.option(
     callback=_load_config_file,
     help="JSON file of settings (default: ./config.json if present; the original script's keys work).",
 )
+STORE_URI_HELP = (
+    "(postgresql://user@host:5432/db?table=items, qdrant://host:6333/collection, chroma://host:8000/, "
+    "milvus://host:19530/collection or milvus:///path/file.db?collection=items, lancedb:///path?table=items, "
+    "pinecone://index-name); the README's 'Other databases' section lists each kind's options."
+)
 SOURCE_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
-    click.option("--source-index", required=True, help="Index to copy from."),
+    click.option("--source-index", default=None, help="Pinecone index to copy from (or --source URI)."),
+    click.option(
+        "--source",
+        "source",
+        default=None,
+        metavar="URI",
+        help="Another database (or pinecone://index) to read from, instead of --source-index "
+        + STORE_URI_HELP,
+    ),
     click.option(
         "--source-host",
         default=None,
@@ -91,9 +105,9 @@ SOURCE_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
 TARGET_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
         "--target-index",
-        required=True,
+        default=None,
         help="The target index (a command that copies into it creates it when missing, unless "
-        "--no-create-target).",
+        "--no-create-target). Or --target URI.",
     ),
     click.option(
         "--target-host",
@@ -103,6 +117,14 @@ TARGET_INDEX_OPTIONS: list[Callable[[Any], Any]] = [
         "Pinecone's cloud).",
     ),
     click.option("--target-api-key-env", default=None, metavar="VAR", help="Default: the source's variable."),
+    click.option(
+        "--target",
+        "target",
+        default=None,
+        metavar="URI",
+        help="Another database (or pinecone://index) to write to or compare with, instead of --target-index "
+        + STORE_URI_HELP,
+    ),
 ]
 # Which records and namespaces go where: what migrate copies, verify compares, export writes.
 ROUTING_OPTIONS: list[Callable[[Any], Any]] = [
@@ -191,6 +213,13 @@ RUN_OPTIONS: list[Callable[[Any], Any]] = [
         "`serve --grpc-port 0`).",
     ),
     click.option(
+        "--accept-changes",
+        is_flag=True,
+        help="Copy into a target that cannot hold every record exactly (another database: sparse values it "
+        "has no room for, lists it stores as text, cosine vectors it normalises), with the changes the run "
+        "lists first; verify then compares through the same changes. Without it such a pair is refused.",
+    ),
+    click.option(
         "--rate-limits",
         type=click.Choice(["auto", "pinecone", "off"]),
         default="auto",
@@ -212,15 +241,79 @@ def selection_options(function: FC) -> FC:
     return apply_options(function, SELECTION_OPTIONS)
 
 
-def index_stores(request: MigrationRequest, options: dict[str, Any]) -> tuple[PineconeStore, PineconeStore]:
-    """The source and target indexes of a request, each with the key of the variable its options name
-    (a missing key is refused before any connection); their errors name the side and its options."""
+def index_stores(request: MigrationRequest, options: dict[str, Any]) -> tuple[Store, Store]:
+    """The source and target of a request (Pinecone indexes, or other databases by URI), each index with
+    the key of the variable its options name (a missing key is refused before any connection); their
+    errors name the side and its options."""
     source_variable = options["source_api_key_env"]
     target_variable = options["target_api_key_env"] or source_variable
     return (
-        index_store("source", request.source.index, request.source.host, source_variable),
-        index_store("target", request.target.index, request.target.host, target_variable),
+        side_store("source", request.source, source_variable),
+        side_store("target", request.target, target_variable),
     )
+
+
+def side_store(role: Side, endpoint: Endpoint, key_variable: str) -> Store:
+    """The store one side of a request names: a database by URI, or a Pinecone index."""
+    if endpoint.uri:
+        from ..stores.registry import Database, open_store
+        from ..stores.uri import parse
+
+        return open_store(Database(parse(endpoint.index, role)))
+    return index_store(role, endpoint.index, endpoint.host, key_variable)
+
+
+def side_endpoint(options: dict[str, Any], role: Side, default_host: str | None = None) -> Endpoint:
+    """Where one side is, from ``--<role>-index`` (+ ``--<role>-host``) or ``--<role> URI``: exactly one."""
+    from ..engine.request import Endpoint
+    from ..errors import UserError
+    from ..stores.uri import PINECONE_SCHEME, parse
+
+    uri_text, index = options.get(role), options.get(f"{role}_index")
+    host = options.get(f"{role}_host") or default_host
+    if uri_text is not None and index is not None:
+        raise click.UsageError(f"--{role} and --{role}-index both name the {role}: give one.")
+    if uri_text is None:
+        if index is None:
+            raise click.UsageError(
+                f"Name the {role}: --{role}-index NAME (a Pinecone index) or --{role} URI (another database, "
+                "e.g. postgresql://user@host/db?table=items)."
+            )
+        return Endpoint(index, host)
+    try:
+        uri = parse(uri_text, role)
+    except UserError as error:
+        raise click.UsageError(str(error)) from None
+    if uri.scheme == PINECONE_SCHEME:
+        name = (uri.host or uri.path.strip("/")) if not uri.options else ""
+        if not name or "/" in name:
+            raise click.UsageError(
+                f"--{role} {uri_text}: write pinecone://INDEX-NAME (host and key come from --{role}-host and "
+                f"--{role}-api-key-env, as with --{role}-index)."
+            )
+        return Endpoint(name, host)
+    if options.get(f"{role}_host"):
+        raise click.UsageError(
+            f"--{role}-host is the Pinecone control plane of an index; --{role} {uri_text} names its own "
+            "host: leave one out."
+        )
+    return Endpoint(uri_text, None, uri=True)
+
+
+def pinecone_only(options: dict[str, Any], command: str, *roles: Side) -> None:
+    """Commands that only Pinecone indexes can serve (native backups, bulk import, stamps) refuse a URI."""
+    for role in roles:
+        uri = options.get(role)
+        if uri is not None and not uri.lower().startswith("pinecone://"):
+            raise click.UsageError(
+                f"{command} works with Pinecone indexes only: use --{role}-index instead of --{role} {uri}."
+            )
+
+
+def index_name(options: dict[str, Any], role: Side, command: str) -> str:
+    """The Pinecone index one side names (--<role>-index, or --<role> pinecone://NAME)."""
+    pinecone_only(options, command, role)
+    return side_endpoint(options, role).index
 
 
 def index_store(role: Side, index: str, host: str | None, key_variable: str) -> PineconeStore:
@@ -274,7 +367,7 @@ def build_request(
 ) -> MigrationRequest:
     """The migration the options describe; ``source``/``target`` stand in for index options (an export's
     or an import's files); ``extra`` fills the fields only some commands have (target creation)."""
-    from ..engine.request import Endpoint, MigrationRequest
+    from ..engine.request import MigrationRequest
 
     mapping = namespace_pairs(options["namespace_map"])
     target_namespace = options["target_namespace"]
@@ -296,9 +389,9 @@ def build_request(
     if clean and from_metadata is None:
         raise click.UsageError("--clean-namespace-names only applies with --namespace-from-metadata.")
     if source is None:
-        source = Endpoint(options["source_index"], options["source_host"])
+        source = side_endpoint(options, "source")
     if target is None:
-        target = Endpoint(options["target_index"], options.get("target_host") or source.host)
+        target = side_endpoint(options, "target", default_host=None if source.uri else source.host)
     return MigrationRequest(
         source=source,
         target=target,
@@ -315,5 +408,6 @@ def build_request(
         namespace_to_metadata=fold,
         drop_namespace_field=_drop_field(options.get("drop_namespace_field", False), from_metadata),
         state_path=options["state"],
+        accept_changes=bool(options.get("accept_changes")),
         **extra,
     )

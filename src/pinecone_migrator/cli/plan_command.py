@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..engine.migrate.paths import PathEstimate
     from ..engine.workflows.plan import PathPlan, PathSettings
     from ..prices import Prices
+    from ..stores.fidelity import Fidelity
 
 
 @cli.command()
@@ -75,17 +76,20 @@ def plan(**options: Any) -> None:
             check_writable(report, "The --report file")
         settings = _settings(options)
         source, target = index_stores(request, options)
-        seen = index_store(
-            "target",
-            request.source.index,
-            request.target.host,
-            options["target_api_key_env"] or options["source_api_key_env"],
-        )
-        settings = replace(
-            settings,
-            source_as_target_sees_it=seen,
-            split_fetch=lambda ids: source.transport.fetch_batches(ids),
-        )
+        if not (request.source.uri or request.target.uri):
+            # Both Pinecone indexes: does the target's key see the source (one project: backups can go)?
+            seen = index_store(
+                "target",
+                request.source.index,
+                request.target.host,
+                options["target_api_key_env"] or options["source_api_key_env"],
+            )
+            transport = getattr(source, "transport", None)
+            settings = replace(
+                settings,
+                source_as_target_sees_it=seen,
+                split_fetch=None if transport is None else transport.fetch_batches,
+            )
         planned = plan_paths(request, source, target, settings)
     body = planned.to_json()
     failure = write_report(report, body)
@@ -98,6 +102,22 @@ def plan(**options: Any) -> None:
     click.echo(f"Plan (nothing written): {route} (target {planned.target_state})")
     for line in plan_lines(planned):
         click.echo(line)
+    for line in fidelity_lines(planned.fidelity):
+        click.echo(line)
+
+
+def fidelity_lines(fidelity: Fidelity) -> list[str]:
+    """What the target does not hold exactly, and whether the run needs --accept-changes."""
+    if not fidelity.changes:
+        return ["Fidelity: the target holds every record exactly."]
+    lines = ["Fidelity: what the target does not hold exactly:"]
+    lines += [f"  - {line}" for line in fidelity.summary()]
+    if fidelity.lossy:
+        lines.append(
+            f"Records would change ({', '.join(fidelity.names())}): "
+            "the run is refused without --accept-changes."
+        )
+    return lines
 
 
 def _settings(options: dict[str, Any]) -> PathSettings:

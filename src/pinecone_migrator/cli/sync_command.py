@@ -37,6 +37,8 @@ from .options import (
     SOURCE_INDEX_OPTIONS,
     TARGET_INDEX_OPTIONS,
     index_stores,
+    pinecone_only,
+    side_endpoint,
 )
 
 if TYPE_CHECKING:
@@ -299,21 +301,20 @@ def reset(**options: Any) -> None:
       70   a bug: one line names it, the traceback is in the log file it prints
       130  interrupted (Ctrl-C, SIGTERM, 'q'); run it again to resume
     """
-    from ..engine.request import Endpoint, MigrationRequest
+    from ..engine.request import MigrationRequest
     from ..engine.sync.state import forget_state
 
     if not options["stamps"]:
-        if options["state"] is None and options["target_index"] is None:
+        if options["state"] is None and options["target_index"] is None and options.get("target") is None:
             raise click.UsageError(
-                "Name the sync to reset: --state PATH, or --target-index (with --source-index)."
+                "Name the sync to reset: --state PATH, or --target-index / --target (with --source-index / "
+                "--source)."
             )
-        path = (
-            options["state"]
-            or MigrationRequest(
-                source=Endpoint(options["source_index"], options["source_host"]),
-                target=Endpoint(options["target_index"], options["target_host"] or options["source_host"]),
-            ).ledger_path()
-        )
+        path = options["state"]
+        if path is None:
+            source = side_endpoint(options, "source")
+            target = side_endpoint(options, "target", default_host=None if source.uri else source.host)
+            path = MigrationRequest(source=source, target=target).ledger_path()
         _confirm(options, f"Forget what the sync in {path} has copied (its next pass re-checks everything)?")
         with user_errors(), hold(path, command_name()):
             forgotten = forget_state(path)
@@ -338,6 +339,10 @@ def _reset_stamps(options: dict[str, Any]) -> None:
     from ..engine.sync.stamping import reset_stamps
     from ..stores.registry import PineconeIndex, open_store
     from .common import api_key, namespace_name
+
+    pinecone_only(options, "reset --stamps", "source")
+    if options["source_index"] is None:
+        raise click.UsageError("reset --stamps: name the stamped index with --source-index.")
 
     key_variable = options["source_api_key_env"]
     key = api_key(key_variable, "source")

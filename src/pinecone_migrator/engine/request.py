@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UserError
 from ..filters import FilterError, MetadataPredicate, compile_filter
 from ..records import Record
 from .migrate.copy import CopyOptions, Route, fixed_route, metadata_route
+
+if TYPE_CHECKING:
+    from ..stores.fidelity import Fidelity
 from .migrate.fold import (
     fold_route,
     with_source_namespace,
@@ -20,11 +23,12 @@ from .migrate.fold import (
 
 @dataclass(frozen=True)
 class Endpoint:
-    index: str
+    index: str  # an index's name; for a store named by URI (another database), that URI
     host: str | None  # control-plane URL; None = Pinecone's cloud
+    uri: bool = False  # ``index`` is a store URI (--source/--target), which names the store by itself
 
     def label(self) -> str:
-        return f"{self.host or 'pinecone'}/{self.index}"
+        return self.index if self.uri else f"{self.host or 'pinecone'}/{self.index}"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class MigrationRequest:
     target_deletion_protection: bool = False
     target_read_capacity: dict[str, Any] | None = None  # dedicated read nodes for a created target
     options: CopyOptions = field(default_factory=CopyOptions)
+    # --accept-changes: copy into a target that cannot hold every record exactly, with the listed changes.
+    accept_changes: bool = False
+    # What the target does not hold exactly (set by the workflow from the two stores, before any write).
+    fidelity: Fidelity | None = field(default=None, compare=False)
 
     def fingerprint(self) -> dict[str, object]:
         """What identifies this migration in its ledger (never a key)."""
@@ -67,6 +75,11 @@ class MigrationRequest:
             **({"clean_namespace_names": True} if self.clean_namespace_names else {}),
             **({"namespace_to_metadata": self.namespace_to_metadata} if self.namespace_to_metadata else {}),
             **({"drop_namespace_field": True} if self.drop_namespace_field else {}),
+            **(
+                {"changes": self.fidelity.names()}
+                if self.fidelity is not None and self.fidelity.lossy
+                else {}
+            ),
         }
 
     def route(self, namespace: str) -> Route:
@@ -79,7 +92,18 @@ class MigrationRequest:
         return fixed_route(self.destination(namespace))
 
     def as_written(self, namespace: str, record: Record) -> Record:
-        """A routed record of source ``namespace`` as the migration writes it (a fold adds its namespace)."""
+        """A routed record of source ``namespace`` as the target holds it: a fold adds its namespace, and
+        the accepted changes of the pair (fidelity) apply. What verify compares the target's copy with."""
+        record = self._routed(namespace, record)
+        return record if self.fidelity is None else self.fidelity.expected(record)
+
+    def written_by_copy(self, namespace: str, record: Record) -> Record:
+        """:meth:`as_written`, counting the records each accepted change alters (copy calls it once per
+        record it writes)."""
+        record = self._routed(namespace, record)
+        return record if self.fidelity is None else self.fidelity.written(record)
+
+    def _routed(self, namespace: str, record: Record) -> Record:
         if self.namespace_to_metadata is not None:
             return with_source_namespace(self.namespace_to_metadata, namespace, record)
         if self.drop_namespace_field and self.namespace_from_metadata is not None:

@@ -19,6 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -119,6 +120,16 @@ class Fidelity:
             if change.alters is not None:
                 record = change.alters(record)
         return record
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (verify sends the request to worker processes): the lock is not sent."""
+        state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def refusal_of(self, record: Record) -> str | None:
         """Why the target will refuse ``record`` as :meth:`expected` makes it (None: it holds it)."""
@@ -230,7 +241,7 @@ def _changes(shape: IndexShape, source: Room, target: Room) -> Iterable[Change]:
                 f"{target.kind} holds sparse values only with metric(s) "
                 f"{', '.join(sorted(target.sparse_metrics))}: records with sparse values are refused "
                 "(dead letters)",
-                refuses=lambda r: None if r.sparse is None else f"{target.kind} holds no sparse values here",
+                refuses=partial(_sparse_refused, target=target),
             )
     if sparse_possible or shape.vector_type == "sparse":
         yield from _sparse_limits(source, target)
@@ -246,27 +257,27 @@ def _changes(shape: IndexShape, source: Room, target: Room) -> Iterable[Change]:
             "nested-metadata-refused",
             f"{target.kind} metadata holds strings, numbers, booleans and lists of strings only: records "
             "with other values (objects, lists of numbers) are refused (dead letters)",
-            refuses=lambda r: _nested_value(r, target),
+            refuses=partial(_nested_value, target=target),
         )
     if _smaller(target.max_metadata_bytes, source.max_metadata_bytes):
         yield Change(
             "metadata-size-refused",
             f"{target.kind} holds at most {target.max_metadata_bytes:,} bytes of metadata per record: "
             "larger records are refused (dead letters)",
-            refuses=lambda r: _metadata_too_large(r, target),
+            refuses=partial(_metadata_too_large, target=target),
         )
     if _smaller(target.max_id_length, source.max_id_length):
         yield Change(
             "long-ids-refused",
             f"{target.kind} IDs are at most {target.max_id_length} characters: longer ones are refused "
             "(dead letters)",
-            refuses=lambda r: _id_too_long(r, target),
+            refuses=partial(_id_too_long, target=target),
         )
     if target.ascii_ids and not source.ascii_ids:
         yield Change(
             "non-ascii-ids-refused",
             f"{target.kind} IDs are ASCII: records with other IDs are refused (dead letters)",
-            refuses=lambda r: None if r.id.isascii() else f"{target.kind} IDs must be ASCII",
+            refuses=partial(_non_ascii_id, target=target),
         )
 
 
@@ -276,15 +287,23 @@ def _sparse_limits(source: Room, target: Room) -> Iterable[Change]:
             "sparse-size-refused",
             f"{target.kind} holds at most {target.max_sparse_nonzeros:,} sparse values per record: records "
             "with more are refused (dead letters)",
-            refuses=lambda r: _too_many_sparse(r, target),
+            refuses=partial(_too_many_sparse, target=target),
         )
     if _smaller(target.max_sparse_index, source.max_sparse_index):
         yield Change(
             "sparse-index-refused",
             f"{target.kind} sparse indices go up to {target.max_sparse_index:,}: records with larger ones "
             "are refused (dead letters)",
-            refuses=lambda r: _sparse_index_too_large(r, target),
+            refuses=partial(_sparse_index_too_large, target=target),
         )
+
+
+def _sparse_refused(record: Record, target: Room) -> str | None:
+    return None if record.sparse is None else f"{target.kind} holds no sparse values with this metric"
+
+
+def _non_ascii_id(record: Record, target: Room) -> str | None:
+    return None if record.id.isascii() else f"{target.kind} IDs must be ASCII"
 
 
 def _nested_value(record: Record, target: Room) -> str | None:
@@ -334,15 +353,44 @@ def _smaller(target: int | None, source: int | None) -> bool:
 
 
 def normalised(record: Record) -> Record:
-    """Dense values scaled to length 1 in float32, as a store that normalises cosine vectors does."""
+    """Dense values scaled to length 1 in float32 exactly as Qdrant holds them once written.
+
+    Qdrant divides each value by the float32 length ``sqrt(dot(v, v))`` when the length exceeds float32's
+    epsilon (what its local mode does, and what the server does outside its own 1e-6 tolerance). That
+    division is not idempotent in float32: about a third of scaled vectors have a computed length one unit
+    in the last place away from 1 and would change again when written again, and copy writes the scaled
+    record, which the target scales once more. So the result here is a vector Qdrant keeps as it is:
+    Qdrant's scaling repeated until it no longer changes anything (once or twice nearly always), and where
+    that cycles (about 1 vector in 100), the largest value moved one unit in the last place at a time until
+    the computed length is exactly 1. Qdrant's server, whose summation order differs, keeps such a vector
+    too (its length is within 1e-6 of 1)."""
     values = record.values
     if values is None:
         return record
-    norm = np.float32(np.sqrt(np.dot(values, values)))
-    if norm == 0 or norm == 1:
+    epsilon = np.float32(2.0**-23)
+
+    def scaled(vector: np.ndarray[Any, np.dtype[np.float32]]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        length = np.linalg.norm(vector)
+        return vector / length if length > epsilon else vector
+
+    current = np.ascontiguousarray(values, dtype=np.float32)
+    for _ in range(4):
+        after = scaled(current)
+        if after.tobytes() == current.tobytes():
+            break
+        current = after
+    else:
+        current = current.copy()
+        largest = int(np.argmax(np.abs(current)))
+        for _ in range(100_000):
+            length = np.linalg.norm(current)
+            if length == 1:
+                break
+            toward = np.float32(0) if length > 1 else np.copysign(np.float32(np.inf), current[largest])
+            current[largest] = np.nextafter(current[largest], toward)
+    if current.tobytes() == values.tobytes():
         return record
-    scaled = (values / norm).astype(np.float32)
-    return replace(record, values=scaled)
+    return replace(record, values=current)
 
 
 def float16_values(record: Record) -> Record:

@@ -143,6 +143,8 @@ class CopyRun:
     totals: RunTotals = field(default_factory=RunTotals)
     # A routed record of a source namespace as it is written (a fold adds the namespace to its metadata).
     as_written: Callable[[str, Record], Record] | None = None
+    # Why the target will refuse a record as written (fidelity's known refusals): a dead letter at once.
+    refusal_of: Callable[[Record], str | None] | None = None
     list_round_trip: float | None = None  # seconds per source list call, measured once per run
 
     @property
@@ -221,7 +223,11 @@ class UnitCopier:
             else:
                 if run.as_written is not None:
                     record = run.as_written(self.namespace, record)
-                destinations.setdefault(namespace, []).append(record)
+                known_refusal = None if run.refusal_of is None else run.refusal_of(record)
+                if known_refusal is not None:
+                    dead.append((record.id, namespace, known_refusal))
+                else:
+                    destinations.setdefault(namespace, []).append(record)
         limits = (run.options.max_request_records, run.options.max_request_bytes)
         checked = resent = 0
         for namespace, group in destinations.items():

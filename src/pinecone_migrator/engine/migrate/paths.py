@@ -95,6 +95,9 @@ class Situation:
     source_lists: bool = True  # False: a pod-based source, whose IDs are found by query sweeps
     source_dedicated_reads: bool = False  # dedicated read nodes: no read rate limits, no read units
     regions: str = ""  # "source aws/us-east-1, target gcp/europe-west4", for the reason a restore cannot go
+    # Another database (not a Pinecone index) on either side: only the client-side copy can move it.
+    other_source: str | None = None  # that database's name
+    other_target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -311,7 +314,11 @@ def _native(plan: Plan, situation: Situation, speeds: ServiceSpeeds) -> PathEsti
         + size / speeds.restore_bytes_per_second
     )
     why = []
-    if not situation.source_serverless:
+    if situation.other_target is not None:
+        why.append(f"a Pinecone backup restores into Pinecone; the target is {situation.other_target}")
+    if situation.other_source is not None:
+        why.append(f"Pinecone backs up its own indexes; the source is {situation.other_source}")
+    elif not situation.source_serverless:
         why.append("Pinecone backs up serverless indexes only; the source is not one")
     if not situation.same_project:
         why.append(
@@ -366,6 +373,8 @@ def _bulk(
 
 def _bulk_refusals(plan: Plan, situation: Situation, rules: ImportRules) -> tuple[str, ...]:
     why = []
+    if situation.other_target is not None:
+        why.append(f"Pinecone's bulk import writes Pinecone indexes; the target is {situation.other_target}")
     if situation.bucket is None:
         why.append("needs --bucket URI: object storage Pinecone can read (s3://, gs://, Azure)")
     elif "://" not in situation.bucket or situation.bucket.startswith("file://"):

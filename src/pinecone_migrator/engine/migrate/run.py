@@ -120,6 +120,12 @@ def _summaries(ledger: Ledger) -> list[NamespaceSummary]:
     ]
 
 
+def _changed(request: MigrationRequest) -> dict[str, int] | None:
+    """Records this run changed, by accepted change (None: the target holds every record exactly)."""
+    fidelity = request.fidelity
+    return None if fidelity is None or fidelity.exact else dict(fidelity.changed)
+
+
 def run_migration(
     request: MigrationRequest,
     source: Store,
@@ -185,7 +191,8 @@ def run_migration(
                     progress=listener,
                     predicate=predicate,
                     server_filter=server_filter,
-                    as_written=request.as_written,
+                    as_written=request.written_by_copy,
+                    refusal_of=None if request.fidelity is None else request.fidelity.refusal_of,
                     list_round_trip=round_trip,
                 )
                 width = _namespace_width(request, namespaces, counts, round_trip)
@@ -211,4 +218,5 @@ def run_migration(
             read_back=totals.read_back if options.read_back else None,
             resent=totals.resent if options.read_back else None,
             copied_before=copied_before,
+            changed=_changed(request),
         )

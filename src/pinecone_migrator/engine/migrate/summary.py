@@ -25,6 +25,8 @@ class MigrationSummary:
     read_back: int | None = None  # --verify batch: records read back equal (this run)
     resent: int | None = None  # --verify batch: records sent again because the target's copy differed
     copied_before: int = 0  # by earlier runs of the same ledger (a resumed run)
+    # Records this run wrote changed by each accepted change of the pair (None: a pair without changes).
+    changed: dict[str, int] | None = None
 
     @property
     def copied(self) -> int:
@@ -60,6 +62,7 @@ class MigrationSummary:
             if self.records_per_second is None
             else round(self.records_per_second, 1),
             "namespaces": [vars(n) for n in self.namespaces],
+            **({"changed_this_run": self.changed} if self.changed is not None else {}),
             **(
                 {"verify": {"level": "batch", "read_back_equal": self.read_back, "resent": self.resent}}
                 if self.read_back is not None

@@ -187,15 +187,19 @@ def selected_namespaces(request: MigrationRequest, description: StoreDescription
     return namespaces
 
 
+def missing_source(request: MigrationRequest) -> UserError:
+    if request.source.uri:
+        return UserError(f"The source {request.source.label()} does not exist: check the --source URI.")
+    return UserError(f"The source index {request.source.index!r} does not exist at {request.source.label()}.")
+
+
 def select(
     request: MigrationRequest, source: Store, *, needs_listing: bool = True
 ) -> tuple[StoreDescription, list[str], Any]:
     """Validate the request against the source: its description, the namespaces to copy, the filter.
     ``needs_listing`` False: the caller finds records another way (stamp mode's filtered queries)."""
     if not source.exists():
-        raise UserError(
-            f"The source index {request.source.index!r} does not exist at {request.source.label()}."
-        )
+        raise missing_source(request)
     description = source.describe()
     if needs_listing and not source.capabilities().can_list:
         raise UserError(

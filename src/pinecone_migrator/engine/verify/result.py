@@ -166,6 +166,8 @@ class VerifyResult:
     freshness: dict[str, bool | None] = field(default_factory=dict)  # per target namespace waited for
     notes: list[str] = field(default_factory=list)
     unjudged: str | None = None  # why this level cannot judge this migration at all
+    # The accepted changes of the pair the source was compared through: "equal" is equal up to these.
+    compared_through: list[str] = field(default_factory=list)
 
     @property
     def equal(self) -> bool:
@@ -211,6 +213,7 @@ class VerifyResult:
             else None,
             "freshness": self.freshness,
             "notes": self.notes,
+            **({"compared_through_changes": self.compared_through} if self.compared_through else {}),
             "unjudged": self.unjudged,
             "namespaces": [n.to_json() for n in self.namespaces],
         }

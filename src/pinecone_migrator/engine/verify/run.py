@@ -94,6 +94,8 @@ def verify(
     description = source.describe()
     namespaces = selected_namespaces(request, description)
     result = VerifyResult(level=options.level, buckets=options.buckets)
+    if request.fidelity is not None and request.fidelity.lossy:
+        result.compared_through = request.fidelity.names()
     if target_lsns:
         result.freshness = wait_for_writes(target, target_lsns, options.freshness_timeout_seconds)
         stale = sorted(ns for ns, fresh in result.freshness.items() if fresh is False)

@@ -12,6 +12,7 @@ from ...errors import ExitCode
 from ...statelock import hold
 from ...stores.base import Store
 from ..ledger import Ledger
+from ..migrate.changes import with_fidelity
 from ..migrate.run import run_migration
 from ..migrate.summary import MigrationSummary
 from ..migrate.target import select, target_state
@@ -77,6 +78,7 @@ def migrate(
     export is read back from its files); ``check`` returns further problems found in the verification."""
     stop = stop or threading.Event()
     displays = displays or Displays()
+    request = with_fidelity(request, source, target)
     with hold(request.ledger_path(), holder):
         if confirm is not None and not confirm(confirmation(request, source, target)):
             raise Declined("Cancelled: nothing was written.")
@@ -110,10 +112,15 @@ def confirmation(request: MigrationRequest, source: Store, target: Store) -> str
         if done
         else f"{records:,} records"
     )
-    return (
+    question = (
         f"Copy {left} in {len(namespaces)} namespace(s) from {request.source.label()} to "
-        f"{request.target.label()} (target {state})?"
+        f"{request.target.label()} (target {state})"
     )
+    changes = [] if request.fidelity is None else request.fidelity.summary()
+    if not changes:
+        return question + "?"
+    listed = "".join(f"\n  - {line}" for line in changes)
+    return f"{question}, with what the target does not hold exactly:{listed}\nGo ahead?"
 
 
 def listed_earlier(request: MigrationRequest) -> int:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from ...prices import DEFAULT_PRICES, Prices
 from ...stores.base import DEFAULT_NAMESPACE, Store, StoreDescription, same_location
+from ...stores.fidelity import PINECONE, Fidelity, pair, room_of
 from ..migrate.paths import (
     FetchSplit,
     ImportRules,
@@ -51,6 +52,8 @@ class PathPlan:
     trips: RoundTrips
     comparison: PathComparison
     situation: Situation = field(repr=False)
+    # What the target does not hold exactly (--accept-changes is needed where it is lossy).
+    fidelity: Fidelity = field(default_factory=Fidelity)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -63,6 +66,8 @@ class PathPlan:
                 "target_measured_by": self.trips.target_measured_by,
             },
             **self.comparison.to_json(),
+            **self.fidelity.to_json(),
+            "needs_accept_changes": not self.fidelity.exact,
         }
 
 
@@ -81,7 +86,14 @@ def plan_paths(request: MigrationRequest, source: Store, target: Store, settings
         trips = RoundTrips(time_list(listed, first, calls), time_list(target, _some_namespace(found), calls))
     else:
         trips = RoundTrips(time_list(listed, first, calls), time_exists(target, calls), "control plane")
-    situation = replace(_situation(request, described, found, settings), source_lists=listed is source)
+    fidelity = pair(source, target, described.shape)
+    source_kind, target_kind = room_of(source).kind, room_of(target).kind
+    situation = replace(
+        _situation(request, described, found, settings),
+        source_lists=listed is source,
+        other_source=None if source_kind == PINECONE.kind else source_kind,
+        other_target=None if target_kind == PINECONE.kind else target_kind,
+    )
     comparison = compare_paths(
         plan,
         trips,
@@ -90,7 +102,7 @@ def plan_paths(request: MigrationRequest, source: Store, target: Store, settings
         settings.prices,
         settings.import_rules,
     )
-    return PathPlan(plan, state, trips, comparison, situation)
+    return PathPlan(plan, state, trips, comparison, situation, fidelity)
 
 
 def time_list(store: Store, namespace: str, calls: int) -> float:

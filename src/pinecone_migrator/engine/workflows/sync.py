@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ...errors import ExitCode, UserError
 from ...statelock import hold
 from ...stores.base import Store
+from ..migrate.changes import with_fidelity
 from ..request import MigrationRequest
 from ..sync.passes import SyncOptions, SyncPass, check_sync, follow
 from ..sync.stamping import StampOptions, StampPass
@@ -76,6 +77,7 @@ def sync(
             "the stamp mode (--stamp-source): this sync WRITES to the source index (migrated/migrated_at on "
             "each record)"
         )
+    request = with_fidelity(request, source, target)
     fingerprint = {**request.fingerprint(), "mode": "ledger" if stamp is None else "stamp"}
     with hold(request.ledger_path(), holder):
         check_sync(request, options, source, target, stamping=stamp is not None)

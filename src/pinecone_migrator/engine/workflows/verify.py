@@ -13,6 +13,7 @@ from ...errors import ExitCode, UserError
 from ...statelock import hold
 from ...stores.base import Store
 from ..ledger import Ledger
+from ..migrate.changes import with_fidelity
 from ..migrate.target import refuse_source_as_target, selected_namespaces
 from ..request import MigrationRequest
 from ..verify.run import (
@@ -111,6 +112,7 @@ def verify_index(
         options = replace(options, level="full")  # a repair needs the differing IDs
     with hold(request.ledger_path(), holder):
         _check_sides(request, source, target)
+        request = with_fidelity(request, source, target)
         listable = listable_source(
             source, request, stop, make_listable, accept_incomplete=settings.accept_incomplete_sweep
         )
