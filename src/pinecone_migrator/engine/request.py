@@ -97,11 +97,11 @@ class MigrationRequest:
         record = self._routed(namespace, record)
         return record if self.fidelity is None else self.fidelity.expected(record)
 
-    def written_by_copy(self, namespace: str, record: Record) -> Record:
-        """:meth:`as_written`, counting the records each accepted change alters (copy calls it once per
-        record it writes)."""
+    def written_by_copy(self, namespace: str, record: Record) -> tuple[Record, str | None]:
+        """:meth:`as_written`, or why the target will refuse the record (a change it cannot hold); counts
+        the written records each accepted change alters (copy calls it once per record)."""
         record = self._routed(namespace, record)
-        return record if self.fidelity is None else self.fidelity.written(record)
+        return (record, None) if self.fidelity is None else self.fidelity.written(record)
 
     def _routed(self, namespace: str, record: Record) -> Record:
         if self.namespace_to_metadata is not None:

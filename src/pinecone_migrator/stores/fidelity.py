@@ -145,8 +145,9 @@ class Fidelity:
         kept = [self.expected(record) for record in records]
         return [record for record in kept if self.refusal_of(record) is None]
 
-    def written(self, record: Record) -> Record:
-        """:meth:`expected`, counting the records each change altered (copy calls this once per record)."""
+    def written(self, record: Record) -> tuple[Record, str | None]:
+        """:meth:`expected` and :meth:`refusal_of` at once, for copy (once per record): the record as
+        written, or why the target refuses it. Counts the written records each change altered."""
         altered: list[str] = []
         for change in self.changes:
             if change.alters is not None:
@@ -154,10 +155,11 @@ class Fidelity:
                 if after is not record:
                     altered.append(change.name)
                     record = after
-        if altered:
+        refusal = self.refusal_of(record)
+        if altered and refusal is None:
             with self._lock:
                 self.changed.update(altered)
-        return record
+        return record, refusal
 
     def refusal(self, source: str, target: str) -> str:
         """Why a lossy pair is refused without --accept-changes, naming each change."""

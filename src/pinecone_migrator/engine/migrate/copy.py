@@ -141,10 +141,10 @@ class CopyRun:
     # The filter is still applied locally too: it decides, the store's evaluation only saves transfers.
     server_filter: dict[str, Any] | None = None
     totals: RunTotals = field(default_factory=RunTotals)
-    # A routed record of a source namespace as it is written (a fold adds the namespace to its metadata).
-    as_written: Callable[[str, Record], Record] | None = None
-    # Why the target will refuse a record as written (fidelity's known refusals): a dead letter at once.
-    refusal_of: Callable[[Record], str | None] | None = None
+    # A routed record of a source namespace as it is written (a fold adds the namespace to its metadata,
+    # the pair's accepted changes apply)...
+    # ...and why the target will refuse it (fidelity's known refusals: a dead letter without a request).
+    as_written: Callable[[str, Record], tuple[Record, str | None]] | None = None
     list_round_trip: float | None = None  # seconds per source list call, measured once per run
 
     @property
@@ -221,9 +221,9 @@ class UnitCopier:
             if namespace is None:
                 dead.append((record.id, None, refusal or "no target namespace"))
             else:
+                known_refusal = None
                 if run.as_written is not None:
-                    record = run.as_written(self.namespace, record)
-                known_refusal = None if run.refusal_of is None else run.refusal_of(record)
+                    record, known_refusal = run.as_written(self.namespace, record)
                 if known_refusal is not None:
                     dead.append((record.id, namespace, known_refusal))
                 else:

@@ -192,7 +192,6 @@ def run_migration(
                     predicate=predicate,
                     server_filter=server_filter,
                     as_written=request.written_by_copy,
-                    refusal_of=None if request.fidelity is None else request.fidelity.refusal_of,
                     list_round_trip=round_trip,
                 )
                 width = _namespace_width(request, namespaces, counts, round_trip)
