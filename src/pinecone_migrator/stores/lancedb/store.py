@@ -20,6 +20,7 @@ The store pickles without its connection (verify's worker processes reconnect).
 from __future__ import annotations
 
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -114,9 +115,12 @@ class LanceStore:
         except PermissionError as error:
             raise self.options.problem(f"no permission to use the LanceDB folder: {error}") from None
         except (OSError, RuntimeError) as error:
-            raise RemoteError(operation, f"LanceDB: {_first_line(error)}", retryable=True) from None
+            raise RemoteError(operation, self._said(error), retryable=True) from None
         except ValueError as error:
-            raise RemoteError(operation, f"LanceDB: {_first_line(error)}", retryable=False) from None
+            raise RemoteError(operation, self._said(error), retryable=False) from None
+
+    def _said(self, error: BaseException) -> str:
+        return f"LanceDB table {self.options.table!r} in {self.options.path}: {_first_line(error)}"
 
     # -- the store protocol ----------------------------------------------------------------------------------
 
@@ -343,8 +347,9 @@ def _query(table: Table, where: Expr, columns: list[str]) -> pa.Table:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
+    """The cause in one line, without the Rust source locations LanceDB appends."""
+    text = (str(error).strip() or type(error).__name__).splitlines()[0]
+    return re.sub(r",? /rustc/\S+", "", text)[:500]
 
 
 __all__ = ["LanceStore", "after_all_with"]
