@@ -1,0 +1,444 @@
+"""A PostgreSQL table with pgvector columns as a store (the package's docstring has the URI and options)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from ...errors import RecordsRejected, UserError
+from ...records import Record
+from .. import fidelity
+from ..base import DEFAULT_NAMESPACE, Capabilities, IdPage, IndexShape, StoreDescription, WriteAck
+from .connections import AlreadyExists, Connections, MissingTable
+from .mapping import MAX_ID_LENGTH, record_of, refusal, row_of, select_list, written_columns
+from .options import MAX_IDENTIFIER_BYTES, METRICS, Settings
+from .schema import (
+    MAX_DIMENSION,
+    SPARSE_MAX_NONZEROS,
+    Layout,
+    create_statements,
+    created_layout,
+    index_statement,
+    inferred_layout,
+    qualified,
+    quoted,
+    table_oid,
+)
+
+CURSOR_PREFIX = "pg1:"
+LIMITS = Capabilities(
+    max_write_records=1_000,
+    max_write_bytes=16_000_000,
+    max_delete_ids=1_000,
+    max_fetch_ids=1_000,
+    max_list_page=1_000,
+)
+# What a row adds to a write besides its parts (COPY's field lengths, tuple header, the namespace).
+ROW_OVERHEAD = 40
+METRIC_NAMES = {"euclidean": "l2", "dotproduct": "inner product"}
+
+
+class PgvectorStore:
+    """One table (or, with ``namespaces=tables``, one table per namespace). Connects on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._connections = Connections(settings)
+        self._layout: Layout | None = None
+        self._layout_lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Settings only (no secret: the password stays in the environment); connections are per process."""
+        return (PgvectorStore, (self.settings,))
+
+    def close(self) -> None:
+        self._connections.close()
+
+    # -- the table -------------------------------------------------------------------------------------------
+
+    def _read_layout(self) -> Layout | None:
+        settings = self.settings
+        with self._connections.cursor("describe table") as cursor:
+            oid = table_oid(cursor, settings.schema, settings.table)
+            return None if oid is None else inferred_layout(cursor, oid, settings)
+
+    @property
+    def layout(self) -> Layout:
+        if self._layout is None:
+            with self._layout_lock:
+                if self._layout is None:
+                    layout = self._read_layout()
+                    if layout is None:
+                        raise self._missing()
+                    self._layout = layout
+        return self._layout
+
+    def _missing(self) -> UserError:
+        settings = self.settings
+        return settings.problem(
+            f"table {settings.name} does not exist in database {settings.database or '(default)'} at "
+            f"{settings.host or 'localhost'}:{settings.port}. Check the table option and the database."
+        )
+
+    def _table_of(self, namespace: str) -> tuple[str, str | None] | None:
+        """(table, the namespace column's value or None) where ``namespace``'s rows live; None when this
+        table cannot hold that namespace (no namespace column, or a table name beyond PostgreSQL's)."""
+        settings, layout = self.settings, self.layout
+        if settings.namespaces == "tables":
+            if namespace == DEFAULT_NAMESPACE:
+                return settings.table, None
+            name = f"{settings.table}__{namespace}"
+            return (name, None) if len(name.encode()) <= MAX_IDENTIFIER_BYTES and "\x00" not in name else None
+        if layout.namespace_column is None:
+            return (settings.table, None) if namespace == DEFAULT_NAMESPACE else None
+        return settings.table, ("" if namespace == DEFAULT_NAMESPACE else namespace)
+
+    def _where(self, namespace_value: str | None) -> tuple[str, list[Any]]:
+        """The namespace's condition (with a trailing AND) and its parameters."""
+        column = self.layout.namespace_column
+        if column is None or namespace_value is None:
+            return "", []
+        return f"{quoted(column)} = %s AND ", [namespace_value]
+
+    # -- the store protocol ----------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        layout = self._read_layout()
+        if layout is not None:
+            self._layout = layout
+        return layout is not None
+
+    def describe(self) -> StoreDescription:
+        layout = self.layout
+        return StoreDescription(
+            name=self.settings.name,
+            shape=IndexShape(
+                vector_type=layout.vector_type,
+                metric=layout.metric,
+                dimension=layout.dimension if layout.dense_column else None,
+            ),
+            namespace_counts=self._counts(),
+            deployment_type="pgvector",
+            location=self.settings.location,
+        )
+
+    def _counts(self) -> dict[str, int]:
+        settings, layout = self.settings, self.layout
+        counts: dict[str, int] = {}
+        with self._connections.cursor("count records") as cursor:
+            if settings.namespaces == "tables":
+                for table, namespace in self._namespace_tables(cursor):
+                    cursor.execute(f"SELECT count(*) FROM {qualified(settings.schema, table)}")
+                    counts[namespace] = int(cursor.fetchone()[0])
+            elif layout.namespace_column is None:
+                cursor.execute(f"SELECT count(*) FROM {qualified(settings.schema, settings.table)}")
+                counts[DEFAULT_NAMESPACE] = int(cursor.fetchone()[0])
+            else:
+                column = quoted(layout.namespace_column)
+                cursor.execute(
+                    f"SELECT {column}, count(*) FROM {qualified(settings.schema, settings.table)} "
+                    f"GROUP BY {column}"
+                )
+                for value, count in cursor.fetchall():
+                    counts[value or DEFAULT_NAMESPACE] = counts.get(value or DEFAULT_NAMESPACE, 0) + int(
+                        count
+                    )
+        return {namespace: count for namespace, count in counts.items() if count}
+
+    def _namespace_tables(self, cursor: Any) -> list[tuple[str, str]]:
+        """(table, namespace) of the table and of each ``<table>__<namespace>`` beside it."""
+        settings = self.settings
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') "
+            "AND (c.relname = %s OR starts_with(c.relname, %s))",
+            (settings.schema, settings.table, f"{settings.table}__"),
+        )
+        found = []
+        for (name,) in cursor.fetchall():
+            namespace = DEFAULT_NAMESPACE if name == settings.table else name[len(settings.table) + 2 :]
+            if namespace:
+                found.append((str(name), namespace))
+        return found
+
+    def capabilities(self) -> Capabilities:
+        return LIMITS
+
+    def room(self) -> fidelity.Room:
+        """What this table holds exactly (for a table not made yet: what :meth:`create_like` makes)."""
+        if self._layout is None and not self.exists():
+            layout = created_layout(self.settings, "dense", "cosine", None)
+        else:
+            layout = self.layout
+        held = {column.kind for column in layout.columns}
+        json = layout.json_column is not None or "json" in held
+        return fidelity.Room(
+            kind="pgvector",
+            metrics=frozenset(METRICS),
+            metric_names=dict(METRIC_NAMES),
+            dense=layout.dense_column is not None,
+            sparse=layout.sparse_column is not None,
+            sparse_metrics=None,
+            max_dimension=MAX_DIMENSION,
+            max_sparse_nonzeros=SPARSE_MAX_NONZEROS,
+            max_sparse_index=layout.sparse_dimension - 1,
+            float16=layout.dense_type == "halfvec",
+            metadata_lists=json or "strings" in held,
+            metadata_nested=json,
+            max_metadata_bytes=None,
+            max_id_length=MAX_ID_LENGTH if layout.ours else None,
+            ascii_ids=False,
+        )
+
+    def list_ids(
+        self, namespace: str, *, prefix: str = "", cursor: str | None = None, limit: int = 100
+    ) -> IdPage:
+        place = self._table_of(namespace)
+        if place is None:
+            return IdPage(ids=[], cursor=None)
+        table, namespace_value = place
+        where, parameters = self._where(namespace_value)
+        id_column = f'{quoted(self.layout.id_column)} COLLATE "C"'
+        conditions = []
+        after = _position(cursor) if cursor is not None else None
+        if after is not None:
+            conditions.append(f"{id_column} > %s")
+            parameters.append(after)
+        if prefix:
+            conditions.append(f"{id_column} >= %s")
+            parameters.append(prefix)
+            upper = _after_prefix(prefix)
+            if upper is not None:
+                conditions.append(f"{id_column} < %s")
+                parameters.append(upper)
+        limit = max(1, min(limit, LIMITS.max_list_page))
+        condition = where + (" AND ".join(conditions) or "TRUE")
+        query = (
+            f"SELECT {quoted(self.layout.id_column)} FROM {qualified(self.settings.schema, table)} "
+            f"WHERE {condition} ORDER BY {id_column} LIMIT {limit + 1}"
+        )
+        try:
+            with self._connections.cursor("list") as db:
+                db.execute(query, parameters)
+                ids = [str(row[0]) for row in db.fetchall()]
+        except MissingTable:
+            return IdPage(ids=[], cursor=None)
+        if len(ids) <= limit:
+            return IdPage(ids=ids, cursor=None)
+        ids = ids[:limit]
+        return IdPage(ids=ids, cursor=CURSOR_PREFIX + base64.urlsafe_b64encode(ids[-1].encode()).decode())
+
+    def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
+        place = self._table_of(namespace)
+        if place is None or not ids:
+            return []
+        table, namespace_value = place
+        layout = self.layout
+        where, parameters = self._where(namespace_value)
+        query = (
+            f"SELECT {select_list(layout)} FROM {qualified(self.settings.schema, table)} "
+            f"WHERE {where}{quoted(layout.id_column)} = ANY(%s)"
+        )
+        try:
+            with self._connections.cursor("fetch") as db:
+                db.execute(query, [*parameters, list(dict.fromkeys(ids))])
+                rows = db.fetchall()
+        except MissingTable:
+            return []
+        return [record_of(row, layout) for row in rows]
+
+    def request_size(self, record: Record) -> int:
+        size = ROW_OVERHEAD + len(record.id.encode()) + 4 * record.dimension
+        if record.sparse is not None:
+            size += 8 * len(record.sparse)
+        if record.metadata:
+            size += len(orjson.dumps(record.metadata))
+        return size
+
+    def write(self, namespace: str, records: Sequence[Record]) -> WriteAck:
+        if not records:
+            return WriteAck(count=0)
+        place = self._table_of(namespace)
+        if place is None:
+            raise self._no_place(namespace)
+        table, namespace_value = place
+        layout = self.layout
+        max_id_length = MAX_ID_LENGTH if layout.ours else None
+        latest: dict[str, Record] = {}
+        for record in records:
+            reason = refusal(record, layout, max_id_length)
+            if reason is not None:
+                raise RecordsRejected("upsert", f"record {record.id!r}: {reason}")
+            latest[record.id] = record  # one row per ID: the last written wins, as in an upsert one by one
+        rows = [row_of(record, namespace_value, layout) for record in latest.values()]
+        try:
+            self._upsert(table, rows)
+        except MissingTable:
+            self._create_namespace_table(table)
+            self._upsert(table, rows)
+        return WriteAck(count=len(records))
+
+    def _no_place(self, namespace: str) -> UserError:
+        settings = self.settings
+        if settings.namespaces == "tables":
+            return settings.problem(
+                f"namespace {namespace!r} makes a table name longer than PostgreSQL's 63 bytes "
+                f"({settings.table}__{namespace}): map it to a shorter one, or use namespaces=column."
+            )
+        return settings.problem(
+            f"table {settings.name} has no column {settings.namespace_column} for namespaces, so it holds "
+            f"the default namespace only, not {namespace!r}: add the column, map the namespaces to the "
+            "default one, or use namespaces=tables."
+        )
+
+    def _upsert(self, table: str, rows: list[list[Any]]) -> None:
+        """COPY the rows (binary) into this session's staging table, then upsert them in one statement; one
+        transaction, so a refused row writes nothing of the batch."""
+        layout, schema = self.layout, self.settings.schema
+        columns = written_columns(layout)
+        names = ", ".join(quoted(name) for name, _ in columns)
+        target = qualified(schema, table)
+        stage = quoted("pm_stage_" + hashlib.sha1(target.encode()).hexdigest()[:16])
+        key = [quoted(layout.id_column)]
+        if layout.namespace_column:
+            key.insert(0, quoted(layout.namespace_column))
+        updates = ", ".join(f"{quoted(name)} = EXCLUDED.{quoted(name)}" for name, _ in columns[len(key) :])
+        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        staged = self._connections.staged
+        if stage not in staged:
+            with self._connections.cursor("upsert") as db:
+                db.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+                           f"SELECT {names} FROM {target} WITH NO DATA")  # fmt: skip
+            staged.add(stage)
+        with self._connections.cursor("upsert", transaction=True, refusable=True) as db:
+            with db.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([copy_type for _, copy_type in columns])
+                for row in rows:
+                    copy.write_row(row)
+            db.execute(
+                f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
+                f"ON CONFLICT ({', '.join(key)}) {action}"
+            )
+
+    def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
+        if not ids:
+            return WriteAck(count=0)
+        place = self._table_of(namespace)
+        if place is None:
+            return WriteAck(count=len(ids))
+        table, namespace_value = place
+        where, parameters = self._where(namespace_value)
+        query = (
+            f"DELETE FROM {qualified(self.settings.schema, table)} "
+            f"WHERE {where}{quoted(self.layout.id_column)} = ANY(%s)"
+        )
+        try:
+            with self._connections.cursor("delete", transaction=True) as db:
+                db.execute(query, [*parameters, list(ids)])
+        except MissingTable:
+            pass
+        return WriteAck(count=len(ids))
+
+    # -- creating and finishing a target ---------------------------------------------------------------------
+
+    def create_like(
+        self,
+        source: StoreDescription,
+        *,
+        cloud: str | None = None,
+        region: str | None = None,
+        deletion_protection: bool = False,
+        read_capacity: dict[str, Any] | None = None,
+    ) -> None:
+        """The table for the source's shape: IDs (and namespaces) as the primary key, the dense column of the
+        source's dimension (``vector`` or ``halfvec``), a sparse column, jsonb metadata, the metric in the
+        table's comment. The vector index is built by :meth:`finish`, after the load."""
+        settings = self.settings
+        options = {"cloud": cloud, "region": region, "read capacity": read_capacity}
+        given = [name for name, value in options.items() if value] + (
+            ["deletion protection"] if deletion_protection else []
+        )
+        if given:
+            raise settings.problem(
+                f"{', '.join(given)} mean nothing for a PostgreSQL table: drop the option(s) for this target."
+            )
+        shape = source.shape
+        if settings.metadata == "columns":
+            raise settings.problem(
+                "metadata=columns needs a table with a column per metadata key: create it yourself "
+                "(id text primary key, embedding vector(n), one column per key), then copy into it."
+            )
+        if shape.vector_type == "dense" and (shape.dimension or 0) > MAX_DIMENSION:
+            raise settings.problem(f"dimension {shape.dimension} is beyond pgvector's {MAX_DIMENSION:,}.")
+        layout = created_layout(settings, shape.vector_type, shape.metric, shape.dimension)
+        self._create(settings.table, layout)
+        self._layout = None
+
+    def _create(self, table: str, layout: Layout) -> None:
+        try:
+            with self._connections.cursor("create table", transaction=True) as db:
+                db.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
+                if db.fetchone() is None:
+                    db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                    self._connections.forget_all()  # reconnect: the new types need their loaders
+                for statement in create_statements(layout, self.settings.schema, table):
+                    db.execute(statement)
+        except AlreadyExists:
+            pass  # made meanwhile by another thread or run: used like any existing table
+
+    def _create_namespace_table(self, table: str) -> None:
+        base = self.layout
+        self._create(table, base)
+
+    def finish(self) -> None:
+        """Index the dense column of each table we created, by the metric's operator class (HNSW; a table
+        beyond HNSW's dimensions keeps no index, its comment keeps the metric)."""
+        if self._layout is None and not self.exists():
+            return
+        layout, settings = self.layout, self.settings
+        if not layout.ours or layout.dense_indexed:
+            return
+        with self._connections.cursor("index table") as db:
+            tables = (
+                [table for table, _ in self._namespace_tables(db)]
+                if settings.namespaces == "tables"
+                else [settings.table]
+            )
+            for table in tables:
+                statement = index_statement(layout, settings.schema, table)
+                if statement is not None:
+                    db.execute(statement)
+        self._layout = None
+
+
+def _position(cursor: str) -> str:
+    """The last ID a page listed, from the cursor that page gave."""
+    if cursor.startswith(CURSOR_PREFIX):
+        try:
+            return base64.urlsafe_b64decode(cursor[len(CURSOR_PREFIX) :].encode()).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            pass
+    raise UserError(
+        f"the list cursor {cursor[:40]!r} was not given by a PostgreSQL store: start the listing again."
+    )
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The smallest string after every string that starts with ``prefix`` (UTF-8 order is code point order);
+    None when there is none."""
+    characters = list(prefix)
+    while characters:
+        point = ord(characters[-1]) + 1
+        if 0xD800 <= point <= 0xDFFF:
+            point = 0xE000
+        if point <= 0x10FFFF:
+            characters[-1] = chr(point)
+            return "".join(characters)
+        characters.pop()
+    return None
