@@ -80,7 +80,7 @@ def _user_table(folder: LanceFolder, name: str) -> lancedb.table.Table:
     return lancedb.connect(str(folder.path)).create_table(name, data)
 
 
-# -- a table the user made -------------------------------------------------------------------------------------
+# -- a table the user made -----------------------------------------------------------------------------------
 
 
 def test_a_users_table_is_read_by_its_columns_once_the_metric_is_named(lance_folder: LanceFolder) -> None:
@@ -158,7 +158,7 @@ def test_columns_that_are_not_record_data_are_refused_unless_skipped(lance_folde
     assert skipping.fetch(DEFAULT_NAMESPACE, ["a"])[0].metadata == {}
 
 
-# -- namespaces and IDs ----------------------------------------------------------------------------------------
+# -- namespaces and IDs --------------------------------------------------------------------------------------
 
 
 def test_namespaces_are_a_column_and_ids_are_matched_exactly(lance_folder: LanceFolder) -> None:
@@ -190,7 +190,7 @@ def test_the_end_of_a_prefix_range() -> None:
     assert after_all_with("\ud7ff") == "\ue000"
 
 
-# -- options and errors ----------------------------------------------------------------------------------------
+# -- options and errors --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -247,7 +247,7 @@ def test_a_missing_folder_is_a_missing_table_and_is_not_created(tmp_path: Path) 
     assert store.room() == fidelity.room_of(store) and not folder.exists()
 
 
-# -- a source is only read -------------------------------------------------------------------------------------
+# -- a source is only read -----------------------------------------------------------------------------------
 
 
 def test_reading_writes_nothing(lance_folder: LanceFolder) -> None:
@@ -265,7 +265,7 @@ def test_reading_writes_nothing(lance_folder: LanceFolder) -> None:
     assert after == before
 
 
-# -- threads, processes, versions ------------------------------------------------------------------------------
+# -- threads, processes, versions ----------------------------------------------------------------------------
 
 
 def test_writers_in_many_threads_leave_one_row_per_id(lance_folder: LanceFolder) -> None:
@@ -276,7 +276,7 @@ def test_writers_in_many_threads_leave_one_row_per_id(lance_folder: LanceFolder)
         try:
             # Overlapping batches: each ID is written by several threads.
             store.write("ns", [Record(f"r{k:03d}", _vector(k), metadata={"by": n}) for k in range(n, n + 40)])
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:  # reported below
             failures.append(error)
 
     threads = [threading.Thread(target=write, args=(n * 10,)) for n in range(8)]
