@@ -17,7 +17,12 @@ from pinecone_migrator.engine.ledger import Ledger
 
 from .badinput import DST, MIGRATE, SRC, STATE, SYNC, VERIFY, Case, CaseWorld, World, run_case
 
-NEW = ("--source-index", "src", "--target-index", "new")  # a target that does not exist (would be created)
+NEW = ("--source-index", "src", "--target-index", "new")
+URI_MIGRATE = (
+    "migrate",
+    *DST,
+    *STATE,
+)  # a source named by --source URI (no --source-host)  # a target that does not exist (would be created)
 SELF = ("--source-index", "src", "--target-index", "src")
 ON_SOURCE = ("--target-host", "{src}", "--target-api-key-env", "SRC_KEY")
 STATE_FILE = "{tmp}/state/ledger.sqlite"
@@ -30,6 +35,10 @@ def _state(content: bytes) -> object:
         path.write_bytes(content)
 
     return write
+
+
+def _secret_not_shown(here: CaseWorld, result: subprocess.CompletedProcess[str]) -> None:
+    assert "hunter2" not in result.stdout + result.stderr
 
 
 def _foreign_sqlite(here: CaseWorld) -> None:
@@ -213,6 +222,19 @@ CASES = [
     Case("original config: a flag that is not a bool", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "'iterate_over_namespaces' must be a bool", setup=_seed(iterate_over_namespaces="yes")),
     Case("original config: create_target false", (*MIGRATE, "--config", "{tmp}/config.json"), 2, "creating it was ruled out.*create_target: false", setup=_seed(create_target=False)),
     Case("--clean-namespace-names without --namespace-from-metadata", (*MIGRATE, *NEW, "--clean-namespace-names"), 2, "only applies with --namespace-from-metadata"),
+    # --source/--target URIs: other databases (and pinecone://NAME)
+    Case("--source of an unknown scheme", (*URI_MIGRATE, "--source", "mongodb://127.0.0.1/x", "--target-index", "new"), 2, "unknown scheme 'mongodb'"),
+    Case("--source without a scheme", (*URI_MIGRATE, "--source", "items", "--target-index", "new"), 2, "is not a store URI"),
+    Case("--source with a password in it", (*URI_MIGRATE, "--source", "postgresql://app:hunter2@127.0.0.1:1/db?table=t", "--target-index", "new"), 2, "carries a password.*PGPASSWORD", check=_secret_not_shown),
+    Case("--source and --source-index both", (*URI_MIGRATE, "--source", "pinecone://src", "--source-index", "src", "--target-index", "new"), 2, "both name the source"),
+    Case("no source at all", (*URI_MIGRATE, "--target-index", "new"), 2, "Name the source: --source-index NAME .* or --source URI"),
+    Case("no target at all", (*MIGRATE, "--source-index", "src"), 2, "Name the target: --target-index NAME .* or --target URI"),
+    Case("--source-host beside a database URI", (*MIGRATE, "--source", "lancedb:///{tmp}/db?table=t", "--target-index", "new"), 2, "names its own host: leave one out"),
+    Case("pinecone:// without a name", (*MIGRATE, "--source", "pinecone://", "--target-index", "new"), 2, "write pinecone://INDEX-NAME"),
+    Case("an unknown option of a database URI", (*URI_MIGRATE, "--source", "lancedb:///{tmp}/db?table=t&tabel=u", "--target-index", "new"), 2, "unknown option.*tabel"),
+    Case("a database source that does not exist", (*URI_MIGRATE, "--source", "lancedb:///{tmp}/db?table=items", "--target-index", "new"), 2, "does not exist"),
+    Case("a port that is not a number", (*URI_MIGRATE, "--source", "qdrant://127.0.0.1:port/c", "--target-index", "new"), 2, "port is not a number"),
+    Case("native backup of a database", ("backup", "--native", "--source", "lancedb:///{tmp}/db?table=t"), 2, "Pinecone indexes only"),
 ]  # fmt: skip
 
 

@@ -179,7 +179,7 @@ def test_parse_refuses_what_the_cli_refuses() -> None:
     for wrong in (
         f"{PROGRAM} migrate --source-index a --target-index b --no-such-option",
         f"{PROGRAM} verify --source-index a --target-index b --level nonsense",
-        f"{PROGRAM} migrate --target-index b",
+        f"{PROGRAM} migrate --source-index a --target-index",
         f"{PROGRAM} migrate --source-index a --target-index b --source-host localhost:5080",
     ):
         with pytest.raises(click.UsageError):
