@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from ...records import Record
@@ -92,7 +93,7 @@ def _vector_problem(record: Record, layout: Layout) -> str | None:
         return "the record has no dense values, and this table's vector column needs them"
     elif values.size != layout.dimension:
         return f"dimension {values.size} does not match the table's {layout.dimension}"
-    elif layout.dense_type == "halfvec" and not np.isfinite(values.astype(np.float16)).all():
+    elif layout.dense_type == "halfvec" and not _fits_float16(values):
         return f"a value beyond {FLOAT16_MAX:g} does not fit a halfvec (16-bit floats)"
     sparse = record.sparse
     if sparse is None:
@@ -108,6 +109,11 @@ def _vector_problem(record: Record, layout: Layout) -> str | None:
     if not sparse.values.all():
         return "a sparse value is zero, and a sparsevec drops zeros"
     return None
+
+
+def _fits_float16(values: npt.NDArray[np.float32]) -> bool:
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(values.astype(np.float16)).all())
 
 
 def _metadata_problem(record: Record, layout: Layout) -> str | None:

@@ -421,7 +421,7 @@ def _position(cursor: str) -> str:
     """The last ID a page listed, from the cursor that page gave."""
     if cursor.startswith(CURSOR_PREFIX):
         try:
-            return base64.urlsafe_b64decode(cursor[len(CURSOR_PREFIX) :].encode()).decode()
+            return base64.b64decode(cursor[len(CURSOR_PREFIX) :], altchars=b"-_", validate=True).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             pass
     raise UserError(

@@ -1,0 +1,295 @@
+"""What only the pgvector store has: tables the user made (schema and metric inferred), namespaces as a
+column or as tables, IDs in bytewise order, halfvec, typed metadata columns, options refused before any
+connection, clean errors, and a source that is never written."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+
+from pinecone_migrator.errors import RecordsRejected, RemoteError, UserError
+from pinecone_migrator.records import Record, SparseValues
+from pinecone_migrator.stores import fidelity
+from pinecone_migrator.stores.base import DEFAULT_NAMESPACE, IndexShape, Store, StoreDescription
+from pinecone_migrator.stores.pgvector import open_uri
+from pinecone_migrator.stores.pgvector.store import PgvectorStore
+from pinecone_migrator.stores.uri import parse
+
+from .conftest import new_table
+from .server import PostgresServer
+
+SHAPE = IndexShape("dense", "cosine", 3)
+
+
+def _open(uri: str, side: str | None = "target") -> PgvectorStore:
+    store = open_uri(parse(uri, side=side))  # type: ignore[arg-type]
+    assert isinstance(store, PgvectorStore)
+    return store
+
+
+def _sql(server: PostgresServer, *statements: str, parameters: Any = None) -> list[Any]:
+    with psycopg.connect(server.dsn(), autocommit=True) as connection:
+        rows: list[Any] = []
+        for statement in statements:
+            cursor = connection.execute(statement, parameters)
+            if cursor.description is not None:
+                rows = cursor.fetchall()
+        return rows
+
+
+def _all(store: Store, namespace: str = DEFAULT_NAMESPACE) -> list[Record]:
+    ids: list[str] = []
+    cursor = None
+    while True:
+        page = store.list_ids(namespace, cursor=cursor, limit=2)
+        ids += page.ids
+        cursor = page.cursor
+        if cursor is None:
+            return sorted(store.fetch(namespace, ids), key=lambda r: r.id)
+
+
+def _created(server: PostgresServer, shape: IndexShape = SHAPE, **options: str) -> PgvectorStore:
+    store = _open(server.uri(new_table("t"), **options))
+    store.create_like(StoreDescription("source", shape, {}))
+    return store
+
+
+@pytest.fixture(scope="module")
+def user_table(postgres: PostgresServer) -> str:
+    """A table made by hand, as an application would: its own schema, varchar IDs, typed columns, an HNSW
+    index that says the metric, NULLs where a record has no such key."""
+    _sql(
+        postgres,
+        "CREATE EXTENSION IF NOT EXISTS vector",
+        "CREATE SCHEMA shop",
+        "CREATE TABLE shop.items (id varchar(64) PRIMARY KEY, embedding vector(3), title text, "
+        "price double precision, qty integer, weight real, tags text[], active boolean, extra jsonb, "
+        "added date)",
+        "CREATE INDEX ON shop.items USING hnsw (embedding vector_l2_ops)",
+        "INSERT INTO shop.items VALUES "
+        "('b', '[1,2,3]', 'Zoë \"x\"', 0.1, 3, 0.5, '{x,y}', true, '{\"k\": [1, {\"n\": null}]}', '2026-01-02'),"
+        "('a', '[-0,1e-45,3.5]', NULL, NULL, NULL, NULL, NULL, false, NULL, NULL)",
+    )
+    return "shop.items"
+
+
+def test_a_table_the_user_made_is_read_as_it_is(postgres: PostgresServer, user_table: str) -> None:
+    store = _open(postgres.uri(user_table), side="source")
+    assert store.exists()
+    description = store.describe()
+    assert description.shape == IndexShape("dense", "euclidean", 3)
+    assert description.namespace_counts == {DEFAULT_NAMESPACE: 2}
+    assert description.location == f"postgresql://127.0.0.1:{postgres.port}/postgres/shop.items"
+    a, b = _all(store)
+    assert a == Record("a", np.array([-0.0, 1e-45, 3.5], np.float32), metadata={"active": False})
+    assert a.values is not None and a.values.tobytes() == np.array([-0.0, 1e-45, 3.5], np.float32).tobytes()
+    assert b == Record(
+        "b",
+        np.array([1, 2, 3], np.float32),
+        metadata={
+            "title": 'Zoë "x"',
+            "price": 0.1,
+            "qty": 3,
+            "weight": 0.5,
+            "tags": ["x", "y"],
+            "active": True,
+            "extra": {"k": [1, {"n": None}]},
+            "added": "2026-01-02",
+        },
+    )
+    room = store.room()
+    assert room.metadata_nested and not room.sparse and room.max_id_length is None and not room.ascii_ids
+
+
+def test_the_metric_comes_from_the_index_else_the_option(postgres: PostgresServer) -> None:
+    _sql(postgres, "CREATE TABLE plain (id text PRIMARY KEY, embedding vector(2))")
+    with pytest.raises(UserError, match=r"cannot tell the metric.*\?metric="):
+        _open(postgres.uri("plain")).exists()
+    assert _open(postgres.uri("plain", metric="dotproduct")).describe().shape.metric == "dotproduct"
+    _sql(postgres, "CREATE TABLE l1 (id text PRIMARY KEY, embedding vector(2))",
+         "CREATE INDEX ON l1 USING hnsw (embedding vector_l1_ops)")  # fmt: skip
+    assert _open(postgres.uri("l1")).describe().shape.metric == "manhattan"
+    with pytest.raises(UserError, match="metric=cosine, but table l1 is indexed by manhattan"):
+        _open(postgres.uri("l1", metric="cosine")).describe()
+
+
+def test_namespaces_live_in_a_column_with_the_default_as_empty(postgres: PostgresServer) -> None:
+    store = _created(postgres)
+    store.write("tenant a", [Record("x", np.ones(3, np.float32))])
+    store.write(DEFAULT_NAMESPACE, [Record("y", np.ones(3, np.float32))])
+    rows = _sql(postgres, f"SELECT namespace, id FROM {store.settings.table} ORDER BY id")
+    assert rows == [("tenant a", "x"), ("", "y")]
+    assert store.describe().namespace_counts == {"tenant a": 1, DEFAULT_NAMESPACE: 1}
+    assert [r.id for r in _all(store, "tenant a")] == ["x"]
+
+
+def test_namespaces_as_tables(postgres: PostgresServer) -> None:
+    store = _created(postgres, namespaces="tables")
+    table = store.settings.table
+    store.write("tenant a", [Record("x", np.ones(3, np.float32)), Record("z", np.ones(3, np.float32))])
+    store.write(DEFAULT_NAMESPACE, [Record("y", np.ones(3, np.float32))])
+    assert _sql(postgres, f'SELECT id FROM "{table}__tenant a"') == [("x",), ("z",)]
+    assert _sql(postgres, f"SELECT id FROM {table}") == [("y",)]
+    assert store.describe().namespace_counts == {"tenant a": 2, DEFAULT_NAMESPACE: 1}
+    assert [r.id for r in _all(store, "tenant a")] == ["x", "z"]
+    assert store.list_ids("never").ids == [] and store.fetch("never", ["x"]) == []
+    with pytest.raises(UserError, match="longer than PostgreSQL's 63 bytes"):
+        store.write("n" * 60, [Record("x", np.ones(3, np.float32))])
+    store.finish()
+    indexes = _sql(postgres, "SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%%hnsw%%' AND tablename LIKE %s",
+                   parameters=(f"{table}%",))  # fmt: skip
+    assert indexes == [(2,)]
+
+
+def test_ids_list_bytewise_with_literal_prefixes(postgres: PostgresServer) -> None:
+    store = _created(postgres)
+    ids = ["a%b", "a_b", "ab", "a", "é", "z", "\U0001f600", "A", "a\U0010ffff", "a\U0010ffffz"]
+    store.write("ns", [Record(i, np.ones(3, np.float32)) for i in ids])
+    listed = [r.id for r in _all(store, "ns")]
+    assert listed == sorted(ids)
+    pages = []
+    cursor = None
+    while True:
+        page = store.list_ids("ns", cursor=cursor, limit=3)
+        pages += page.ids
+        if (cursor := page.cursor) is None:
+            break
+    assert pages == sorted(ids, key=lambda i: i.encode())
+    for prefix, wanted in (
+        ("a%", ["a%b"]),
+        ("a_", ["a_b"]),
+        ("a\U0010ffff", ["a\U0010ffff", "a\U0010ffffz"]),
+    ):
+        assert store.list_ids("ns", prefix=prefix).ids == wanted
+    with pytest.raises(UserError, match="not given by a PostgreSQL store"):
+        store.list_ids("ns", cursor="pg1:!!")
+
+
+def test_halfvec_holds_float16_values_as_the_room_says(postgres: PostgresServer) -> None:
+    store = _created(postgres, vector_type="halfvec")
+    room = store.room()
+    assert room.float16
+    change = fidelity.between(SHAPE, fidelity.PINECONE, room)
+    assert "values-float16" in change.names()
+    record = Record("h", np.array([1 / 3, 1e-6, -65504.0], np.float32), metadata={"n": 1})
+    store.write("ns", [record])
+    assert store.fetch("ns", ["h"]) == [change.expected(record)] != [record]
+    with pytest.raises(RecordsRejected, match="'big'.*halfvec"):
+        store.write("ns", [Record("big", np.array([1, 2, 70_000], np.float32))])
+
+
+def test_a_refused_record_writes_nothing_of_its_batch(postgres: PostgresServer) -> None:
+    store = _created(postgres, IndexShape("dense", "dotproduct", 3))
+    sparse = SparseValues(np.array([1, 1_000_000_000], np.uint32), np.array([1, 2], np.float32))
+    fine = Record("fine", np.ones(3, np.float32))
+    cases = {
+        "far": Record("far", np.ones(3, np.float32), sparse),
+        "zero": Record("zero", np.ones(3, np.float32), SparseValues([1], [0.0])),
+        "nul": Record("nul", np.ones(3, np.float32), metadata={"t": "a\x00b"}),
+        "neg": Record("neg", np.ones(3, np.float32), metadata={"x": -0.0}),
+        "long": Record("l" * 513, np.ones(3, np.float32)),
+        "dim": Record("dim", np.ones(4, np.float32)),
+    }
+    for name, bad in cases.items():
+        with pytest.raises(RecordsRejected) as refused:
+            store.write("ns", [fine, bad])
+        assert repr(bad.id[:20]) in str(refused.value) or bad.id[:20] in str(refused.value), name
+    assert store.describe().namespace_counts == {}
+
+
+def test_typed_columns_are_written_and_checked(postgres: PostgresServer) -> None:
+    _sql(postgres, "CREATE TABLE typed (id text PRIMARY KEY, embedding vector(2), n bigint, r real, "
+                   "price numeric, tags text[], ok boolean, doc jsonb)",
+         "CREATE INDEX ON typed USING hnsw (embedding vector_ip_ops)")  # fmt: skip
+    store = _open(postgres.uri("typed"))
+    assert store.room().metadata_nested and store.room().max_id_length is None
+    record = Record("t", np.ones(2, np.float32), metadata={"n": 2.0**53, "r": 0.25, "price": 0.1,
+                    "tags": ["b", "a"], "ok": False, "doc": {"deep": [1, "x"]}})  # fmt: skip
+    store.write(DEFAULT_NAMESPACE, [record])
+    assert store.fetch(DEFAULT_NAMESPACE, ["t"]) == [record]
+    refusals = {"n": 1.5, "r": 0.1, "ok": 1, "tags": "a", "other": "no column"}
+    for key, value in refusals.items():
+        with pytest.raises(RecordsRejected, match=repr(key)):
+            store.write(DEFAULT_NAMESPACE, [Record("u", np.ones(2, np.float32), metadata={key: value})])
+    with pytest.raises(UserError, match="holds the default namespace only"):
+        store.write("elsewhere", [record])
+
+
+@pytest.mark.parametrize(
+    ("uri", "words"),
+    [
+        ("postgresql://u@h/db", "add ?table=NAME"),
+        ("postgresql://u@h/db?table=t&color=red", "unknown option"),
+        ("postgresql://u:secret@h/db?table=t", "carries a password"),
+        ("postgresql://u@h/db?table=t&namespaces=rows", "namespaces=column or namespaces=tables"),
+        ("postgresql://u@h/db?table=t&metric=hamming", "metric=hamming"),
+        ("postgresql://u@h/db?table=t&vector_type=bit", "vector_type=vector or vector_type=halfvec"),
+        ("postgresql://u@h/db?table=t&password_env=PM_NOT_SET_ANYWHERE", "PM_NOT_SET_ANYWHERE"),
+        ("postgresql://u@h/a/b?table=t", "database name only"),
+        (f"postgresql://u@h/db?table={'x' * 64}", "1 to 63 bytes"),
+    ],
+)
+def test_bad_uris_are_refused_before_any_connection(uri: str, words: str) -> None:
+    with pytest.raises(UserError, match=words.replace("?", r"\?")):
+        _open(uri)  # host "h" does not resolve: a connection attempt would fail otherwise
+
+
+def test_an_unreachable_server_or_a_wrong_database_is_one_clear_line(postgres: PostgresServer) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(RemoteError) as failed:
+        _open(f"postgresql://postgres@127.0.0.1:{port}/postgres?table=t").exists()
+    assert (
+        failed.value.retryable and f"127.0.0.1:{port}" in str(failed.value) and "\n" not in str(failed.value)
+    )
+    with pytest.raises(UserError, match='database "nowhere" does not exist'):
+        _open(postgres.uri("t", database="nowhere")).exists()
+    missing = _open(postgres.uri("never_made"), side="source")
+    assert not missing.exists()
+    with pytest.raises(UserError, match="table never_made does not exist"):
+        missing.describe()
+
+
+def test_a_source_is_never_written(postgres: PostgresServer, user_table: str) -> None:
+    _sql(postgres, "CREATE DATABASE bare")  # no pgvector extension: reading it must not create one
+    bare = _open(postgres.uri("items", database="bare"), side="source")
+    assert not bare.exists()
+    assert _sql_in(postgres, "bare", "SELECT count(*) FROM pg_extension WHERE extname = 'vector'") == [(0,)]
+
+    def state() -> list[Any]:
+        return _sql(postgres, "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables "
+                              "WHERE schemaname = 'shop' ORDER BY relname")  # fmt: skip
+
+    before = state()
+    source = _open(postgres.uri(user_table), side="source")
+    assert len(_all(source)) == 2 and source.describe().namespace_counts == {DEFAULT_NAMESPACE: 2}
+    with pytest.raises(UserError, match="a source is only read"):
+        source.write(DEFAULT_NAMESPACE, [Record("c", np.ones(3, np.float32))])
+    with pytest.raises(UserError, match="a source is only read"):
+        source.delete(DEFAULT_NAMESPACE, ["a"])
+    assert state() == before and len(_all(source)) == 2
+
+
+def _sql_in(server: PostgresServer, database: str, statement: str) -> list[Any]:
+    with psycopg.connect(server.dsn(database), autocommit=True) as connection:
+        return connection.execute(statement).fetchall()
+
+
+def test_the_store_travels_to_another_process_without_its_connections(postgres: PostgresServer) -> None:
+    store = _created(postgres)
+    store.write("ns", [Record("p", np.ones(3, np.float32))])
+    copy = pickle.loads(pickle.dumps(store))
+    assert copy.fetch("ns", ["p"]) == store.fetch("ns", ["p"]) and copy.settings == store.settings
+
+
+def test_create_like_refuses_what_means_nothing_here(postgres: PostgresServer) -> None:
+    store = _open(postgres.uri(new_table("t")))
+    with pytest.raises(UserError, match="cloud, region mean nothing"):
+        store.create_like(StoreDescription("s", SHAPE, {}), cloud="aws", region="us-east-1")
+    assert not store.exists()
