@@ -57,6 +57,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -u bench/export_import.py
 	$(BIN)/python -u bench/sync_lag.py
 	$(BIN)/python -u bench/realistic.py
+	PYTHONPATH=. $(BIN)/python -u bench/other_databases.py
 
 # The gRPC data plane's messages, shared by the local server and the gRPC transport, generated from our
 # .proto (the generated files are committed).
