@@ -3,7 +3,7 @@
 A partition name is letters, digits and underscores, starting with a letter or an underscore, at most 255
 characters. The default namespace is Milvus's ``_default`` partition. Any other namespace keeps its letters
 and digits; ``_`` becomes ``__`` and every other byte of its UTF-8 ``_xx`` (two lower-case hex digits),
-as does a leading digit, so that ``_default`` (the namespace) is ``___default`` and no two namespaces share
+as does a leading digit, so that ``_default`` (the namespace) is ``__default`` and no two namespaces share
 a name.
 """
 

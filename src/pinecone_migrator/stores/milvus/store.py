@@ -233,7 +233,7 @@ class MilvusStore:
             for partition in self._call("describe", lambda c: c.list_partitions(self.address.collection)):
                 namespace = namespace_of(partition)
                 if namespace is not None:
-                    found[namespace] = self._count("", [partition])
+                    found[namespace] = self._count(_everything(layout, namespace), [partition])
             return {namespace: count for namespace, count in found.items() if count}
         if layout.ours:
             return self._counts_by_key_ranges(layout)
@@ -547,6 +547,14 @@ def _require_pymilvus(address: MilvusAddress) -> Any:
         # Failures reach the user as one line of ours; pymilvus would also print each to the console.
         logging.getLogger(name).setLevel(logging.CRITICAL)
     return pymilvus
+
+
+def _everything(layout: Layout, namespace: str) -> str:
+    """A filter every row of ``namespace`` matches (Milvus Lite counts a whole collection, whatever the
+    partitions asked, when the filter is empty)."""
+    if layout.ours:
+        return expr.starting_with(layout.pk, namespace_prefix(layout, namespace)) or ""
+    return f"{layout.pk} >= {-(2**63)}" if layout.pk_is_int else f'{layout.pk} >= ""'
 
 
 def _namespace_in_key(key: str) -> str:
