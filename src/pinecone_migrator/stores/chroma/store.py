@@ -33,7 +33,7 @@ from ..uri import StoreUri
 from . import listing
 from .address import ChromaAddress
 from .connection import Connection, translated
-from .mapping import Refused, Row, from_row, to_row
+from .mapping import Refused, Row, changed_numbers, from_row, risky_number, to_row
 from .naming import DIMENSION_KEY, METRIC_KEY, NAMESPACE_KEY, collection_name, namespace_of
 from .room import CHROMA, METRIC_OF_SPACE, SPACE_FOR
 
@@ -245,6 +245,19 @@ class ChromaStore:
             metadatas=metadatas if any(m is not None for m in metadatas) else None,
             documents=documents if any(d is not None for d in documents) else None,
         )
+        self._refuse_changed_numbers(collection, rows)
+
+    def _refuse_changed_numbers(self, collection: Any, rows: list[Row]) -> None:
+        """Read back the rows holding numbers Chroma may change; delete and refuse those it changed."""
+        risky = [row for row in rows if any(risky_number(value) for value in row.metadata.values())]
+        if not risky:
+            return
+        back = collection.get(ids=[row.id for row in risky], include=["metadatas"])
+        read = dict(zip(back["ids"], back.get("metadatas") or [], strict=False))
+        changed = {row.id: why for row in risky if (why := changed_numbers(row, read.get(row.id)))}
+        if changed:
+            collection.delete(ids=list(changed))
+            raise Refused("; ".join(list(changed.values())[:3]))
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
         if len(ids) > MAX_RECORDS:
