@@ -313,12 +313,25 @@ def _native(plan: Plan, situation: Situation, speeds: ServiceSpeeds) -> PathEsti
         + speeds.restore_start_seconds
         + size / speeds.restore_bytes_per_second
     )
-    why = []
+    return PathEstimate(
+        NATIVE,
+        seconds,
+        Cost(backup_bytes=size, restored_bytes=size),
+        "assumed backup and restore speeds (Pinecone publishes none)",
+        _native_refusals(situation),
+    )
+
+
+def _native_refusals(situation: Situation) -> tuple[str, ...]:
+    outside = []
     if situation.other_target is not None:
-        why.append(f"a Pinecone backup restores into Pinecone; the target is {situation.other_target}")
+        outside.append(f"a Pinecone backup restores into Pinecone; the target is {situation.other_target}")
     if situation.other_source is not None:
-        why.append(f"Pinecone backs up its own indexes; the source is {situation.other_source}")
-    elif not situation.source_serverless:
+        outside.append(f"Pinecone backs up its own indexes; the source is {situation.other_source}")
+    if outside:
+        return tuple(outside)  # the reasons below are about two Pinecone indexes
+    why = []
+    if not situation.source_serverless:
         why.append("Pinecone backs up serverless indexes only; the source is not one")
     if not situation.same_project:
         why.append(
@@ -333,13 +346,7 @@ def _native(plan: Plan, situation: Situation, speeds: ServiceSpeeds) -> PathEsti
         why.append(
             f"{', '.join(situation.changed_by)} cannot apply: a backup restores every namespace as it is"
         )
-    return PathEstimate(
-        NATIVE,
-        seconds,
-        Cost(backup_bytes=size, restored_bytes=size),
-        "assumed backup and restore speeds (Pinecone publishes none)",
-        tuple(why),
-    )
+    return tuple(why)
 
 
 def _bulk(

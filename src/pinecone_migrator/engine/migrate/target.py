@@ -134,7 +134,8 @@ def create_target(source: StoreDescription, target: Store, request: MigrationReq
     )
     shape = source.shape
     log.info(
-        "created the target index %s (%s, metric %s%s)",
+        "created the target %s%s (%s, metric %s%s)",
+        "" if request.target.uri else "index ",
         request.target.label(),
         shape.vector_type,
         shape.metric,
