@@ -83,6 +83,7 @@ class Connection:
                     https=settings.https,
                     api_key=settings.api_key(),
                     timeout=60,
+                    check_compatibility=False,  # a request of its own, and a warning where it fails
                 )
             return self._client
 

@@ -96,13 +96,18 @@ def record_of(point: models.Record, dense: str | None, sparse: str | None, reser
     return Record(id=record_id_of(point), values=values, sparse=sparse_values, metadata=metadata)
 
 
-def vectors_of(record: Record, dense: str | None, sparse: str | None) -> dict[str, Any] | list[float]:
-    """The point's vector struct: named vectors, or the unnamed one's values."""
+def vectors_of(record: Record, dense: str | None, sparse: str | None, arrays: bool) -> dict[str, Any] | Any:
+    """The point's vector struct: named vectors, or the unnamed one's values. ``arrays``: dense values as
+    float32 arrays (local mode), which local mode scales in float32 both when it inserts a point and when it
+    updates one; given a list, it scales an update in float64 instead, and keeps a different vector."""
+    values: Any = None
+    if record.values is not None:
+        values = record.values if arrays else record.values.tolist()
     if dense == "":
-        return [] if record.values is None else record.values.tolist()
+        return [] if values is None else values
     named: dict[str, Any] = {}
-    if record.values is not None and dense is not None:
-        named[dense] = record.values.tolist()
+    if values is not None and dense is not None:
+        named[dense] = values
     if record.sparse is not None and sparse is not None:
         named[sparse] = models.SparseVector(
             indices=record.sparse.indices.tolist(), values=record.sparse.values.tolist()

@@ -269,17 +269,20 @@ class QdrantStore:
         collection = self._collection(namespace)
         schema = self._schema(collection) or self._namespace_collection(collection)
         field = self.settings.namespace_field if self._by_field else None
+        local = self.settings.local
         points = []
         for record in records:
             _check(record, schema, field)
             if schema.cosine:
                 record = normalised(record)
+            point: dict[str, Any] = {
+                "id": mapping.point_id(namespace, record.id),
+                "vector": mapping.vectors_of(record, schema.dense, schema.sparse, arrays=local),
+                "payload": mapping.payload_of(record, namespace, field),
+            }
+            # Local mode takes the arrays as they are (validating would make them lists again).
             points.append(
-                models.PointStruct(
-                    id=mapping.point_id(namespace, record.id),
-                    vector=mapping.vectors_of(record, schema.dense, schema.sparse),
-                    payload=mapping.payload_of(record, namespace, field),
-                )
+                models.PointStruct.model_construct(**point) if local else models.PointStruct(**point)
             )
         self.connection.call("upsert", lambda client: client.upsert(collection, points, wait=True))
         return WriteAck(count=len(records))
