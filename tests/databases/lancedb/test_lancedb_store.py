@@ -163,6 +163,30 @@ def test_columns_that_are_not_record_data_are_refused_unless_skipped(lance_folde
     assert skipping.fetch(DEFAULT_NAMESPACE, ["a"])[0].metadata == {}
 
 
+def test_integer_ids_are_their_decimal_text_listed_in_numeric_order(lance_folder: LanceFolder) -> None:
+    name = lance_folder.new_name("numbered")
+    keys = [120, 5, 12, -3, 2**62, 7]
+    data = pa.table(
+        {
+            "id": pa.array(keys, pa.int64()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(np.ones(24, np.float32)), 4),
+        }
+    )
+    lancedb.connect(str(lance_folder.path)).create_table(name, data)
+    store = _store(lance_folder, name, metric="cosine")
+    assert not store.capabilities().lists_bytewise  # numeric order: stable, not bytewise
+    assert flat(listed(store, DEFAULT_NAMESPACE, limit=4)) == [str(k) for k in sorted(keys)]
+    assert flat(listed(store, DEFAULT_NAMESPACE, prefix="12", limit=1)) == ["12", "120"]
+    fetched = store.fetch(DEFAULT_NAMESPACE, ["12", "-3", "012", "x", "99"])
+    assert sorted(r.id for r in fetched) == ["-3", "12"]
+    store.write(DEFAULT_NAMESPACE, [Record("8", _vector(8))])
+    for refused in ("08", "eight", str(2**63)):
+        with pytest.raises(RecordsRejected, match="IDs are int64 integers"):
+            store.write(DEFAULT_NAMESPACE, [Record(refused, _vector(9))])
+    store.delete(DEFAULT_NAMESPACE, ["5", "not-a-number"])
+    assert flat(listed(store, DEFAULT_NAMESPACE)) == ["-3", "7", "8", "12", "120", str(2**62)]
+
+
 # -- namespaces and IDs --------------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ every float64 exactly), booleans as booleans.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ METADATA_KEY = b"pinecone_migrator.metadata"
 SPARSE_COLUMNS = ("sparse_indices", "sparse_values")
 JSON_COLUMN = "metadata"
 STRINGS = pa.list_(pa.string())
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 def created_schema(shape: IndexShape, options: LanceOptions) -> pa.Schema:
@@ -67,6 +69,22 @@ class Layout:
     metadata_fields: tuple[pa.Field, ...]  # columns mode: one field per metadata key
     metric: str | None  # Pinecone's name; None: not known (the option must say)
     ours: bool  # created by this tool
+    id_type: pa.DataType  # a string, or an integer type (IDs are then its decimal text)
+
+    @property
+    def integer_ids(self) -> bool:
+        return bool(pa.types.is_integer(self.id_type))
+
+    def id_key(self, record_id: str) -> Any:
+        """The ID column's value for ``record_id``; None when no row can have it (an integer column and an
+        ID that is not the decimal text of one of its integers)."""
+        if not self.integer_ids:
+            return record_id
+        if not _DECIMAL.fullmatch(record_id):
+            return None
+        number = int(record_id)
+        info = np.iinfo(self.id_type.to_pandas_dtype())
+        return number if info.min <= number <= info.max else None
 
     @property
     def read_columns(self) -> list[str]:
@@ -115,7 +133,8 @@ class Layout:
         columns: dict[str, pa.Array] = {}
         if self.namespace_column:
             columns[self.namespace_column] = pa.array([namespace] * len(records), pa.string())
-        columns[self.id_column] = pa.array([r.id for r in records], schema.field(self.id_column).type)
+        keys = [self.id_key(r.id) for r in records]
+        columns[self.id_column] = pa.array(keys, schema.field(self.id_column).type)
         if self.vector_column:
             columns[self.vector_column] = _vectors(records, schema.field(self.vector_column).type)
         if self.sparse:
@@ -138,6 +157,10 @@ class Layout:
             raise RecordsRejected("upsert", f"record {record.id!r}: {reason}")
 
     def _unheld(self, record: Record) -> str | None:
+        if self.id_key(record.id) is None:
+            return (
+                f"the table's IDs are {self.id_type} integers, written as decimal digits (no leading zeros)"
+            )
         if record.values is not None:
             if self.vector_column is None:
                 return "the table has no vector column for dense values"
@@ -162,6 +185,8 @@ class Layout:
     def decode(self, table: pa.Table) -> list[Record]:
         count = table.num_rows
         ids = table.column(self.id_column).to_pylist()
+        if self.integer_ids:
+            ids = [None if key is None else str(key) for key in ids]
         vectors: list[Any] = [None] * count
         if self.vector_column:
             vectors = _vector_rows(table.column(self.vector_column))
@@ -191,9 +216,10 @@ def layout_of(schema: pa.Schema, options: LanceOptions) -> Layout:
     recorded = schema.metadata or {}
     ours = METRIC_KEY in recorded
     names = set(schema.names)
-    if options.id_column not in names or not pa.types.is_string(schema.field(options.id_column).type):
+    id_type = schema.field(options.id_column).type if options.id_column in names else None
+    if id_type is None or not (pa.types.is_string(id_type) or pa.types.is_integer(id_type)):
         raise options.problem(
-            f"the table has no string column {options.id_column!r} for record IDs "
+            f"the table has no string or integer column {options.id_column!r} for record IDs "
             f"(its columns: {', '.join(schema.names)}); name it with ?id_column=."
         )
     namespace = options.namespace_column if options.namespace_column in names else None
@@ -230,7 +256,9 @@ def layout_of(schema: pa.Schema, options: LanceOptions) -> Layout:
             f"the table was created with metric {recorded[METRIC_KEY].decode()}, not {options.metric}: "
             "leave ?metric= out."
         )
-    return Layout(options.id_column, namespace, vector, dimension, sparse, mode, fields, metric, ours)
+    return Layout(
+        options.id_column, namespace, vector, dimension, sparse, mode, fields, metric, ours, id_type
+    )
 
 
 def created_layout(shape: IndexShape, options: LanceOptions) -> Layout:

@@ -166,10 +166,15 @@ class LanceStore:
         return {c["values"]: c["counts"] for c in counts if c["values"] is not None}
 
     def capabilities(self) -> Capabilities:
+        layout = self._layout
+        if layout is None:
+            opened = self._opened()
+            layout = opened[1] if opened is not None else None
         return Capabilities(
             can_list=True,
             can_fetch_by_metadata=False,
-            lists_bytewise=True,
+            # Integer IDs list in numeric order: stable, not bytewise.
+            lists_bytewise=layout is None or not layout.integer_ids,
             max_write_records=MAX_WRITE_RECORDS,
             max_write_bytes=MAX_WRITE_BYTES,
             max_delete_ids=MAX_IDS,
@@ -186,15 +191,19 @@ class LanceStore:
         where = _in_namespace(layout, namespace)
         if where is None:
             return IdPage(ids=[], cursor=None)
-        where = where & _prefixed(layout.id_column, prefix)
+        if prefix:
+            where = where & _prefixed(_id_text(layout), prefix)
         if cursor is not None:
-            where = where & (_col(layout.id_column) > _lit(cursor))
+            after = layout.id_key(cursor)
+            if after is None:
+                raise RemoteError("list", f"{cursor!r} is not a cursor of this table", retryable=False)
+            where = where & (_col(layout.id_column) > _lit(after))
         with self._calling("list"):
             from lancedb.query import ColumnOrdering
 
             query = table.search().where(where).select([layout.id_column])
             query = query.order_by([ColumnOrdering(column_name=layout.id_column)]).limit(limit + 1)
-            ids = query.to_arrow().column(0).to_pylist()
+            ids = [str(key) for key in query.to_arrow().column(0).to_pylist()]
         more = len(ids) > limit
         ids = ids[:limit]
         return IdPage(ids=ids, cursor=ids[-1] if more else None)
@@ -204,9 +213,10 @@ class LanceStore:
             raise RemoteError("fetch", f"at most {MAX_IDS} IDs per fetch, got {len(ids)}", retryable=False)
         table, layout = self._open()
         where = _in_namespace(layout, namespace)
-        if where is None or not ids:
+        keys = _keys(layout, ids)
+        if where is None or not keys:
             return []
-        where = where & _col(layout.id_column).isin(list(dict.fromkeys(ids)))
+        where = where & _col(layout.id_column).isin(keys)
         with self._calling("fetch"):
             rows = _query(table, where, layout.read_columns)
             records = layout.decode(rows)
@@ -244,8 +254,9 @@ class LanceStore:
             raise RemoteError("delete", f"at most {MAX_IDS} IDs per delete, got {len(ids)}", retryable=False)
         table, layout = self._open()
         where = _in_namespace(layout, namespace)
-        if where is not None and ids:
-            where = where & _col(layout.id_column).isin(list(dict.fromkeys(ids)))
+        keys = _keys(layout, ids)
+        if where is not None and keys:
+            where = where & _col(layout.id_column).isin(keys)
             with self._write_lock, self._calling("delete"):
                 table.delete(where)
         return WriteAck(count=len(ids))
@@ -304,15 +315,27 @@ def _col(name: str) -> Expr:
     return col(name)
 
 
-def _lit(value: str) -> Expr:
+def _lit(value: Any) -> Expr:
     from lancedb.expr import lit
 
     return lit(value)
 
 
 def _listable(layout: Layout) -> Expr:
-    """Rows with an ID (a null never compares true)."""
-    return _col(layout.id_column) >= _lit("")
+    """Rows with an ID (a null is not equal to itself)."""
+    return _col(layout.id_column) == _col(layout.id_column)
+
+
+def _id_text(layout: Layout) -> Expr:
+    """The ID as text (what a prefix applies to)."""
+    column = _col(layout.id_column)
+    return column.cast("string") if layout.integer_ids else column
+
+
+def _keys(layout: Layout, ids: Sequence[str]) -> list[Any]:
+    """The ID column's values for ``ids``, once each, leaving out IDs no row can have."""
+    keys = (layout.id_key(record_id) for record_id in dict.fromkeys(ids))
+    return [key for key in keys if key is not None]
 
 
 def _in_namespace(layout: Layout, namespace: str) -> Expr | None:
@@ -322,12 +345,12 @@ def _in_namespace(layout: Layout, namespace: str) -> Expr | None:
     return (_col(layout.namespace_column) == _lit(namespace)) & _listable(layout)
 
 
-def _prefixed(column: str, prefix: str) -> Expr:
+def _prefixed(text: Expr, prefix: str) -> Expr:
     """IDs starting with ``prefix``: those from ``prefix`` up to (not including) the first string after all
     of them."""
-    start = _col(column) >= _lit(prefix)
+    start = text >= _lit(prefix)
     end = after_all_with(prefix)
-    return start if end is None else start & (_col(column) < _lit(end))
+    return start if end is None else start & (text < _lit(end))
 
 
 def after_all_with(prefix: str) -> str | None:
