@@ -72,7 +72,8 @@ def user_table(postgres: PostgresServer) -> str:
         "added date)",
         "CREATE INDEX ON shop.items USING hnsw (embedding vector_l2_ops)",
         "INSERT INTO shop.items VALUES "
-        "('b', '[1,2,3]', 'Zoë \"x\"', 0.1, 3, 0.5, '{x,y}', true, '{\"k\": [1, {\"n\": null}]}', '2026-01-02'),"
+        "('b', '[1,2,3]', 'Zoë \"x\"', 0.1, 3, 0.5, '{x,y}', true, '{\"k\": [1, {\"n\": null}]}', "
+        "'2026-01-02'),"
         "('a', '[-0,1e-45,3.5]', NULL, NULL, NULL, NULL, NULL, false, NULL, NULL)",
     )
     return "shop.items"
@@ -141,8 +142,8 @@ def test_namespaces_as_tables(postgres: PostgresServer) -> None:
     with pytest.raises(UserError, match="longer than PostgreSQL's 63 bytes"):
         store.write("n" * 60, [Record("x", np.ones(3, np.float32))])
     store.finish()
-    indexes = _sql(postgres, "SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%%hnsw%%' AND tablename LIKE %s",
-                   parameters=(f"{table}%",))  # fmt: skip
+    hnsw = "SELECT count(*) FROM pg_indexes WHERE indexdef LIKE '%%hnsw%%' AND tablename LIKE %s"
+    indexes = _sql(postgres, hnsw, parameters=(f"{table}%",))
     assert indexes == [(2,)]
 
 
@@ -179,7 +180,7 @@ def test_halfvec_holds_float16_values_as_the_room_says(postgres: PostgresServer)
     record = Record("h", np.array([1 / 3, 1e-6, -65504.0], np.float32), metadata={"n": 1})
     store.write("ns", [record])
     assert store.fetch("ns", ["h"]) == [change.expected(record)] != [record]
-    with pytest.raises(RecordsRejected, match="'big'.*halfvec"):
+    with pytest.raises(RecordsRejected, match=r"'big'.*halfvec"):
         store.write("ns", [Record("big", np.array([1, 2, 70_000], np.float32))])
 
 
