@@ -206,6 +206,8 @@ def test_namespaces_are_a_column_and_ids_are_matched_exactly(lance_folder: Lance
         wanted = sorted((i for i in AWKWARD_IDS if i.startswith(prefix)), key=lambda i: i.encode())
         assert flat(listed(store, "one", prefix=prefix, limit=1)) == wanted, repr(prefix)
 
+    with pytest.raises(RecordsRejected, match="LanceDB cannot take the batch"):
+        store.write("one", [Record("lone \ud800 surrogate", _vector(1))])  # not text UTF-8 can carry
     store.delete("one", ["it's", "nul\x00x", "é'x", "a_b"])
     left = set(AWKWARD_IDS) - {"it's", "nul\x00x", "é'x", "a_b"}
     assert set(flat(listed(store, "one"))) == left

@@ -130,6 +130,13 @@ class Layout:
             )
         for record in records:
             self._check(record)
+        try:
+            return self._rows(namespace, records, schema)
+        except (pa.ArrowException, UnicodeEncodeError, OverflowError) as error:
+            # Checked above record by record; what Arrow still refuses is named by the engine's bisection.
+            raise RecordsRejected("upsert", f"LanceDB cannot take the batch: {error}") from None
+
+    def _rows(self, namespace: str, records: Sequence[Record], schema: pa.Schema) -> pa.Table:
         columns: dict[str, pa.Array] = {}
         if self.namespace_column:
             columns[self.namespace_column] = pa.array([namespace] * len(records), pa.string())
