@@ -187,6 +187,25 @@ def test_integer_ids_are_their_decimal_text_listed_in_numeric_order(lance_folder
     assert flat(listed(store, DEFAULT_NAMESPACE)) == ["-3", "7", "8", "12", "120", str(2**62)]
 
 
+def test_fetch_by_metadata_filters_a_users_columns_in_id_order(lance_folder: LanceFolder) -> None:
+    name = lance_folder.new_name("filtered")
+    _user_table(lance_folder, name)
+    store = _store(lance_folder, name, metric="cosine")
+    store.write(DEFAULT_NAMESPACE, [Record("d", _vector(1), metadata={"count": 9.0, "flag": True})])
+    pages, cursor = [], None
+    while True:
+        page = store.fetch_by_metadata(DEFAULT_NAMESPACE, {"count": {"$gte": 3}}, cursor=cursor, limit=1)
+        pages.append([(r.id, r.metadata.get("count")) for r in page.records])
+        cursor = page.cursor
+        if cursor is None:
+            break
+    assert pages == [[("b", 3)], [("c", 7)], [("d", 9)]]
+    found = store.fetch_by_metadata(DEFAULT_NAMESPACE, {"tags": {"$in": ["a"]}, "flag": True})
+    assert [r.id for r in found.records] == ["b"] and found.records[0].values is not None
+    with pytest.raises(RemoteError, match=r"\$near"):
+        store.fetch_by_metadata(DEFAULT_NAMESPACE, {"count": {"$near": 3}})
+
+
 # -- namespaces and IDs --------------------------------------------------------------------------------------
 
 

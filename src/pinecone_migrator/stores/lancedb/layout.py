@@ -87,6 +87,12 @@ class Layout:
         return number if info.min <= number <= info.max else None
 
     @property
+    def metadata_columns(self) -> list[str]:
+        if self.metadata_mode == "json":
+            return [JSON_COLUMN]
+        return [f.name for f in self.metadata_fields]
+
+    @property
     def read_columns(self) -> list[str]:
         columns = [self.id_column]
         if self.vector_column:
@@ -191,9 +197,7 @@ class Layout:
 
     def decode(self, table: pa.Table) -> list[Record]:
         count = table.num_rows
-        ids = table.column(self.id_column).to_pylist()
-        if self.integer_ids:
-            ids = [None if key is None else str(key) for key in ids]
+        ids = self.ids_of(table)
         vectors: list[Any] = [None] * count
         if self.vector_column:
             vectors = _vector_rows(table.column(self.vector_column))
@@ -201,11 +205,18 @@ class Layout:
         if self.sparse:
             sparse = _sparse_rows(table.column(SPARSE_COLUMNS[0]), table.column(SPARSE_COLUMNS[1]))
         metadata = self._metadata_rows(table)
-        return [
-            Record(ids[n], vectors[n], sparse[n], metadata[n]) for n in range(count) if ids[n] is not None
-        ]
+        rows = zip(ids, vectors, sparse, metadata, strict=True)
+        return [Record(i, values, pairs, meta) for i, values, pairs, meta in rows if i is not None]
 
-    def _metadata_rows(self, table: pa.Table) -> list[dict[str, Any]]:
+    def ids_of(self, table: pa.Table | pa.RecordBatch) -> list[str | None]:
+        ids: list[Any] = table.column(self.id_column).to_pylist()
+        return [None if key is None else str(key) for key in ids] if self.integer_ids else ids
+
+    def metadata_of(self, table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
+        """Each row's metadata (from :attr:`metadata_columns`)."""
+        return self._metadata_rows(table)
+
+    def _metadata_rows(self, table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
         count = table.num_rows
         if self.metadata_mode == "json":
             texts = table.column(JSON_COLUMN).to_pylist()

@@ -19,6 +19,7 @@ The store pickles without its connection (verify's worker processes reconnect).
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
 import threading
@@ -39,6 +40,7 @@ from ..base import (
     Capabilities,
     IdPage,
     IndexShape,
+    RecordPage,
     StoreDescription,
     WriteAck,
 )
@@ -54,6 +56,7 @@ MAX_WRITE_RECORDS = 2_000
 MAX_WRITE_BYTES = 32_000_000
 MAX_IDS = 1_000
 MAX_LIST_PAGE = 1_000
+SCAN_BATCH = 8_192
 _ROW_OVERHEAD = 64
 
 
@@ -172,7 +175,7 @@ class LanceStore:
             layout = opened[1] if opened is not None else None
         return Capabilities(
             can_list=True,
-            can_fetch_by_metadata=False,
+            can_fetch_by_metadata=True,
             # Integer IDs list in numeric order: stable, not bytewise.
             lists_bytewise=layout is None or not layout.integer_ids,
             max_write_records=MAX_WRITE_RECORDS,
@@ -260,6 +263,47 @@ class LanceStore:
             with self._write_lock, self._calling("delete"):
                 table.delete(where)
         return WriteAck(count=len(ids))
+
+    def fetch_by_metadata(
+        self, namespace: str, metadata_filter: dict[str, Any], *, cursor: str | None = None, limit: int = 100
+    ) -> RecordPage:
+        """Records whose metadata matches, in ID order from after ``cursor`` (the last ID returned).
+
+        LanceDB cannot evaluate a Pinecone filter over JSON text, so the namespace's IDs and metadata (not
+        its vectors) are scanned in one stream and the filter applied here; only the matches are fetched
+        whole. One scan per call: a sync's ``--updated-field`` pass usually needs one."""
+        from ...filters import FilterError, compile_filter
+
+        if not 1 <= limit <= MAX_IDS:
+            raise RemoteError("fetch by metadata", f"limit must lie in 1..{MAX_IDS}", retryable=False)
+        try:
+            matches = compile_filter(metadata_filter)
+        except FilterError as error:
+            raise RemoteError("fetch by metadata", str(error), retryable=False) from None
+        table, layout = self._open()
+        where = _in_namespace(layout, namespace)
+        if where is None:
+            return RecordPage(records=[], cursor=None)
+        if cursor is not None:
+            after = layout.id_key(cursor)
+            if after is None:
+                raise RemoteError("fetch by metadata", f"{cursor!r} is not a cursor here", retryable=False)
+            where = where & (_col(layout.id_column) > _lit(after))
+        order = (lambda i: int(i)) if layout.integer_ids else (lambda i: i)
+        found: list[Any] = []  # the limit + 1 first matching keys in listing order
+        with self._calling("fetch by metadata"):
+            query = table.search().where(where).select([layout.id_column, *layout.metadata_columns])
+            for batch in query.limit(None).to_batches(SCAN_BATCH):
+                ids = layout.ids_of(batch)
+                for record_id, metadata in zip(ids, layout.metadata_of(batch), strict=True):
+                    if record_id is not None and matches(metadata):
+                        found.append(order(record_id))
+                found = heapq.nsmallest(limit + 1, found)
+        more = len(found) > limit
+        page = [str(key) for key in found[:limit]]
+        fetched = {record.id: record for record in self.fetch(namespace, page)}
+        records = [fetched[record_id] for record_id in page if record_id in fetched]
+        return RecordPage(records=records, cursor=page[-1] if more else None)
 
     # -- abilities -------------------------------------------------------------------------------------------
 
