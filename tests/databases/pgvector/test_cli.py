@@ -161,7 +161,12 @@ def test_a_killed_copy_into_pgvector_resumes_and_ends_equal(postgres: PostgresSe
             "--state",
             str(ledger),
         ]
-        args += ["--concurrency", "2", "--max-request-bytes", "10000"]  # small writes: a kill lands among them
+        args += [
+            "--concurrency",
+            "2",
+            "--max-request-bytes",
+            "10000",
+        ]  # small writes: a kill lands among them
         written = _killed_once_written(args, postgres, table, at_least=200)
         assert 200 <= written < total  # killed part-way
         resumed = run_cli(*args)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from pinecone_migrator.records import Record, SparseValues
 from pinecone_migrator.stores import fidelity
 from pinecone_migrator.stores.base import DEFAULT_NAMESPACE, IndexShape, Store, StoreDescription
 from pinecone_migrator.stores.pgvector import open_uri
+from pinecone_migrator.stores.pgvector.connections import MAX_CONNECTIONS
 from pinecone_migrator.stores.pgvector.store import PgvectorStore
 from pinecone_migrator.stores.uri import parse
 
@@ -287,6 +289,22 @@ def test_the_store_travels_to_another_process_without_its_connections(postgres: 
     store.write("ns", [Record("p", np.ones(3, np.float32))])
     copy = pickle.loads(pickle.dumps(store))
     assert copy.fetch("ns", ["p"]) == store.fetch("ns", ["p"]) and copy.settings == store.settings
+
+
+def test_many_threads_share_a_bounded_pool_of_connections(postgres: PostgresServer) -> None:
+    store = _created(postgres)
+    batches = [[Record(f"{n}-{i}", np.full(3, n, np.float32)) for i in range(20)] for n in range(64)]
+    with ThreadPoolExecutor(40) as pool:
+        assert sum(ack.count for ack in pool.map(lambda batch: store.write("ns", batch), batches)) == 1_280
+        assert (
+            sum(len(found) for found in pool.map(lambda b: store.fetch("ns", [r.id for r in b]), batches))
+            == 1_280
+        )
+        opened = _sql(
+            postgres, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pinecone-migrator'"
+        )
+    assert 1 <= opened[0][0] <= MAX_CONNECTIONS
+    assert store.describe().namespace_counts == {"ns": 1_280}
 
 
 def test_create_like_refuses_what_means_nothing_here(postgres: PostgresServer) -> None:

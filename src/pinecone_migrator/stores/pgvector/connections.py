@@ -14,6 +14,7 @@ from ...errors import MigratorError, RecordsRejected, RemoteError, UserError
 from .codec import register_loaders
 from .options import Settings
 
+MAX_CONNECTIONS = 16
 _TYPES_QUERY = "SELECT typname, oid FROM pg_type WHERE typname IN ('vector', 'halfvec', 'sparsevec')"
 _LOGIN_REFUSED = ("password authentication failed", "no password supplied", "authentication failed",
                   "password is required")  # fmt: skip
@@ -28,27 +29,46 @@ class AlreadyExists(MigratorError):
 
 
 class Connections:
+    """A bounded pool: each operation takes a connection for its duration and gives it back, so that the
+    engine's many threads share at most :data:`MAX_CONNECTIONS` sessions of the server."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._local = threading.local()
-        self._opened: list[Any] = []
+        self._idle: list[Any] = []
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._lock = threading.Lock()
+        self._generation = 0
+        self._born: dict[int, int] = {}  # id of each open connection -> the generation that opened it
         self.contacted = False
 
-    def connection(self) -> Any:
-        connection = getattr(self._local, "connection", None)
-        if connection is None or connection.closed or connection.broken:
-            connection = self._connect()
-            self._local.connection = connection
-            self._local.staged = set()
-        return connection
-
-    @property
-    def staged(self) -> set[str]:
-        """Staging tables this thread's connection has made (temporary: one session's)."""
-        self.connection()
-        staged: set[str] = self._local.staged
-        return staged
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        """A connection of this pool's for one operation (opened when none is idle)."""
+        self._slots.acquire()
+        connection = None
+        try:
+            with self._lock:
+                while self._idle and connection is None:
+                    candidate = self._idle.pop()
+                    if candidate.closed or candidate.broken:
+                        candidate.close()
+                    else:
+                        connection = candidate
+            if connection is None:
+                connection = self._connect()
+            yield connection
+        finally:
+            if connection is not None:
+                with self._lock:
+                    keep = not (connection.closed or connection.broken)
+                    keep = keep and self._born.get(id(connection)) == self._generation
+                    if keep:
+                        self._idle.append(connection)
+                    else:
+                        self._born.pop(id(connection), None)
+                if not keep:
+                    connection.close()
+            self._slots.release()
 
     def _connect(self) -> Any:
         import psycopg
@@ -62,9 +82,9 @@ class Connections:
             cursor.execute(_TYPES_QUERY)
             oids = {str(name): int(oid) for name, oid in cursor.fetchall()}
         register_loaders(connection, oids)
-        self.contacted = True
         with self._lock:
-            self._opened.append(connection)
+            self._born[id(connection)] = self._generation
+        self.contacted = True
         return connection
 
     def _not_connected(self, error: Exception) -> MigratorError:
@@ -89,20 +109,20 @@ class Connections:
 
     @contextmanager
     def cursor(self, operation: str, *, transaction: bool = False, refusable: bool = False) -> Iterator[Any]:
-        """A binary cursor of this thread's connection; errors translated. ``transaction``: all or nothing.
+        """A binary cursor of a pooled connection; errors translated. ``transaction``: all or nothing.
         ``refusable``: the statement writes records, so data errors are records refused (dead letters)."""
         import psycopg
 
-        connection = self.connection()
-        try:
-            if transaction:
-                with connection.transaction(), connection.cursor(binary=True) as cursor:
-                    yield cursor
-            else:
-                with connection.cursor(binary=True) as cursor:
-                    yield cursor
-        except psycopg.Error as error:
-            raise self._translated(operation, error, refusable, connection) from None
+        with self.session() as connection:
+            try:
+                if transaction:
+                    with connection.transaction(), connection.cursor(binary=True) as cursor:
+                        yield cursor
+                else:
+                    with connection.cursor(binary=True) as cursor:
+                        yield cursor
+            except psycopg.Error as error:
+                raise self._translated(operation, error, refusable, connection) from None
 
     def _translated(self, operation: str, error: Any, refusable: bool, connection: Any) -> MigratorError:
         from psycopg import errors
@@ -127,8 +147,6 @@ class Connections:
         ):
             return RecordsRejected(operation, text)
         if isinstance(error, (errors.OperationalError, errors.TransactionRollback)) or connection.broken:
-            if connection.broken:
-                self._forget(connection)
             return RemoteError(
                 operation,
                 f"PostgreSQL at {settings.host or 'localhost'}:{settings.port}: {text}. Run the same command "
@@ -142,24 +160,20 @@ class Connections:
             )
         return RemoteError(operation, f"{text} (table {settings.name})", retryable=False)
 
-    def _forget(self, connection: Any) -> None:
-        if getattr(self._local, "connection", None) is connection:
-            self._local.connection = None
-        connection.close()
-
     def forget_all(self) -> None:
-        """Connections are opened again on their next use (after the pgvector extension was created)."""
+        """Connections are opened anew (after the pgvector extension was created: its types' loaders)."""
         with self._lock:
-            self._opened, stale = [], self._opened
-        self._local = threading.local()
-        self._stale = stale  # closed by close(): a thread may still be using its connection
+            self._generation += 1
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
 
     def close(self) -> None:
         with self._lock:
-            opened, self._opened = self._opened, []
-        for connection in [*opened, *getattr(self, "_stale", [])]:
+            self._generation += 1
+            idle, self._idle = self._idle, []
+        for connection in idle:
             connection.close()
-        self._local = threading.local()
 
 
 def _first_line(error: Exception) -> str:

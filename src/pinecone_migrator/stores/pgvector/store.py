@@ -310,13 +310,9 @@ class PgvectorStore:
             key.insert(0, quoted(layout.namespace_column))
         updates = ", ".join(f"{quoted(name)} = EXCLUDED.{quoted(name)}" for name, _ in columns[len(key) :])
         action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-        staged = self._connections.staged
-        if stage not in staged:
-            with self._connections.cursor("upsert") as db:
-                db.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-                           f"SELECT {names} FROM {target} WITH NO DATA")  # fmt: skip
-            staged.add(stage)
         with self._connections.cursor("upsert", transaction=True, refusable=True) as db:
+            db.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+                       f"SELECT {names} FROM {target} WITH NO DATA")  # fmt: skip
             with db.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types([copy_type for _, copy_type in columns])
                 for row in rows:
