@@ -253,6 +253,7 @@ def test_the_end_of_a_prefix_range() -> None:
         ("lancedb://{root}?table=t&metadata=yaml", "metadata=json or metadata=columns"),
         ("lancedb://{root}?table=t&tabel=u", "unknown option"),
         ("lancedb://{root}?table=t&skip_columns=id", "skip_columns names a column"),
+        ("lancedb://{root}?table=a/b", "letters, digits"),
     ],
 )
 def test_bad_uris_are_refused_without_touching_anything(tmp_path: Path, uri: str, said: str) -> None:

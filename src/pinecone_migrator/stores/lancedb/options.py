@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ from ..uri import StoreUri
 LANCE_METRICS = {"cosine": "cosine", "euclidean": "l2", "dotproduct": "dot"}
 _PINECONE_METRIC = {**{lance: ours for ours, lance in LANCE_METRICS.items()}, **{m: m for m in LANCE_METRICS}}
 METADATA_MODES = ("json", "columns")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,10 @@ def parse_options(uri: StoreUri) -> LanceOptions:
     table = found["table"]
     if not table:
         raise uri.problem("name the table: add ?table=NAME.")
+    if not _TABLE_NAME.fullmatch(table):
+        raise uri.problem(
+            f"table name {table!r}: LanceDB table names hold letters, digits, '_', '-' and '.' only."
+        )
     metric = found["metric"]
     if metric is not None:
         if metric.lower() not in _PINECONE_METRIC:

@@ -332,6 +332,8 @@ class LanceStore:
                 "those options out."
             )
         schema = created_schema(source.shape, self.options)
+        if os.path.exists(self.options.path) and not os.path.isdir(self.options.path):
+            raise self.options.problem(f"{self.options.path} is a file, not a LanceDB folder.")
         if self._opened() is not None:
             raise self.options.problem(f"the table {self.options.table!r} exists already.")
         with self._calling("create"):
