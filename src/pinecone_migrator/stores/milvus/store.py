@@ -15,8 +15,10 @@ on a server travels as its address and connects again where it arrives.
 from __future__ import annotations
 
 import base64
+import bisect
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -38,7 +40,12 @@ T = TypeVar("T")
 MAX_QUERY_ROWS = 16_384  # Milvus's limit on one query's offset + limit
 CONNECT_SECONDS = 10.0
 CALL_SECONDS = 60.0
+SNAPSHOT_SECONDS = 5.0
 _lite_writers: dict[str, threading.Lock] = {}
+# Milvus Lite listings held in memory: (location, namespace) -> (write version, taken at, sorted keys).
+_snapshots: dict[tuple[str, str], tuple[int, float, list[tuple[Any, str]]]] = {}
+_versions: Counter[str] = Counter()
+_snapshots_lock = threading.Lock()
 _lite_writers_lock = threading.Lock()
 _CONNECTION_WORDS = (
     "fail connecting",
@@ -343,20 +350,90 @@ class MilvusStore:
             prefix_filter = expr.starting_with(layout.pk, key_prefix + prefix)
         else:
             prefix_filter = expr.starting_with(layout.id, prefix) if not layout.pk_is_int else None
-        bound = None if after is None else expr.after(layout.pk, after)
-        rows = self._query(
-            layout,
-            expr.both(namespace_filter, prefix_filter, bound),
-            [layout.pk, layout.id],
-            limit + 1,
-            partitions,
-        )
+        if self._lite:
+            rows = self._listed_from_snapshot(layout, namespace, partitions, prefix, after, limit + 1)
+        else:
+            bound = None if after is None else expr.after(layout.pk, after)
+            rows = self._query(
+                layout,
+                expr.both(namespace_filter, prefix_filter, bound),
+                [layout.pk, layout.id],
+                limit + 1,
+                partitions,
+            )
         if layout.pk_is_int and prefix:
             rows = [row for row in rows if str(row[layout.id]).startswith(prefix)]
         more = len(rows) > limit
         rows = rows[:limit]
         ids = [str(row[layout.id]) for row in rows]
         return IdPage(ids=ids, cursor=_encode_cursor(prefix, rows[-1][layout.pk]) if more else None)
+
+    def _listed_from_snapshot(
+        self,
+        layout: Layout,
+        namespace: str,
+        partitions: list[str] | None,
+        prefix: str,
+        after: str | int | None,
+        count: int,
+    ) -> list[dict[str, Any]]:
+        """Up to ``count`` rows of a listing page, from the namespace's keys held in memory.
+
+        Milvus Lite sorts every row of a collection for each ordered query, so a page costs as much as
+        the whole listing; the keys of a namespace are read once instead and kept while nothing is written
+        to the collection from this process (and for a few seconds at most: another process may write to a
+        served Lite directory)."""
+        keys = self._namespace_keys(layout, namespace, partitions)
+        by_key = layout.ours or (layout.id == layout.pk and not layout.pk_is_int)
+        wanted_prefix = namespace_prefix(layout, namespace) + prefix
+        start = 0
+        if by_key:
+            start = bisect.bisect_left(keys, (wanted_prefix,))
+        if after is not None:
+            start = max(start, bisect.bisect_right(keys, (after, "\U0010ffff" * 2)))
+        rows: list[dict[str, Any]] = []
+        for key, record_id in keys[start:]:
+            if len(rows) == count or (by_key and not str(key).startswith(wanted_prefix)):
+                break
+            if not by_key and not record_id.startswith(prefix):
+                continue
+            rows.append({layout.pk: key, layout.id: record_id})
+        return rows
+
+    def _namespace_keys(
+        self, layout: Layout, namespace: str, partitions: list[str] | None
+    ) -> list[tuple[Any, str]]:
+        place = self.address.location()
+        cache_key = (place, namespace)
+        with _snapshots_lock:
+            version = _versions[place]
+            held = _snapshots.get(cache_key)
+            if held is not None and held[0] == version and time.monotonic() - held[1] < SNAPSHOT_SECONDS:
+                return held[2]
+        taken = time.monotonic()
+        ranged = expr.starting_with(layout.pk, namespace_prefix(layout, namespace)) if layout.ours else None
+        filter_text = expr.both(self._namespace_filter(layout, namespace), ranged)
+        name = self.address.collection
+        rows = self._call(
+            "list",
+            lambda c: c.query(
+                name,
+                filter=filter_text or _everything(layout, namespace),
+                output_fields=[layout.pk, layout.id],
+                partition_names=partitions,
+                consistency_level="Strong",
+            ),
+        )
+        keys = sorted((row[layout.pk], str(row[layout.id])) for row in rows)
+        with _snapshots_lock:
+            _snapshots[cache_key] = (version, taken, keys)
+        return keys
+
+    def _written(self) -> None:
+        """Listings held in memory are out of date once this process writes to the collection."""
+        if self._lite:
+            with _snapshots_lock:
+                _versions[self.address.location()] += 1
 
     def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
         layout = self._ready()
@@ -419,7 +496,10 @@ class MilvusStore:
         partition = self._writable_partition(namespace)
         name = self.address.collection
         with self._writing():
-            self._call("upsert", lambda c: c.upsert(name, rows, partition_name=partition), writing=True)
+            try:
+                self._call("upsert", lambda c: c.upsert(name, rows, partition_name=partition), writing=True)
+            finally:
+                self._written()
         return WriteAck(count=len(records))
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
@@ -436,7 +516,10 @@ class MilvusStore:
         name = self.address.collection
         partition = partitions[0] if partitions else None
         with self._writing():
-            self._call("delete", lambda c: c.delete(name, filter=filter_text, partition_name=partition))
+            try:
+                self._call("delete", lambda c: c.delete(name, filter=filter_text, partition_name=partition))
+            finally:
+                self._written()
         return WriteAck(count=len(ids))
 
     def _check_namespace(self, layout: Layout, namespace: str) -> None:
