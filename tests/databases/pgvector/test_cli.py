@@ -252,3 +252,24 @@ def test_bad_input_creates_nothing(pinecone: ServerProcess, postgres: PostgresSe
     )  # fmt: skip
     assert missing.returncode == 2 and "Traceback" not in missing.stderr, missing.stderr[-2000:]
     assert _sql(postgres, "SELECT to_regclass(%s) IS NULL", (table,)) == [(True,)]
+
+
+def test_a_table_is_never_its_own_target(postgres: PostgresServer, tmp_path: Path) -> None:
+    """The same table named two ways (localhost and 127.0.0.1, postgres:// and postgresql://) is one."""
+    table = new_table("itself")
+    _sql(postgres, "CREATE EXTENSION IF NOT EXISTS vector")
+    _sql(postgres, f"CREATE TABLE {table} (id text PRIMARY KEY, embedding vector(2))")
+    _sql(postgres, f"CREATE INDEX ON {table} USING hnsw (embedding vector_cosine_ops)")
+    _sql(postgres, f"INSERT INTO {table} VALUES ('a', '[1,2]')")
+    other_spelling = f"postgres://postgres@localhost:{postgres.port}/postgres?table=public.{table}"
+    refused = run_cli(
+        "migrate",
+        "--source",
+        postgres.uri(table),
+        "--target",
+        other_spelling,
+        "--state",
+        str(tmp_path / "s.sqlite"),
+    )
+    assert refused.returncode == 2 and "never writes to its source" in refused.stderr, refused.stderr[-2000:]
+    assert _sql(postgres, f"SELECT id, embedding::text FROM {table}") == [("a", "[1,2]")]

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ...errors import RecordsRejected, UserError
+from ...errors import RecordsRejected, RemoteError, UserError
 from ...records import Record
 from .. import fidelity
 from ..base import DEFAULT_NAMESPACE, Capabilities, IdPage, IndexShape, StoreDescription, WriteAck
@@ -377,16 +377,34 @@ class PgvectorStore:
         self._layout = None
 
     def _create(self, table: str, layout: Layout) -> None:
+        self._ensure_extension()
         try:
             with self._connections.cursor("create table", transaction=True) as db:
-                db.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
-                if db.fetchone() is None:
-                    db.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                    self._connections.forget_all()  # reconnect: the new types need their loaders
                 for statement in create_statements(layout, self.settings.schema, table):
                     db.execute(statement)
         except AlreadyExists:
             pass  # made meanwhile by another thread or run: used like any existing table
+
+    def _ensure_extension(self) -> None:
+        with self._connections.cursor("create table") as db:
+            db.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'")
+            if db.fetchone() is not None:
+                return
+        settings = self.settings
+        try:
+            with self._connections.cursor("create extension") as db:
+                db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except AlreadyExists:
+            pass
+        except (UserError, RemoteError) as error:
+            if isinstance(error, RemoteError) and error.retryable:
+                raise
+            raise settings.problem(
+                f"database {settings.database or '(default)'} has no pgvector extension, and creating it "
+                f"failed ({error}). Ask an administrator to install pgvector and run CREATE EXTENSION vector "
+                "there."
+            ) from None
+        self._connections.forget_all()  # reconnect: the new types need their loaders
 
     def _create_namespace_table(self, table: str) -> None:
         base = self.layout
