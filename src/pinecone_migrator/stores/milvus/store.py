@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import bisect
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -147,6 +148,9 @@ class MilvusStore:
     # -- what the collection is ----------------------------------------------------------------------------
 
     def exists(self) -> bool:
+        lite_path = self.address.lite_path
+        if lite_path is not None and not os.path.isdir(lite_path) and self._client is None:
+            return False  # opening it would create the data directory: nothing is made to find out
         return bool(self._call("describe", lambda c: c.has_collection(self.address.collection)))
 
     def layout(self) -> Layout:
