@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import lancedb
@@ -238,6 +239,49 @@ def test_the_end_of_a_prefix_range() -> None:
     assert after_all_with("a\U0010ffff") == "b"
     assert after_all_with("\U0010ffff") is None
     assert after_all_with("\ud7ff") == "\ue000"
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dotproduct"])
+def test_search_scores_as_pinecone_does(lance_folder: LanceFolder, metric: str) -> None:
+    store = _store(lance_folder, lance_folder.new_name(metric))
+    store.create_like(replace(DENSE, shape=IndexShape("dense", metric, 4)))
+    rng = np.random.default_rng(3)
+    records = [
+        Record(
+            f"r{n:02d}",
+            rng.standard_normal(4).astype(np.float32),
+            SparseValues(np.array([n % 5, 7], np.uint32), np.array([1.5, -0.5], np.float32))
+            if n % 2
+            else None,
+        )
+        for n in range(40)
+    ]
+    store.write("ns", records)
+    store.write("other", records[:1])
+    query = records[1]
+    assert query.values is not None and query.sparse is not None
+    query_values, query_sparse = query.values.astype(np.float64), query.sparse
+
+    def pairs(sparse: SparseValues | None) -> dict[int, float]:
+        if sparse is None:
+            return {}
+        return dict(zip(sparse.indices.tolist(), sparse.values.tolist(), strict=True))
+
+    def score(record: Record) -> float:
+        assert record.values is not None
+        theirs = record.values.astype(np.float64)
+        if metric == "euclidean":
+            return float(((query_values - theirs) ** 2).sum())
+        if metric == "cosine":
+            return float(query_values @ theirs / np.linalg.norm(query_values) / np.linalg.norm(theirs))
+        sparse = pairs(record.sparse)
+        hybrid = sum(value * sparse.get(index, 0.0) for index, value in pairs(query_sparse).items())
+        return float(query_values @ theirs) + hybrid
+
+    expected = sorted(records, key=score, reverse=metric != "euclidean")[:5]
+    matches = store.query("ns", query, 5)
+    assert [m.id for m in matches] == [r.id for r in expected]
+    assert max(abs(m.score - score(r)) for m, r in zip(matches, expected, strict=True)) < 1e-5
 
 
 # -- options and errors --------------------------------------------------------------------------------------

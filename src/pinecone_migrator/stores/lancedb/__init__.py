@@ -27,7 +27,8 @@ Records a table cannot hold (another dimension, sparse values without sparse col
 without a column or a value its column's type cannot hold exactly) refuse their batch, naming the record,
 before anything of it is written: the engine narrows it down to dead letters. Writes of one table are
 serialised within a process; two processes writing one table at once could both insert a new ID (LanceDB's
-merge_insert does not lock). There is no similarity search here (verify --level search cannot judge).
+merge_insert does not lock). Similarity search (verify --level search) scores as Pinecone does: LanceDB's
+exact (unindexed) dense search, plus sparse dot products computed here for a hybrid query.
 """
 
 from __future__ import annotations

@@ -419,3 +419,17 @@ def _cell(value: Any, kind: str | None) -> Any:
     if kind == "float" and isinstance(value, (int, float)):
         return float(value)
     return value
+
+
+def sparse_dots(query: SparseValues, rows: pa.Table) -> np.ndarray:
+    """Each row's sparse dot product with ``query`` (0 for a row without sparse values), in float64."""
+    dots = np.zeros(rows.num_rows)
+    for n, pairs in enumerate(_sparse_rows(rows.column(SPARSE_COLUMNS[0]), rows.column(SPARSE_COLUMNS[1]))):
+        if pairs is not None:
+            _, mine, theirs = np.intersect1d(
+                query.indices, pairs.indices, assume_unique=True, return_indices=True
+            )
+            dots[n] = float(
+                np.dot(query.values[mine].astype(np.float64), pairs.values[theirs].astype(np.float64))
+            )
+    return dots

@@ -30,6 +30,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -40,13 +41,14 @@ from ..base import (
     Capabilities,
     IdPage,
     IndexShape,
+    Match,
     RecordPage,
     StoreDescription,
     WriteAck,
 )
 from ..fidelity import Room
-from .layout import Layout, created_schema, layout_of
-from .options import LanceOptions
+from .layout import SPARSE_COLUMNS, Layout, created_schema, layout_of, sparse_dots
+from .options import LANCE_METRICS, LanceOptions
 
 if TYPE_CHECKING:
     from lancedb.expr import Expr
@@ -139,18 +141,14 @@ class LanceStore:
 
     def describe(self) -> StoreDescription:
         table, layout = self._open()
-        if layout.metric is None:
-            raise self.options.problem(
-                "LanceDB keeps no metric with a table this tool did not create: say which one its vectors "
-                "are compared by with ?metric=cosine, ?metric=euclidean or ?metric=dotproduct."
-            )
+        metric = self.describe_metric(layout)
         if layout.vector_column is None and not layout.sparse:
             raise self.options.problem(
                 "the table has neither a vector column (fixed_size_list<float32>) nor sparse columns "
                 "(sparse_indices, sparse_values)."
             )
         vector_type = "dense" if layout.vector_column else "sparse"
-        shape = IndexShape(vector_type, layout.metric, layout.dimension)
+        shape = IndexShape(vector_type, metric, layout.dimension)
         return StoreDescription(
             name=self.options.table,
             shape=shape,
@@ -304,6 +302,47 @@ class LanceStore:
         fetched = {record.id: record for record in self.fetch(namespace, page)}
         records = [fetched[record_id] for record_id in page if record_id in fetched]
         return RecordPage(records=records, cursor=page[-1] if more else None)
+
+    def query(self, namespace: str, record: Record, top_k: int) -> list[Match]:
+        """The ``top_k`` best matches of ``record``'s own vectors, scored as Pinecone scores: cosine
+        similarity, dot product, squared euclidean distance (lower is better); for dotproduct, a record's
+        sparse values add their dot product (hybrid). LanceDB has no sparse search, so a hybrid query scores
+        every row of the namespace (dense by LanceDB, sparse here): exact, and as slow as a scan."""
+        table, layout = self._open()
+        metric = self.describe_metric(layout)
+        where = _in_namespace(layout, namespace)
+        if where is None:
+            return []
+        hybrid = layout.sparse and record.sparse is not None and metric == "dotproduct"
+        dense = layout.vector_column is not None and record.values is not None
+        if not dense and not hybrid:
+            return []
+        columns = [layout.id_column, *(SPARSE_COLUMNS if hybrid else ())]
+        with self._calling("query"):
+            if dense:
+                rows_wanted = _query(table, where, [layout.id_column]).num_rows if hybrid else top_k
+                search: Any = table.search(record.values, vector_column_name=layout.vector_column)
+                search = search.distance_type(LANCE_METRICS[metric]).where(where, prefilter=True)
+                rows = search.select([*columns, "_distance"]).limit(max(rows_wanted, 1)).to_arrow()
+                distance = rows.column("_distance").to_numpy().astype(np.float64)
+                scores = distance if metric == "euclidean" else 1.0 - distance
+            else:
+                rows = _query(table, where, columns)
+                scores = np.zeros(rows.num_rows)
+            if hybrid:
+                assert record.sparse is not None
+                scores = scores + sparse_dots(record.sparse, rows)
+        ids = layout.ids_of(rows)
+        order = np.argsort(scores if metric == "euclidean" else -scores, kind="stable")[:top_k]
+        return [Match(str(ids[n]), float(scores[n])) for n in order if ids[n] is not None]
+
+    def describe_metric(self, layout: Layout) -> str:
+        if layout.metric is None:
+            raise self.options.problem(
+                "LanceDB keeps no metric with a table this tool did not create: say which one its vectors "
+                "are compared by with ?metric=cosine, ?metric=euclidean or ?metric=dotproduct."
+            )
+        return layout.metric
 
     # -- abilities -------------------------------------------------------------------------------------------
 
