@@ -139,10 +139,8 @@ def test_a_killed_copy_into_lancedb_resumes_and_ends_equal(tmp_path: Path) -> No
             "--state",
             str(ledger),
         ]
-        listed = killed_mid_run(args, ledger, at_least=200)
-        assert listed < 1_500
-        partial = _table(tmp_path / "db", "killed").count_rows()
-        assert partial < 1_500
+        killed_mid_run(args, ledger, at_least=200)
+        assert _table(tmp_path / "db", "killed").count_rows() < 1_500  # killed part-way
         resumed = run_cli(*args)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert records_of(_lance(uri)) == as_records(contents)
