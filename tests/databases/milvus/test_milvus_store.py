@@ -8,6 +8,7 @@ import pickle
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -237,23 +238,33 @@ def test_an_unreachable_server_is_a_retryable_error() -> None:
     assert time.monotonic() - started < 30
 
 
-def test_a_source_is_only_read(lite: LiteDirectory) -> None:
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    """The data directory's files but the index sidecars Lite builds when loading (for indexes the
+    collection declares already)."""
+    return {
+        str(p): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.parent.name != "indexes"
+    }
+
+
+def test_a_source_is_only_read(tmp_path: Path) -> None:
+    """A Lite source starts unloaded in a new process: the store loads it (Lite keeps load state in the
+    process) and reads it; no data file changes (loading builds the sidecars of the declared indexes)."""
+    lite = LiteDirectory(tmp_path)
     client: Any = lite.client()
-    name = lite.new_name("unloaded")
+    name = "unloaded"
     _users_collection(client, name, load=False)
+    client.flush(name)
     before = (sorted(client.list_collections()), client.list_partitions(name), client.list_indexes(name))
+    files = _files(lite.path)
     source = _store(lite.uri(name), side="source")
-    with pytest.raises(UserError, match="is not loaded: load it"):
-        source.describe()
-    assert "NotLoad" in str(client.get_load_state(name)["state"])
-    client.load_collection(name)
-    source = _store(lite.uri(name), side="source")
-    source.describe()
-    _all_ids(source, "acme")
-    source.fetch("acme", ["d01"])
+    assert source.describe().namespace_counts == {"acme": 5, "globex": 5}
+    assert len(_all_ids(source, "acme")) == 5 and len(source.fetch("acme", ["d01"])) == 1
     after = (sorted(client.list_collections()), client.list_partitions(name), client.list_indexes(name))
-    assert after == before
+    assert after == before and _files(lite.path) == files
     assert not _store(lite.uri("nothing_here"), side="source").exists()
+    lite.close()
 
 
 def test_a_server_store_travels_to_other_processes_and_a_lite_one_says_why_not(

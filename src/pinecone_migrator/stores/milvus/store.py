@@ -176,14 +176,16 @@ class MilvusStore:
         return inferred(self.address, described, metrics)
 
     def _ready(self) -> Layout:
-        """The layout, with the collection loaded (a target is loaded; a source must be loaded already: no
-        state of a source is changed)."""
+        """The layout, with the collection loaded. A target is loaded; so is a Milvus Lite source, whose
+        load state lives in the process serving it and nothing stored changes (it starts unloaded in every
+        new process); a source on a Milvus server must be loaded already (loading it there would change
+        what the cluster holds in memory for its other users)."""
         layout = self.layout()
         if not self._loaded:
             name = self.address.collection
             state = self._call("load", lambda c: c.get_load_state(name))
             if "NotLoad" in str(state.get("state")):
-                if self.address.side == "source":
+                if self.address.side == "source" and not self._lite:
                     raise self.address.problem(
                         f"the {self.address.describe()} is not loaded: load it (load_collection) and run "
                         "again; a source is only read."
