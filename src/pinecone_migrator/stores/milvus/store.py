@@ -9,7 +9,11 @@ see every acknowledged write).
 Milvus Lite takes one process per data directory and one writer per collection: this store writes one
 batch at a time to a Lite collection (the engine's other threads read meanwhile), and a store on a Lite
 directory cannot be sent to worker processes (pickling it says so; verify then scans with threads). A store
-on a server travels as its address and connects again where it arrives.
+on a server travels as its address and connects again where it arrives. Lite sorts every row of a
+collection for each ordered query, so on Lite a namespace's keys are read once per listing and paged from
+memory until this process writes to the collection (at most 5 s). Lite keeps a collection's load state in
+the serving process: a Lite source is loaded when opened (nothing stored changes); a source on a server
+must be loaded already.
 """
 
 from __future__ import annotations
