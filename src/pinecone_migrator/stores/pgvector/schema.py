@@ -108,7 +108,13 @@ def created_layout(settings: Settings, vector_type: str, metric: str, dimension:
 
 
 def quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    """An identifier, for statements sent with parameters (so ``%`` is doubled: every statement of this
+    package is; COPY, which takes none, undoes it with :func:`unparametrised`)."""
+    return '"' + name.replace('"', '""').replace("%", "%%") + '"'
+
+
+def unparametrised(statement: str) -> str:
+    return statement.replace("%%", "%")
 
 
 def qualified(schema: str, table: str) -> str:

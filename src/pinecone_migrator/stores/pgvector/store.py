@@ -14,7 +14,15 @@ import orjson
 from ...errors import RecordsRejected, RemoteError, UserError
 from ...records import Record
 from .. import fidelity
-from ..base import DEFAULT_NAMESPACE, Capabilities, IdPage, IndexShape, StoreDescription, WriteAck
+from ..base import (
+    DEFAULT_NAMESPACE,
+    Capabilities,
+    IdPage,
+    IndexShape,
+    RecordPage,
+    StoreDescription,
+    WriteAck,
+)
 from .connections import AlreadyExists, Connections, MissingTable
 from .mapping import MAX_ID_LENGTH, record_of, refusal, row_of, select_list, written_columns
 from .options import MAX_IDENTIFIER_BYTES, METRICS, Settings
@@ -29,10 +37,12 @@ from .schema import (
     qualified,
     quoted,
     table_oid,
+    unparametrised,
 )
 
 CURSOR_PREFIX = "pg1:"
 LIMITS = Capabilities(
+    can_fetch_by_metadata=True,
     max_write_records=1_000,
     max_write_bytes=16_000_000,
     max_delete_ids=1_000,
@@ -134,16 +144,17 @@ class PgvectorStore:
         with self._connections.cursor("count records") as cursor:
             if settings.namespaces == "tables":
                 for table, namespace in self._namespace_tables(cursor):
-                    cursor.execute(f"SELECT count(*) FROM {qualified(settings.schema, table)}")
+                    cursor.execute(f"SELECT count(*) FROM {qualified(settings.schema, table)}", [])
                     counts[namespace] = int(cursor.fetchone()[0])
             elif layout.namespace_column is None:
-                cursor.execute(f"SELECT count(*) FROM {qualified(settings.schema, settings.table)}")
+                cursor.execute(f"SELECT count(*) FROM {qualified(settings.schema, settings.table)}", [])
                 counts[DEFAULT_NAMESPACE] = int(cursor.fetchone()[0])
             else:
                 column = quoted(layout.namespace_column)
                 cursor.execute(
                     f"SELECT {column}, count(*) FROM {qualified(settings.schema, settings.table)} "
-                    f"GROUP BY {column}"
+                    f"GROUP BY {column}",
+                    [],
                 )
                 for value, count in cursor.fetchall():
                     counts[value or DEFAULT_NAMESPACE] = counts.get(value or DEFAULT_NAMESPACE, 0) + int(
@@ -232,7 +243,7 @@ class PgvectorStore:
         if len(ids) <= limit:
             return IdPage(ids=ids, cursor=None)
         ids = ids[:limit]
-        return IdPage(ids=ids, cursor=CURSOR_PREFIX + base64.urlsafe_b64encode(ids[-1].encode()).decode())
+        return IdPage(ids=ids, cursor=_cursor_after(ids[-1]))
 
     def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
         place = self._table_of(namespace)
@@ -252,6 +263,43 @@ class PgvectorStore:
         except MissingTable:
             return []
         return [record_of(row, layout) for row in rows]
+
+    def fetch_by_metadata(
+        self, namespace: str, metadata_filter: dict[str, Any], *, cursor: str | None = None, limit: int = 100
+    ) -> RecordPage:
+        """The records matching a Pinecone filter, evaluated by PostgreSQL (see :mod:`.filters_sql`), a page
+        at a time in bytewise ID order."""
+        from ...filters import FilterError
+        from .filters_sql import translated
+
+        layout = self.layout
+        try:
+            condition, filter_parameters = translated(metadata_filter, layout)
+        except FilterError as error:
+            raise self.settings.problem(f"fetch by metadata: {error}") from None
+        place = self._table_of(namespace)
+        if place is None:
+            return RecordPage(records=[], cursor=None)
+        table, namespace_value = place
+        where, parameters = self._where(namespace_value)
+        id_column = f'{quoted(layout.id_column)} COLLATE "C"'
+        if cursor is not None:
+            where += f"{id_column} > %s AND "
+            parameters.append(_position(cursor))
+        limit = max(1, min(limit, LIMITS.max_fetch_ids))
+        query = (
+            f"SELECT {select_list(layout)} FROM {qualified(self.settings.schema, table)} "
+            f"WHERE {where}{condition} ORDER BY {id_column} LIMIT {limit + 1}"
+        )
+        try:
+            with self._connections.cursor("fetch by metadata") as db:
+                db.execute(query, [*parameters, *filter_parameters])
+                rows = db.fetchall()
+        except MissingTable:
+            return RecordPage(records=[], cursor=None)
+        records = [record_of(row, layout) for row in rows[:limit]]
+        more = len(rows) > limit
+        return RecordPage(records=records, cursor=_cursor_after(records[-1].id) if more else None)
 
     def request_size(self, record: Record) -> int:
         size = ROW_OVERHEAD + len(record.id.encode()) + 4 * record.dimension
@@ -312,14 +360,15 @@ class PgvectorStore:
         action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
         with self._connections.cursor("upsert", transaction=True, refusable=True) as db:
             db.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-                       f"SELECT {names} FROM {target} WITH NO DATA")  # fmt: skip
-            with db.copy(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+                       f"SELECT {names} FROM {target} WITH NO DATA", [])  # fmt: skip
+            with db.copy(unparametrised(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)")) as copy:
                 copy.set_types([copy_type for _, copy_type in columns])
                 for row in rows:
                     copy.write_row(row)
             db.execute(
                 f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
-                f"ON CONFLICT ({', '.join(key)}) {action}"
+                f"ON CONFLICT ({', '.join(key)}) {action}",
+                [],
             )
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
@@ -381,7 +430,7 @@ class PgvectorStore:
         try:
             with self._connections.cursor("create table", transaction=True) as db:
                 for statement in create_statements(layout, self.settings.schema, table):
-                    db.execute(statement)
+                    db.execute(statement, [])
         except AlreadyExists:
             pass  # made meanwhile by another thread or run: used like any existing table
 
@@ -427,8 +476,12 @@ class PgvectorStore:
             for table in tables:
                 statement = index_statement(layout, settings.schema, table)
                 if statement is not None:
-                    db.execute(statement)
+                    db.execute(statement, [])
         self._layout = None
+
+
+def _cursor_after(record_id: str) -> str:
+    return CURSOR_PREFIX + base64.urlsafe_b64encode(record_id.encode()).decode()
 
 
 def _position(cursor: str) -> str:
