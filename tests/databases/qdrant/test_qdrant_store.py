@@ -264,6 +264,21 @@ def test_a_record_using_a_reserved_key_is_refused_and_nothing_of_its_batch_writt
         store.write("ns", [Record("wide", values=np.ones(3, np.float32))])
 
 
+def test_a_listing_read_ahead_never_outlives_a_write(qdrant_folder: QdrantFolder) -> None:
+    """Local mode lists long pages and keeps what the caller did not ask for yet; a write or delete in
+    between drops it, so a listing resumed from a cursor sees the collection as it is."""
+    store = _made_like(qdrant_folder, IndexShape("dense", "dotproduct", 2))
+    store.write("ns", [Record(f"r{n:02d}", values=np.array([n, 1], np.float32)) for n in range(30)])
+    everything = flat(listed(store, "ns", limit=10))
+    first = store.list_ids("ns", limit=10)
+    assert first.ids == everything[:10] and first.cursor is not None
+    store.delete("ns", everything[10:20])
+    rest = store.list_ids("ns", cursor=first.cursor, limit=10)
+    assert rest.ids == everything[20:]
+    store.write("other", [Record("elsewhere", values=np.array([1, 1], np.float32))])
+    assert flat(listed(store, "ns", limit=7)) == everything[:10] + everything[20:]
+
+
 # -- URIs, failures, processes -------------------------------------------------------------------------------
 
 

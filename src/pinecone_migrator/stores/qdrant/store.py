@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import orjson
@@ -31,6 +32,17 @@ MAX_WRITE_BYTES = 16_000_000  # half of the server's default 32 MB request limit
 MAX_IDS = 1_000
 COUNT_PAGE = 10_000
 PREFIX_PAGE = 512  # points scrolled per request while matching a prefix
+LOCAL_READ_AHEAD = 10_000  # points per local-mode listing request (each costs a pass over the collection)
+MAX_AHEAD = 64
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """IDs listed beyond the page a caller asked for, and where the scroll goes on after them."""
+
+    pairs: list[tuple[mapping.PointId, str]]  # (point ID, record ID)
+    after: mapping.PointId | None
+    exhausted: bool
 
 
 class QdrantStore:
@@ -41,6 +53,9 @@ class QdrantStore:
         self.connection = Connection(settings)
         self._schemas: dict[str, Schema] = {}
         self._creating = threading.Lock()
+        # Listing pages read ahead, by (collection, namespace, prefix, cursor); dropped by any write.
+        self._ahead: dict[tuple[str, str, str, str], _Ahead] = {}
+        self._ahead_lock = threading.Lock()
 
     # -- pickling: a server store travels as its URI; a local-mode folder stays in its process -------------
 
@@ -153,7 +168,7 @@ class QdrantStore:
         key = self.settings.namespace_field
         offset: mapping.PointId | None = None
         while True:
-            points, offset = self._scroll("count", self.settings.collection, None, offset, COUNT_PAGE, key)
+            points, offset = self._scroll("count", self.settings.collection, None, offset, COUNT_PAGE, [key])
             found.update(mapping.namespace_of(point, key) for point in points)
             if offset is None:
                 return dict(found)
@@ -168,9 +183,9 @@ class QdrantStore:
         scroll_filter: models.Filter | None,
         offset: mapping.PointId | None,
         limit: int,
-        key: str,
+        keys: list[str],
     ) -> tuple[list[models.Record], mapping.PointId | None]:
-        """One page of points in point-ID order from ``offset``, with only the payload ``key``."""
+        """One page of points in point-ID order from ``offset``, with only the payload ``keys``."""
 
         def scroll(client: QdrantClient) -> tuple[list[models.Record], mapping.PointId | None]:
             points, following = client.scroll(
@@ -178,7 +193,7 @@ class QdrantStore:
                 scroll_filter=scroll_filter,
                 limit=limit,
                 offset=offset,
-                with_payload=models.PayloadSelectorInclude(include=[key]),
+                with_payload=models.PayloadSelectorInclude(include=keys),
                 with_vectors=False,
             )
             return points, None if following is None else _point_id(following)
@@ -203,24 +218,58 @@ class QdrantStore:
         collection = self._collection(namespace)
         if self._schema(collection) is None:
             return IdPage(ids=[], cursor=None)
-        offset = _decode_cursor(cursor)
-        ids: list[str] = []
-        while True:
-            page = limit - len(ids) if not prefix else max(PREFIX_PAGE, limit)
-            points, following = self._scroll(
-                "list", collection, self._namespace_filter(namespace), offset, page, mapping.ID_KEY
+        key = (collection, namespace, prefix)
+        ahead = self._read_ahead(key, cursor)
+        if ahead is None:
+            ahead = _Ahead([], _decode_cursor(cursor), exhausted=False)
+        pairs, after, exhausted = list(ahead.pairs), ahead.after, ahead.exhausted
+        while len(pairs) < limit and not exhausted:
+            points, after = self._listing_page(
+                collection, namespace, after, limit if not prefix else PREFIX_PAGE
             )
+            exhausted = after is None
             for point in points:
-                if len(ids) == limit:  # the page is full before this point: the listing resumes at it
-                    return IdPage(ids=ids, cursor=_encode_cursor(point.id))
                 record_id = mapping.record_id_of(point)
-                if record_id.startswith(prefix):
-                    ids.append(record_id)
-            if following is None:
-                return IdPage(ids=ids, cursor=None)
-            offset = following
-            if len(ids) == limit:
-                return IdPage(ids=ids, cursor=_encode_cursor(following))
+                if record_id.startswith(prefix) and self._in_namespace(point, namespace):
+                    pairs.append((_point_id(point.id), record_id))
+        page, rest = pairs[:limit], pairs[limit:]
+        following: str | None
+        if rest:
+            following = _encode_cursor(rest[0][0])
+            self._keep_ahead(key, following, _Ahead(rest, after, exhausted))
+        else:
+            following = None if exhausted or after is None else _encode_cursor(after)
+        return IdPage(ids=[record_id for _, record_id in page], cursor=following)
+
+    def _listing_page(
+        self, collection: str, namespace: str, after: mapping.PointId | None, size: int
+    ) -> tuple[list[models.Record], mapping.PointId | None]:
+        """Points of a listing from ``after``. A server filters by namespace itself (with an index); local
+        mode evaluates a filter on every point of the collection at each request, so it reads a long page
+        unfiltered instead and the namespace is matched here."""
+        keys = [mapping.ID_KEY] + ([self.settings.namespace_field] if self._by_field else [])
+        if self.settings.local:
+            return self._scroll("list", collection, None, after, LOCAL_READ_AHEAD, keys)
+        return self._scroll("list", collection, self._namespace_filter(namespace), after, size, keys)
+
+    def _in_namespace(self, point: models.Record, namespace: str) -> bool:
+        return not self._by_field or mapping.namespace_of(point, self.settings.namespace_field) == namespace
+
+    def _read_ahead(self, key: tuple[str, str, str], cursor: str | None) -> _Ahead | None:
+        if cursor is None:
+            return None
+        with self._ahead_lock:
+            return self._ahead.get((key[0], key[1], key[2], cursor))
+
+    def _keep_ahead(self, key: tuple[str, str, str], cursor: str, ahead: _Ahead) -> None:
+        with self._ahead_lock:
+            self._ahead[(key[0], key[1], key[2], cursor)] = ahead
+            while len(self._ahead) > MAX_AHEAD:
+                del self._ahead[next(iter(self._ahead))]
+
+    def _forget_ahead(self) -> None:
+        with self._ahead_lock:
+            self._ahead.clear()
 
     def fetch(self, namespace: str, ids: Sequence[str]) -> list[Record]:
         if not ids:
@@ -284,6 +333,7 @@ class QdrantStore:
             points.append(
                 models.PointStruct.model_construct(**point) if local else models.PointStruct(**point)
             )
+        self._forget_ahead()
         self.connection.call("upsert", lambda client: client.upsert(collection, points, wait=True))
         return WriteAck(count=len(records))
 
@@ -316,6 +366,7 @@ class QdrantStore:
             if doomed:
                 client.delete(collection, points_selector=models.PointIdsList(points=doomed), wait=True)
 
+        self._forget_ahead()
         self.connection.call("delete", remove)
         return WriteAck(count=len(ids))
 
