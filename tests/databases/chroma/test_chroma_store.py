@@ -295,7 +295,8 @@ def test_a_store_travels_to_another_process(chroma_server: ChromaServer) -> None
         ("chroma://127.0.0.1:8000/?token_env=CHROMA_TEST_UNSET_TOKEN", "CHROMA_TEST_UNSET_TOKEN"),
         ("chroma://me@127.0.0.1:8000/", "takes no user name"),
         ("chroma://me:secret@127.0.0.1:8000/", "carries a password"),
-        ("chroma:///?database=x", "name the Chroma server"),
+        ("chroma:///?database=xyz", "name the Chroma server"),
+        ("chroma://127.0.0.1:8000/?database=x", "database=x is too short"),
     ],
 )
 def test_bad_uris_are_refused_before_anything_is_contacted(uri: str, words: str) -> None:
@@ -318,7 +319,7 @@ def test_options_chroma_has_no_use_for_are_refused(chroma_server: ChromaServer) 
 
 
 def test_an_unreachable_server_is_a_retryable_error_in_one_line() -> None:
-    store = _store("chroma://127.0.0.1:9/?database=x", side="source")
+    store = _store("chroma://127.0.0.1:9/?database=xyz", side="source")
     with pytest.raises(RemoteError) as failed:
         store.exists()
     assert failed.value.retryable
@@ -327,16 +328,16 @@ def test_an_unreachable_server_is_a_retryable_error_in_one_line() -> None:
 
 
 def test_the_same_collections_named_two_ways_are_one_location() -> None:
-    first = _store("chroma://localhost:8000/?database=d", side="source").address.location
-    second = _store("chroma://localhost/?database=d&document_key=text", side="target").address.location
-    assert first == second == "chroma://localhost:8000/default_tenant/d/*"
+    first = _store("chroma://localhost:8000/?database=ddd", side="source").address.location
+    second = _store("chroma://localhost/?database=ddd&document_key=text", side="target").address.location
+    assert first == second == "chroma://localhost:8000/default_tenant/ddd/*"
 
 
 def test_opening_a_store_imports_no_chromadb() -> None:
     code = (
         "import sys; from pinecone_migrator.stores.uri import parse; "
         "from pinecone_migrator.stores.registry import Database, open_store; "
-        "open_store(Database(parse('chroma://127.0.0.1:8000/?database=d'))); "
+        "open_store(Database(parse('chroma://127.0.0.1:8000/?database=ddd'))); "
         "assert 'chromadb' not in sys.modules, 'chromadb imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -92,8 +92,10 @@ def parse_address(uri: StoreUri) -> ChromaAddress:
     if prefix and collection is not None:
         raise uri.problem("give either a collection or a prefix, not both")
     for name in ("tenant", "database"):
-        if not options[name]:
-            raise uri.problem(f"{name}= must not be empty")
+        if len(options[name] or "") < 3:
+            raise uri.problem(
+                f"{name}={options[name]} is too short: Chroma's names have 3 characters or more"
+            )
     ssl_text = (options["ssl"] or "").lower()
     if ssl_text not in _TRUE | _FALSE:
         raise uri.problem(f"ssl={options['ssl']} must be true or false")

@@ -97,6 +97,8 @@ def translated(operation: str, address: ChromaAddress) -> Iterator[None]:
             f"Chroma at {address.server} did not answer ({type(error).__name__}: {error}); is it running?",
             retryable=True,
         ) from None
+    except errors.InvalidArgumentError as error:
+        raise UserError(f"{address.flag} {address.text}: Chroma refused it: {_said(error)}.") from None
     except (errors.RateLimitError, errors.InternalError) as error:
         raise RemoteError(operation, f"Chroma: {_said(error)}", retryable=True) from None
 
