@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -320,3 +321,20 @@ def test_a_user_who_may_not_create_the_extension_is_told_whom_to_ask(postgres: P
     with pytest.raises(UserError, match=r"no pgvector extension.*Ask an administrator"):
         store.create_like(StoreDescription("s", SHAPE, {}))
     assert not store.exists()
+
+
+def test_a_write_racing_another_writer_of_the_same_id_still_replaces_it(postgres: PostgresServer) -> None:
+    """The fast path (COPY straight in, when none of the IDs is there) meets a row another session inserts
+    meanwhile: the write falls back to the upsert and its record wins, as the later write."""
+    store = _created(postgres)
+    table = store.settings.table
+    ours = Record("x", np.full(3, 2, np.float32), metadata={"by": "store"})
+    with psycopg.connect(postgres.dsn()) as other:
+        other.execute(f"INSERT INTO {table} (namespace, id, embedding) VALUES ('ns', 'x', '[1,1,1]')")
+        with ThreadPoolExecutor(1) as pool:
+            writing = pool.submit(store.write, "ns", [ours, Record("y", np.ones(3, np.float32))])
+            time.sleep(0.3)  # the store's COPY now waits on the other session's uncommitted row
+            assert not writing.done()
+            other.commit()
+            assert writing.result(timeout=10).count == 2
+    assert store.fetch("ns", ["x"]) == [ours] and store.describe().namespace_counts == {"ns": 2}

@@ -28,6 +28,10 @@ class AlreadyExists(MigratorError):
     """What a CREATE made is there already (another thread or run made it first)."""
 
 
+class Conflict(MigratorError):
+    """A written row's key is taken (by a concurrent writer, or in another unique index of the table)."""
+
+
 class Connections:
     """A bounded pool: each operation takes a connection for its duration and gives it back, so that the
     engine's many threads share at most :data:`MAX_CONNECTIONS` sessions of the server."""
@@ -142,6 +146,8 @@ class Connections:
             )
         if isinstance(error, errors.ReadOnlySqlTransaction):
             return UserError(f"{operation} on the source {settings.name}: refused, a source is only read.")
+        if refusable and isinstance(error, errors.UniqueViolation):
+            return Conflict(text)
         if refusable and isinstance(
             error, (errors.DataError, errors.IntegrityError, errors.ProgramLimitExceeded)
         ):

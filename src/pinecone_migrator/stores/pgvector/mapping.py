@@ -117,6 +117,12 @@ def _fits_float16(values: npt.NDArray[np.float32]) -> bool:
 
 
 def _metadata_problem(record: Record, layout: Layout) -> str | None:
+    if not layout.columns and layout.json_column is not None:
+        # Everything goes to jsonb, which refuses only NUL characters and keeps no -0.0: neither can hide
+        # from the JSON text (orjson writes them as \u0000 and -0.0), so most records need no walk.
+        text = orjson.dumps(record.metadata)
+        if b"\\u0000" not in text and b"-0.0" not in text:
+            return None
     for key, value in record.metadata.items():
         column = layout.column(key)
         if column is None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ...errors import UserError
@@ -83,10 +84,11 @@ class Layout:
         return "dense" if self.dense_column else "sparse"
 
     def column(self, key: str) -> Column | None:
-        for column in self.columns:
-            if column.name == key:
-                return column
-        return None
+        return self._by_name.get(key)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Column]:
+        return {column.name: column for column in self.columns}
 
 
 def created_layout(settings: Settings, vector_type: str, metric: str, dimension: int | None) -> Layout:

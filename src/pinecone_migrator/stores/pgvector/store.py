@@ -23,7 +23,7 @@ from ..base import (
     StoreDescription,
     WriteAck,
 )
-from .connections import AlreadyExists, Connections, MissingTable
+from .connections import AlreadyExists, Conflict, Connections, MissingTable
 from .mapping import MAX_ID_LENGTH, record_of, refusal, row_of, select_list, written_columns
 from .options import MAX_IDENTIFIER_BYTES, METRICS, Settings
 from .schema import (
@@ -326,10 +326,10 @@ class PgvectorStore:
             latest[record.id] = record  # one row per ID: the last written wins, as in an upsert one by one
         rows = [row_of(record, namespace_value, layout) for record in latest.values()]
         try:
-            self._upsert(table, rows)
+            self._upsert(table, namespace_value, list(latest), rows)
         except MissingTable:
             self._create_namespace_table(table)
-            self._upsert(table, rows)
+            self._upsert(table, namespace_value, list(latest), rows)
         return WriteAck(count=len(records))
 
     def _no_place(self, namespace: str) -> UserError:
@@ -345,31 +345,50 @@ class PgvectorStore:
             "default one, or use namespaces=tables."
         )
 
-    def _upsert(self, table: str, rows: list[list[Any]]) -> None:
-        """COPY the rows (binary) into this session's staging table, then upsert them in one statement; one
-        transaction, so a refused row writes nothing of the batch."""
-        layout, schema = self.layout, self.settings.schema
+    def _upsert(self, table: str, namespace_value: str | None, ids: list[str], rows: list[list[Any]]) -> None:
+        """Write the rows in one transaction, so that a refused row writes nothing of the batch. When none of
+        the IDs is there yet (a copy into a new table: the common case), a binary COPY straight into the
+        table; otherwise (or when a concurrent writer got there first) COPY into this session's staging table
+        and upsert from it in one statement."""
+        layout = self.layout
         columns = written_columns(layout)
         names = ", ".join(quoted(name) for name, _ in columns)
-        target = qualified(schema, table)
-        stage = quoted("pm_stage_" + hashlib.sha1(target.encode()).hexdigest()[:16])
+        target = qualified(self.settings.schema, table)
+        where, parameters = self._where(namespace_value)
+        try:
+            with self._connections.cursor("upsert", transaction=True, refusable=True) as db:
+                taken = f"SELECT 1 FROM {target} WHERE {where}{quoted(layout.id_column)} = ANY(%s)"
+                db.execute(f"SELECT EXISTS ({taken})", [*parameters, ids])
+                if not db.fetchone()[0]:
+                    self._copy(db, target, names, columns, rows)
+                    return
+        except Conflict:
+            pass  # written meanwhile by another writer: replaced below
         key = [quoted(layout.id_column)]
         if layout.namespace_column:
             key.insert(0, quoted(layout.namespace_column))
         updates = ", ".join(f"{quoted(name)} = EXCLUDED.{quoted(name)}" for name, _ in columns[len(key) :])
         action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-        with self._connections.cursor("upsert", transaction=True, refusable=True) as db:
-            db.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-                       f"SELECT {names} FROM {target} WITH NO DATA", [])  # fmt: skip
-            with db.copy(unparametrised(f"COPY {stage} ({names}) FROM STDIN (FORMAT BINARY)")) as copy:
-                copy.set_types([copy_type for _, copy_type in columns])
-                for row in rows:
-                    copy.write_row(row)
-            db.execute(
-                f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
-                f"ON CONFLICT ({', '.join(key)}) {action}",
-                [],
-            )
+        stage = quoted("pm_stage_" + hashlib.sha1(target.encode()).hexdigest()[:16])
+        try:
+            with self._connections.cursor("upsert", transaction=True, refusable=True) as db:
+                db.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+                           f"SELECT {names} FROM {target} WITH NO DATA", [])  # fmt: skip
+                self._copy(db, stage, names, columns, rows)
+                db.execute(
+                    f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage} "
+                    f"ON CONFLICT ({', '.join(key)}) {action}",
+                    [],
+                )
+        except Conflict as conflict:  # another unique index of the user's table refuses a row
+            raise RecordsRejected("upsert", str(conflict)) from None
+
+    @staticmethod
+    def _copy(db: Any, table: str, names: str, columns: list[tuple[str, str]], rows: list[list[Any]]) -> None:
+        with db.copy(unparametrised(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)")) as copy:
+            copy.set_types([copy_type for _, copy_type in columns])
+            for row in rows:
+                copy.write_row(row)
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
         if not ids:
