@@ -25,9 +25,13 @@ IDs are text, listed in bytewise order (``ORDER BY id COLLATE "C"``, keyset pagi
 here keeps its IDs in the "C" collation so that the primary key serves the listing). Dense values travel
 in binary, so float32 values are exact; sparse values go in a ``sparsevec`` column (pgvector's limits: at
 most 16,000 non-zero values, indices below 1,000,000,000, no zero values: records beyond are refused as
-dead letters). Writes COPY each batch (binary) into a session's staging table and upsert it in one
-transaction. A table created here gets its HNSW index when the copy finishes (building it once is much
-faster than keeping it up to date through every insert); until then its comment keeps the metric.
+dead letters). A write is one transaction (a refused record writes nothing of its batch): a binary COPY
+straight into the table when none of its IDs is there yet, else a COPY into the session's staging table
+and one ``INSERT ... ON CONFLICT DO UPDATE`` from it (a whole record replaced, as an upsert does). A table
+created here gets its HNSW index when the copy finishes (building it once is much faster than keeping it
+up to date through every insert); until then its comment keeps the metric. Metadata filters are evaluated
+by PostgreSQL with Pinecone's semantics (:mod:`.filters_sql`). The engine's threads share a pool of at
+most 16 connections.
 
 A source is only read: its connections are read-only (``default_transaction_read_only``), so the server
 itself refuses any write, and reading creates nothing (no table, index or extension).
