@@ -127,7 +127,7 @@ def test_pinecone_to_lancedb_and_back_is_digest_equal(
 
 def test_a_killed_copy_into_lancedb_resumes_and_ends_equal(tmp_path: Path) -> None:
     contents = hybrid_records(per_namespace=500, seed=4)
-    with ServerProcess(tmp_path / "slow", "--api-key", KEY, "--latency-ms", "40") as slow:
+    with ServerProcess(tmp_path / "slow", "--api-key", KEY, "--latency-ms", "80") as slow:
         fill_index(slow, SOURCE_INDEX, contents)
         uri = f"lancedb://{tmp_path}/db?table=killed"
         ledger = tmp_path / "ledger.sqlite"
@@ -139,7 +139,7 @@ def test_a_killed_copy_into_lancedb_resumes_and_ends_equal(tmp_path: Path) -> No
             "--state",
             str(ledger),
         ]
-        killed_mid_run(args, ledger, at_least=200)
+        killed_mid_run(args, ledger, at_least=100)
         assert _table(tmp_path / "db", "killed").count_rows() < 1_500  # killed part-way
         resumed = run_cli(*args)
         assert resumed.returncode == 0, resumed.stderr[-2000:]
