@@ -57,9 +57,14 @@ class Connection:
             if self._client is None:
                 chromadb = require("chromadb", self._uri)
                 address = self.address
-                self._client = chromadb.Client(
-                    self._settings(), tenant=address.tenant, database=address.database
-                )
+                try:
+                    self._client = chromadb.Client(
+                        self._settings(), tenant=address.tenant, database=address.database
+                    )
+                except ValueError as error:  # how chromadb says it could not reach the server
+                    raise RemoteError(
+                        "connect", f"Chroma at {address.server}: {_said(error)}", retryable=True
+                    ) from None
                 _bound_waits(self._client)
             return self._client
 
