@@ -9,9 +9,11 @@ import pickle
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -321,6 +323,49 @@ def test_an_unreachable_server_is_a_retryable_remote_error() -> None:
     assert "Traceback" not in str(failed.value) and len(str(failed.value).splitlines()) == 1
 
 
+class _Answers(BaseHTTPRequestHandler):
+    """An HTTP server that answers every request with one status, as a Qdrant server refusing does."""
+
+    status = 401
+
+    def do_GET(self) -> None:
+        body = b'{"status": {"error": "refused here"}}'
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(401, None), (403, None), (503, True), (404, False)])
+def test_a_servers_refusals_are_said_in_the_librarys_terms(
+    status: int, retryable: bool | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = type("Answers", (_Answers,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TEST_QDRANT_KEY", "wrong")
+    try:
+        store = _store(
+            f"qdrant://127.0.0.1:{server.server_address[1]}/items?api_key_env=TEST_QDRANT_KEY&https=false"
+        )
+        with pytest.raises((UserError, RemoteError)) as failed:
+            store.exists()
+    finally:
+        server.shutdown()
+        server.server_close()
+    said = str(failed.value)
+    if retryable is None:  # bad credentials: the variable to fix is named
+        assert isinstance(failed.value, UserError) and "TEST_QDRANT_KEY" in said and f"[{status}]" in said
+    else:
+        assert isinstance(failed.value, RemoteError) and failed.value.retryable is retryable
+        assert f"[{status}]" in said and "refused here" in said
+    assert len(said.splitlines()) == 1
+
+
 def test_a_missing_api_key_variable_is_named() -> None:
     store = _store("qdrant://127.0.0.1:6333/items?api_key_env=NO_SUCH_QDRANT_KEY")
     with pytest.raises(UserError, match="NO_SUCH_QDRANT_KEY"):
@@ -374,3 +419,12 @@ def test_create_like_refuses_what_means_nothing_to_qdrant(qdrant_folder: QdrantF
 
 
 COSINE_DESCRIPTION = StoreDescription(name="s", shape=COSINE, namespace_counts={})
+
+
+def test_an_api_key_travels_over_tls_unless_the_uri_says_otherwise() -> None:
+    def https(uri: str) -> bool:
+        return _store(uri).settings.https
+
+    assert https("qdrant://q.example:6333/c?api_key_env=K")
+    assert not https("qdrant://q.example:6333/c?api_key_env=K&https=false")
+    assert not https("qdrant://localhost:6333/c") and https("qdrant://localhost:6333/c?https=true")

@@ -2,9 +2,9 @@
 
 Two forms of URI:
 
-- a Qdrant server: ``qdrant://host:6333/collection``, with options ``https=true`` (TLS), ``grpc=true``
-  (the gRPC port, 6334, for data), ``api_key_env=VAR`` (the API key is read from that environment
-  variable; keys never travel in URIs);
+- a Qdrant server: ``qdrant://host:6333/collection``, with options ``api_key_env=VAR`` (the API key is
+  read from that environment variable; keys never travel in URIs), ``https=true|false`` (TLS; the default
+  is true with an API key, false without), ``grpc=true`` (data over gRPC, port 6334);
 - a folder of qdrant-client's local mode (the embedded engine, one process at a time):
   ``qdrant:///abs/path/to/storage?collection=items``.
 

@@ -10,6 +10,7 @@ many threads at once (its HTTP pool is thread safe).
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -75,16 +76,18 @@ class Connection:
         with self._opening:
             if self._client is None:
                 settings = self.settings
-                self._client = QdrantClient(
-                    host=settings.host,
-                    port=settings.port,
-                    grpc_port=GRPC_PORT,
-                    prefer_grpc=settings.grpc,
-                    https=settings.https,
-                    api_key=settings.api_key(),
-                    timeout=60,
-                    check_compatibility=False,  # a request of its own, and a warning where it fails
-                )
+                with warnings.catch_warnings():  # a key over plain HTTP: the URI said https=false
+                    warnings.filterwarnings("ignore", "Api key is used with an insecure connection")
+                    self._client = QdrantClient(
+                        host=settings.host,
+                        port=settings.port,
+                        grpc_port=GRPC_PORT,
+                        prefer_grpc=settings.grpc,
+                        https=settings.https,
+                        api_key=settings.api_key(),
+                        timeout=60,
+                        check_compatibility=False,  # a request of its own, and a warning where it fails
+                    )
             return self._client
 
     def _folder_client(self) -> _Shared:

@@ -66,7 +66,7 @@ def settings_of(uri: StoreUri) -> QdrantSettings:
     if local:
         known["collection"] = None
     else:
-        known.update(https="false", grpc="false", api_key_env=None)
+        known.update(https=None, grpc="false", api_key_env=None)
     options = uri.options_of(known)
     if uri.user:
         raise uri.problem(
@@ -87,8 +87,10 @@ def settings_of(uri: StoreUri) -> QdrantSettings:
         if not collection or "/" in collection:
             raise uri.problem("name one collection after the host: qdrant://host:6333/collection.")
         host, port = uri.host, uri.port or DEFAULT_PORT
-        https, grpc = _flag(uri, "https", options["https"]), _flag(uri, "grpc", options["grpc"])
         key_env = options["api_key_env"] or None
+        # An API key travels over TLS unless the URI says https=false (a local server without TLS).
+        https = _flag(uri, "https", options["https"]) if options["https"] is not None else key_env is not None
+        grpc = _flag(uri, "grpc", options["grpc"])
     if _BAD_NAME.search(collection) or collection in (".", "..") or len(collection) > 255:
         raise uri.problem(f"{collection!r} is not a Qdrant collection name.")
     return QdrantSettings(
