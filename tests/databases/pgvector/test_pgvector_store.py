@@ -233,6 +233,7 @@ def test_typed_columns_are_written_and_checked(postgres: PostgresServer) -> None
         ("postgresql://u@h/db?table=t&namespaces=rows", "namespaces=column or namespaces=tables"),
         ("postgresql://u@h/db?table=t&metric=hamming", "metric=hamming"),
         ("postgresql://u@h/db?table=t&vector_type=bit", "vector_type=vector or vector_type=halfvec"),
+        ("postgresql://u@h/db?table=t&index=ivfflat", "index=hnsw or index=none"),
         ("postgresql://u@h/db?table=t&password_env=PM_NOT_SET_ANYWHERE", "PM_NOT_SET_ANYWHERE"),
         ("postgresql://u@h/a/b?table=t", "database name only"),
         (f"postgresql://u@h/db?table={'x' * 64}", "1 to 63 bytes"),
@@ -338,3 +339,13 @@ def test_a_write_racing_another_writer_of_the_same_id_still_replaces_it(postgres
             other.commit()
             assert writing.result(timeout=10).count == 2
     assert store.fetch("ns", ["x"]) == [ours] and store.describe().namespace_counts == {"ns": 2}
+
+
+def test_index_none_leaves_the_indexing_to_the_user(postgres: PostgresServer) -> None:
+    store = _created(postgres, index="none")
+    store.write("ns", [Record("a", np.ones(3, np.float32))])
+    store.finish()
+    assert _sql(
+        postgres, "SELECT count(*) FROM pg_indexes WHERE tablename = %s", parameters=(store.settings.table,)
+    ) == [(1,)]  # the key
+    assert store.describe().shape == SHAPE  # the comment keeps the metric

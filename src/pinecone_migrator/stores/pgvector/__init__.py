@@ -17,6 +17,8 @@
   dotproduct, or pgvector's manhattan).
 - ``vector_type=vector|halfvec``: the dense column of a table created here; ``halfvec`` holds 16-bit floats
   (the plan lists the change: values-float16).
+- ``index=hnsw|none``: whether a table created here gets its HNSW index (by the metric's operator class)
+  when the copy finishes (default hnsw); none leaves indexing to you.
 - ``metadata=jsonb|columns``: whether metadata keys without a column of their own go into the ``metadata``
   jsonb column (jsonb, the default where the table has that column) or must each have a column (columns).
 

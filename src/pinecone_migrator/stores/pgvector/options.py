@@ -26,6 +26,7 @@ KNOWN_OPTIONS: dict[str, str | None] = {
     "metric": None,
     "vector_type": "vector",
     "metadata": None,
+    "index": "hnsw",
 }
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
@@ -49,6 +50,7 @@ class Settings:
     metric: str | None
     vector_type: str  # for a created table: "vector" or "halfvec"
     metadata: str | None  # "jsonb", "columns" or None (inferred from the table)
+    index: str = "hnsw"  # what a created table gets once the copy finishes: "hnsw" or "none"
 
     @property
     def flag(self) -> str:
@@ -116,6 +118,9 @@ def settings_of(uri: StoreUri) -> Settings:
     metadata = options["metadata"]
     if metadata is not None and metadata not in ("jsonb", "columns"):
         raise uri.problem(f"metadata={metadata}: write metadata=jsonb or metadata=columns.")
+    index = options["index"] or "hnsw"
+    if index not in ("hnsw", "none"):
+        raise uri.problem(f"index={index}: write index=hnsw or index=none.")
     sslmode = options["sslmode"]
     if sslmode is not None and sslmode not in SSL_MODES:
         raise uri.problem(f"sslmode={sslmode}: write one of {', '.join(SSL_MODES)}.")
@@ -142,4 +147,5 @@ def settings_of(uri: StoreUri) -> Settings:
         metric=metric,
         vector_type=vector_type,
         metadata=metadata,
+        index=index,
     )

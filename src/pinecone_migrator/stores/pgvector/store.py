@@ -51,6 +51,9 @@ LIMITS = Capabilities(
 )
 # What a row adds to a write besides its parts (COPY's field lengths, tuple header, the namespace).
 ROW_OVERHEAD = 40
+# HNSW builds many times faster while its graph fits in memory (PostgreSQL's default is 64 MB: 20,000
+# vectors of dimension 768 do not fit); this is a ceiling, used as the graph grows.
+INDEX_MEMORY = "SET LOCAL maintenance_work_mem = '1GB'"
 METRIC_NAMES = {"euclidean": "l2", "dotproduct": "inner product"}
 
 
@@ -484,7 +487,7 @@ class PgvectorStore:
         if self._layout is None and not self.exists():
             return
         layout, settings = self.layout, self.settings
-        if not layout.ours or layout.dense_indexed:
+        if not layout.ours or layout.dense_indexed or settings.index == "none":
             return
         with self._connections.cursor("index table") as db:
             tables = (
@@ -492,9 +495,11 @@ class PgvectorStore:
                 if settings.namespaces == "tables"
                 else [settings.table]
             )
-            for table in tables:
-                statement = index_statement(layout, settings.schema, table)
-                if statement is not None:
+        for table in tables:
+            statement = index_statement(layout, settings.schema, table)
+            if statement is not None:
+                with self._connections.cursor("index table", transaction=True) as db:
+                    db.execute(INDEX_MEMORY, [])
                     db.execute(statement, [])
         self._layout = None
 
