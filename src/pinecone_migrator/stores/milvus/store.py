@@ -45,6 +45,8 @@ T = TypeVar("T")
 MAX_QUERY_ROWS = 16_384  # Milvus's limit on one query's offset + limit
 CONNECT_SECONDS = 10.0
 CALL_SECONDS = 60.0
+# A Lite data directory is this process's alone (a lock): its writes are all seen here. A served Lite
+# directory may be written by other clients: what is held is read again after this long.
 SNAPSHOT_SECONDS = 5.0
 _lite_writers: dict[str, threading.Lock] = {}
 # Milvus Lite listings held in memory: (location, namespace) -> (write version, taken at, sorted keys).
@@ -252,6 +254,8 @@ class MilvusStore:
                 if namespace is not None:
                     found[namespace] = self._count(_everything(layout, namespace), [partition])
             return {namespace: count for namespace, count in found.items() if count}
+        if layout.ours and self._lite:
+            return self._counts_of_all_keys(layout)
         if layout.ours:
             return self._counts_by_key_ranges(layout)
         if layout.namespace is None:
@@ -261,6 +265,18 @@ class MilvusStore:
         for rows in self._scan(layout, [layout.namespace], None):
             counts.update(str(row[layout.namespace]) for row in rows)
         return dict(counts)
+
+    def _counts_of_all_keys(self, layout: Layout) -> dict[str, int]:
+        """Every key read once, unordered (Milvus Lite counts by reading whole rows, and orders by sorting
+        the whole collection: one plain read of the keys is the cheapest)."""
+        name = self.address.collection
+        rows = self._call(
+            "count",
+            lambda c: c.query(
+                name, filter=f'{layout.pk} >= ""', output_fields=[layout.pk], consistency_level="Strong"
+            ),
+        )
+        return dict(Counter(_namespace_in_key(str(row[layout.pk])) for row in rows))
 
     def _counts_by_key_ranges(self, layout: Layout) -> dict[str, int]:
         """Each namespace is one key range ("<len>:<namespace>..."): find the first key of the next range,
@@ -418,7 +434,8 @@ class MilvusStore:
         with _snapshots_lock:
             version = _versions[place]
             held = _snapshots.get(cache_key)
-            if held is not None and held[0] == version and time.monotonic() - held[1] < SNAPSHOT_SECONDS:
+            fresh = self.address.is_lite or time.monotonic() - held[1] < SNAPSHOT_SECONDS if held else False
+            if held is not None and held[0] == version and fresh:
                 return held[2]
         taken = time.monotonic()
         ranged = expr.starting_with(layout.pk, namespace_prefix(layout, namespace)) if layout.ours else None
