@@ -1,13 +1,10 @@
-"""LanceDB (embedded) for bench/other_databases.py: a database folder in a temporary directory, store URIs of
+"""LanceDB (embedded) for bench/other_databases.py: a database folder in a temporary directory (the tests'
 new tables in it, and the native load — one ``Table.add`` of the whole Arrow table (LanceDB's bulk path:
 one commit, one version) into a table laid out as the store creates one (namespace, id, vector as
 fixed_size_list<float32>, null sparse columns, metadata as JSON text)."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,28 +14,31 @@ import pyarrow as pa
 from pinecone_migrator.stores.base import IndexShape, StoreDescription
 from pinecone_migrator.stores.lancedb import open_uri
 from pinecone_migrator.stores.uri import parse
+from tests.databases.lancedb.server import LanceFolder
 
 NAMESPACE = "bench"
 
 
 class LanceDBBench:
     def __init__(self) -> None:
-        self.folder: Path | None = None
+        self.folder: LanceFolder | None = None
 
     def start(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="lancedb-bench-"))
+        import lancedb  # noqa: F401 - imported here (seconds) so that no timed load pays for it
+
+        self.folder = LanceFolder()
 
     def stop(self) -> None:
         if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder.stop()
             self.folder = None
 
-    def _path(self) -> Path:
+    def _folder(self) -> LanceFolder:
         assert self.folder is not None, "start() first"
-        return self.folder / "db"
+        return self.folder
 
     def uri(self, name: str) -> str:
-        return f"lancedb://{self._path()}?table={name}"
+        return self._folder().uri(name)
 
     def native_load(
         self, name: str, ids: list[str], vectors: np.ndarray, metadata: list[dict[str, Any]]
@@ -50,7 +50,7 @@ class LanceDBBench:
         open_uri(parse(self.uri(name), side="target")).create_like(
             StoreDescription(name=name, shape=shape, namespace_counts={})
         )
-        table = lancedb.connect(str(self._path())).open_table(name)
+        table = lancedb.connect(str(self._folder().path)).open_table(name)
         count, dimension = vectors.shape
         flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
         rows = pa.table(
