@@ -361,15 +361,14 @@ def _json(record: Record) -> str | None:
 
 def _vectors(records: Sequence[Record], data_type: pa.DataType) -> pa.Array:
     dimension = data_type.list_size
-    flat = np.zeros(len(records) * dimension, np.float32)
-    valid = np.ones(len(records), bool)
-    for n, record in enumerate(records):
-        if record.values is None:
-            valid[n] = False
-        else:
-            flat[n * dimension : (n + 1) * dimension] = record.values
-    mask = None if valid.all() else pa.array(~valid)
-    return pa.FixedSizeListArray.from_arrays(pa.array(flat), dimension, mask=mask)
+    valid = np.array([record.values is not None for record in records], bool)
+    rows = [record.values for record in records if record.values is not None]
+    held = np.stack(rows) if rows else np.zeros((0, dimension), np.float32)
+    if valid.all():
+        return pa.FixedSizeListArray.from_arrays(pa.array(held.ravel()), dimension)
+    flat = np.zeros((len(records), dimension), np.float32)
+    flat[valid] = held
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), dimension, mask=pa.array(~valid))
 
 
 def _sparse_arrays(records: Iterable[Record]) -> tuple[pa.Array, pa.Array]:
