@@ -53,10 +53,19 @@ def decode(cursor: str, prefix: str) -> tuple[int, list[str]]:
 def page(window: Window, prefix: str, cursor: str | None, limit: int) -> IdPage:
     """One page of up to ``limit`` IDs starting with ``prefix``, after ``cursor``."""
     found: list[tuple[int, str]] = []  # (raw position, ID)
-    position = 0 if cursor is None else _resume_at(window, *decode(cursor, prefix))
+    position, ids = 0, None
+    if cursor is not None:
+        offset, anchors = decode(cursor, prefix)
+        # The common case in one request: the cursor's last ID still where it was, and the page after it.
+        read = window(offset - 1, _size(prefix, limit, found) + 1)
+        if read[:1] == anchors[:1]:
+            position, ids = offset, read[1:]
+        else:
+            position = _relocated(window, offset, anchors)
     while len(found) <= limit:
-        size = PREFIX_SCAN if prefix else limit + 1 - len(found)
-        ids = window(position, size)
+        size = _size(prefix, limit, found)
+        if ids is None:
+            ids = window(position, size)
         for step, record_id in enumerate(ids):
             if record_id.startswith(prefix):
                 found.append((position + step, record_id))
@@ -65,6 +74,7 @@ def page(window: Window, prefix: str, cursor: str | None, limit: int) -> IdPage:
         if len(ids) < size:
             break
         position += len(ids)
+        ids = None
     shown = found[:limit]
     if len(found) <= limit or not shown:
         return IdPage(ids=[record_id for _, record_id in shown], cursor=None)
@@ -73,11 +83,13 @@ def page(window: Window, prefix: str, cursor: str | None, limit: int) -> IdPage:
     return IdPage(ids=[record_id for _, record_id in shown], cursor=encode(prefix, last + 1, anchors))
 
 
-def _resume_at(window: Window, offset: int, anchors: list[str]) -> int:
-    """The raw position right after the cursor's last listed ID, wherever deletions have moved it."""
-    first = anchors[0]
-    if window(offset - 1, 1) == [first]:
-        return offset  # nothing before it changed: the common case, one small request
+def _size(prefix: str, limit: int, found: list[tuple[int, str]]) -> int:
+    """How many raw IDs to read next: a page and one (to know whether more follow), or a scan's worth."""
+    return PREFIX_SCAN if prefix else limit + 1 - len(found)
+
+
+def _relocated(window: Window, offset: int, anchors: list[str]) -> int:
+    """The raw position right after the cursor's last listed ID that is left, after deletions moved it."""
     wanted = set(anchors)
     end = offset  # deletions only move records to lower positions: search from the old place down
     while end > 0:
