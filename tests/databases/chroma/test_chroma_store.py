@@ -341,3 +341,26 @@ def test_opening_a_store_imports_no_chromadb() -> None:
         "assert 'chromadb' not in sys.modules, 'chromadb imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("metric", ["dotproduct", "euclidean", "cosine"])
+def test_search_scores_as_pinecone_scores(chroma_server: ChromaServer, metric: str) -> None:
+    rng = np.random.default_rng(5)
+    records = [Record(f"q{n}", rng.standard_normal(4).astype(np.float32)) for n in range(30)]
+    if metric == "cosine":
+        records = [fidelity.normalised(record) for record in records]
+    store = _made(chroma_server, IndexShape("dense", metric, 4), ("ns",))
+    store.write("ns", records)
+    query = Record("query", np.array([0.5, -1.0, 2.0, 0.25], dtype=np.float32))
+    matrix = np.stack([r.values for r in records]).astype(np.float64)  # type: ignore[misc]
+    wanted = query.values.astype(np.float64)  # type: ignore[union-attr]
+    if metric == "dotproduct":
+        scores, best = matrix @ wanted, -1
+    elif metric == "euclidean":
+        scores, best = ((matrix - wanted) ** 2).sum(axis=1), 1
+    else:
+        scores, best = matrix @ wanted / np.linalg.norm(wanted), -1
+    order = np.argsort(best * scores)[:5]
+    found = store.query("ns", query, 5)
+    assert [m.id for m in found] == [records[n].id for n in order]
+    assert np.allclose([m.score for m in found], scores[order], atol=1e-5)

@@ -25,6 +25,7 @@ from ..base import (
     Capabilities,
     IdPage,
     IndexShape,
+    Match,
     StoreDescription,
     WriteAck,
 )
@@ -178,6 +179,30 @@ class ChromaStore:
             ]
         except Refused as refused:
             raise UserError(f"{self.address.flag} {self.address.text}: {refused}") from None
+
+    def query(self, namespace: str, record: Record, top_k: int) -> list[Match]:
+        """The ``top_k`` best matches of ``record``'s dense values, scored as Pinecone scores: dot product,
+        squared euclidean distance (Chroma's l2), cosine similarity (Chroma's ip over the unit vectors a
+        cosine collection holds, divided by the query's length; or 1 - Chroma's cosine distance). Chroma
+        searches approximately (HNSW), as Pinecone does; sparse values take no part (Chroma has none)."""
+        if record.values is None:
+            return []
+        with translated("query", self.address):
+            collection = self._collection(namespace)
+            if collection is None:
+                return []
+            found = collection.query(query_embeddings=[record.values], n_results=top_k, include=["distances"])
+        ids: list[str] = found["ids"][0]
+        distances = [float(distance) for distance in found["distances"][0]]
+        metric, space = _metric_of(collection), _space_of(collection)
+        if space == "l2":
+            scores = distances
+        elif metric == "cosine" and space == "ip":
+            length = float(np.linalg.norm(record.values.astype(np.float64))) or 1.0
+            scores = [(1.0 - distance) / length for distance in distances]
+        else:
+            scores = [1.0 - distance for distance in distances]
+        return [Match(id=record_id, score=score) for record_id, score in zip(ids, scores, strict=True)]
 
     # -- writing ---------------------------------------------------------------------------------------------
 
