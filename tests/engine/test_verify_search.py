@@ -81,3 +81,21 @@ def test_sampling_is_uniform_and_says_when_the_listing_budget_cut_it_short(
     assert not cut and len(set(ids)) == 50 and max(ids) > "r0300"  # drawn from the whole namespace
     ids, cut = sample_ids(source, "docs", 50, random.Random(1), list_budget=100)
     assert cut and max(ids) < "r0100"
+
+
+def test_a_store_that_cannot_search_leaves_the_search_level_unjudged(tmp_path: Path) -> None:
+    from pinecone_migrator.engine.workflows import verify_search
+    from pinecone_migrator.errors import ExitCode
+    from pinecone_migrator.stores.memory import MemoryStore
+
+    shape = IndexShape("dense", "cosine", 4)
+    source, target = MemoryStore("a", shape), MemoryStore("b", shape)
+    record = Record(id="r", values=np.ones(4, np.float32))
+    source.write("ns", [record])
+    target.write("ns", [record])
+    request = MigrationRequest(
+        source=Endpoint("a", None), target=Endpoint("b", None), state_path=tmp_path / "ledger.sqlite"
+    )
+    outcome = verify_search(request, source, target)
+    assert outcome.unjudged is not None and "cannot run similarity searches" in outcome.unjudged
+    assert outcome.comparisons == () and outcome.exit_code != ExitCode.OK

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...errors import ExitCode, UserError
 from ...statelock import hold
-from ...stores.base import Store
+from ...stores.base import Searches, Store
 from ..ledger import Ledger
 from ..migrate.changes import with_fidelity
 from ..migrate.target import refuse_source_as_target, selected_namespaces
@@ -168,6 +168,9 @@ def verify_search(
             why.append("records are routed by metadata")
         if len(set(destinations)) < len(destinations):
             why.append("several source namespaces are merged into one")
+        for side, store, endpoint in (("source", source, request.source), ("target", target, request.target)):
+            if not isinstance(store, Searches):
+                why.append(f"the {side} {endpoint.label()} cannot run similarity searches here")
         comparisons: list[SearchComparison] = []
         if not why:
             for namespace, destination in zip(namespaces, destinations, strict=True):
