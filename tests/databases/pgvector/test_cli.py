@@ -273,3 +273,34 @@ def test_a_table_is_never_its_own_target(postgres: PostgresServer, tmp_path: Pat
     )
     assert refused.returncode == 2 and "never writes to its source" in refused.stderr, refused.stderr[-2000:]
     assert _sql(postgres, f"SELECT id, embedding::text FROM {table}") == [("a", "[1,2]")]
+
+
+def test_sync_follows_a_tables_updated_column(
+    pinecone: ServerProcess, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Continuous sync from a user's table with an epoch-seconds column: a pass copies only what changed
+    since the last (PostgreSQL evaluates the filter on the column)."""
+    table = new_table("synced")
+    _sql(postgres, "CREATE EXTENSION IF NOT EXISTS vector")
+    _sql(
+        postgres,
+        f"CREATE TABLE {table} (id text PRIMARY KEY, embedding vector(2), title text, updated float8)",
+    )
+    _sql(postgres, f"INSERT INTO {table} VALUES ('a', '[1,0]', 'first', 0), ('b', '[0,1]', 'second', 0)")
+    uri = postgres.uri(table, metric="cosine")
+    args = ["sync", "--source", uri, *pinecone_side(pinecone, "target", "synced"), "--once",
+            "--updated-field", "updated", "--state", str(tmp_path / "sync.sqlite")]  # fmt: skip
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    now = "extract(epoch FROM clock_timestamp())"  # what an application writing the table would set
+    _sql(postgres, f"UPDATE {table} SET title = 'changed', updated = {now} WHERE id = 'b'")
+    _sql(postgres, f"INSERT INTO {table} VALUES ('c', '[1,1]', 'third', {now})")
+    second = run_cli(*args)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "new 1, updated 1" in second.stdout + second.stderr
+    copied = index_records(pinecone, "synced")[DEFAULT_NAMESPACE]
+    assert {record_id: r.metadata["title"] for record_id, r in copied.items()} == {
+        "a": "first",
+        "b": "changed",
+        "c": "third",
+    }
