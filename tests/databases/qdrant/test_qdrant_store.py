@@ -428,3 +428,15 @@ def test_an_api_key_travels_over_tls_unless_the_uri_says_otherwise() -> None:
     assert https("qdrant://q.example:6333/c?api_key_env=K")
     assert not https("qdrant://q.example:6333/c?api_key_env=K&https=false")
     assert not https("qdrant://localhost:6333/c") and https("qdrant://localhost:6333/c?https=true")
+
+
+def test_a_qdrant_listing_is_never_split_into_id_prefix_shards(qdrant_folder: QdrantFolder) -> None:
+    """The engine finds shard prefixes from the smallest ID under each, which a listing in point-ID order
+    does not give: asked for 8 shards, it lists the namespace whole (sharded, it had missed IDs)."""
+    from pinecone_migrator.engine.migrate.shards import shards_wanted
+
+    store = _made_like(qdrant_folder, IndexShape("dense", "dotproduct", 2))
+    store.write(
+        "ns", [Record(f"{c}{n}", values=np.array([n, 1], np.float32)) for c in "abc" for n in range(5)]
+    )
+    assert shards_wanted(store, "ns", 1_000_000, 8, None, None) == 0

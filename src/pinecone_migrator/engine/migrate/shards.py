@@ -63,6 +63,8 @@ def shards_wanted(
     """How many ID-prefix shards to look for in a namespace; 0 = list it whole (see :func:`shards_for`).
     ``round_trip``: the list round trip measured already (otherwise two list calls measure it, and only
     when the answer depends on it)."""
+    if not store.capabilities().lists_bytewise:
+        return 0  # prefixes are found from the smallest ID under each, which only a bytewise listing gives
     if shards_for(records, 3600.0, requested, concurrency, min_records, page_size) == 0:
         return 0  # not even an hour-long round trip would shard it
     trip = list_round_trip(store, namespace) if round_trip is None else round_trip
