@@ -333,8 +333,9 @@ class StoreConformance:
                 Record(id=f"s{n:02d}", sparse=_sparse([n, 2**32 - 1 - n], [n / 7, -1.5]), metadata={"n": n})
                 for n in range(12)
             ],
+            # what every sparse store holds: small indices, values above zero
             "small": [
-                Record(id=f"t{n:02d}", sparse=_sparse([n, 1_000 + n], [n / 7, -1.5])) for n in range(3)
+                Record(id=f"t{n:02d}", sparse=_sparse([n, 1_000 + n], [n + 0.25, 1.5])) for n in range(3)
             ],
             DEFAULT_NAMESPACE: [Record(id="one", sparse=_sparse([5], [0.25]))],
         }

@@ -49,6 +49,8 @@ class Room:
     max_dimension: int | None = 20_000
     max_sparse_nonzeros: int | None = 2_048
     max_sparse_index: int | None = 2**32 - 1
+    # Sparse values above zero only (Milvus refuses negative ones and drops zeros, pgvector drops zeros).
+    sparse_positive_only: bool = False
     # Cosine vectors scaled to length 1 on insert (Qdrant): a record reads back normalised.
     normalises_cosine: bool = False
     # Dense values held in 16-bit floats (pgvector's halfvec): each value rounds to float16 and back.
@@ -291,6 +293,13 @@ def _sparse_limits(source: Room, target: Room) -> Iterable[Change]:
             "with more are refused (dead letters)",
             refuses=partial(_too_many_sparse, target=target),
         )
+    if target.sparse_positive_only and not source.sparse_positive_only:
+        yield Change(
+            "sparse-nonpositive-refused",
+            f"{target.kind} holds sparse values above zero only: records with zero or negative sparse values "
+            "are refused (dead letters)",
+            refuses=partial(_nonpositive_sparse, target=target),
+        )
     if _smaller(target.max_sparse_index, source.max_sparse_index):
         yield Change(
             "sparse-index-refused",
@@ -336,6 +345,13 @@ def _too_many_sparse(record: Record, target: Room) -> str | None:
     limit, sparse = target.max_sparse_nonzeros, record.sparse
     if limit is not None and sparse is not None and len(sparse) > limit:
         return f"{len(sparse):,} sparse values exceed {target.kind}'s {limit:,}"
+    return None
+
+
+def _nonpositive_sparse(record: Record, target: Room) -> str | None:
+    sparse = record.sparse
+    if sparse is not None and len(sparse) and bool((sparse.values <= 0).any()):
+        return f"{target.kind} holds sparse values above zero only"
     return None
 
 

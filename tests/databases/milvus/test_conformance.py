@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
@@ -18,20 +17,11 @@ from tests.stores.conformance import SHAPE, SOURCE, Harness, StoreConformance
 from .server import LiteDirectory
 
 
-def positive_sparse_only(records: Sequence[Record]) -> list[Record]:
-    """Milvus holds positive sparse values only: records with others are refused (the store says why). Room
-    has no word for it yet, so the harness leaves them out itself."""
-    return [r for r in records if r.sparse is None or bool((r.sparse.values > 0).all())]
-
-
 class MilvusHarness(Harness):
     room = MILVUS_ROOM
 
     def __init__(self, lite: LiteDirectory) -> None:
         self.lite = lite
-
-    def held(self, records: Sequence[Record], shape: IndexShape = SHAPE) -> list[Record]:
-        return positive_sparse_only(super().held(records, shape))
 
     def _store(self, name: str) -> Store:
         return open_uri(parse(self.lite.uri(name), side="target"))

@@ -39,6 +39,7 @@ MILVUS_ROOM = Room(
     max_dimension=MAX_DIMENSION,
     max_sparse_nonzeros=None,
     max_sparse_index=MAX_SPARSE_INDEX,
+    sparse_positive_only=True,
     metadata_nested=True,
     max_metadata_bytes=MAX_JSON_BYTES,
     max_id_length=ID_MAX_BYTES // 4,
