@@ -99,6 +99,7 @@ def test_pinecone_to_qdrant_and_back_is_digest_equal(
         "--state", str(tmp_path / "there.sqlite"), "--verify", "digest",
     )  # fmt: skip
     assert code == 0, err[-2000:]
+    assert "Traceback" not in err and "Exception ignored" not in err  # the folder closed cleanly at exit
     into_qdrant = fidelity_of(QDRANT)
     assert [c.name for c in into_qdrant.changes] == ["metric-named"] and into_qdrant.exact
     assert _changes_said(err) == ["metric-named"]
@@ -109,6 +110,7 @@ def test_pinecone_to_qdrant_and_back_is_digest_equal(
         "--state", str(tmp_path / "back.sqlite"),
     )  # fmt: skip
     assert code == 0, err[-2000:]
+    assert "Traceback" not in err and "Exception ignored" not in err
     refusals = [
         "sparse-size-refused",
         "nested-metadata-refused",

@@ -9,6 +9,7 @@ many threads at once (its HTTP pool is thread safe).
 
 from __future__ import annotations
 
+import atexit
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -132,6 +133,14 @@ def release_folder(folder: Path) -> None:
     if shared is not None:
         with shared.turn:
             shared.client.close()
+
+
+@atexit.register
+def _release_every_folder() -> None:
+    """Close the folders' clients while the interpreter can still run their close (left to garbage
+    collection at exit, each prints a traceback)."""
+    for folder in list(_folders):
+        release_folder(folder)
 
 
 def _open_folder(settings: QdrantSettings, folder: Path) -> QdrantClient:
