@@ -349,3 +349,41 @@ def test_index_none_leaves_the_indexing_to_the_user(postgres: PostgresServer) ->
         postgres, "SELECT count(*) FROM pg_indexes WHERE tablename = %s", parameters=(store.settings.table,)
     ) == [(1,)]  # the key
     assert store.describe().shape == SHAPE  # the comment keeps the metric
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dotproduct", "euclidean"])
+def test_queries_score_as_pinecone_scores(postgres: PostgresServer, metric: str) -> None:
+    rng = np.random.default_rng(3)
+    records = [
+        Record(f"q{n:02d}", rng.standard_normal(3).astype(np.float32),
+               SparseValues([n % 5, 10 + n], [1.0 + n, -0.5]) if metric == "dotproduct" else None)
+        for n in range(30)
+    ]  # fmt: skip
+    store = _created(postgres, IndexShape("dense", metric, 3))
+    store.write("ns", records)
+    query = records[7]
+    dense = np.array([r.values for r in records], np.float64)
+    q = np.asarray(query.values, np.float64)
+    if metric == "cosine":
+        scores = dense @ q / (np.linalg.norm(dense, axis=1) * np.linalg.norm(q))
+    elif metric == "euclidean":
+        scores = ((dense - q) ** 2).sum(axis=1)
+    else:
+        sparse = [
+            dict(zip(r.sparse.indices.tolist(), r.sparse.values.tolist(), strict=True)) for r in records
+        ]  # type: ignore[union-attr]
+        mine = sparse[7]
+        scores = dense @ q + np.array([sum(v * mine.get(i, 0.0) for i, v in s.items()) for s in sparse])
+    best = np.argsort(scores if metric == "euclidean" else -scores, kind="stable")[:5]
+    matches = store.query("ns", query, 5)
+    assert [m.id for m in matches] == [records[i].id for i in best]
+    assert np.allclose([m.score for m in matches], scores[best], atol=1e-5)
+
+
+def test_a_sparse_query_finds_only_records_sharing_a_dimension(postgres: PostgresServer) -> None:
+    store = _created(postgres, IndexShape("sparse", "dotproduct", None))
+    a = Record("a", sparse=SparseValues([1, 5], [2.0, 1.0]))
+    b = Record("b", sparse=SparseValues([7], [3.0]))
+    store.write("ns", [a, b, Record("c", sparse=SparseValues([5], [4.0]))])
+    matches = store.query("ns", Record("q", sparse=SparseValues([5], [0.5])), 10)
+    assert [(m.id, m.score) for m in matches] == [("c", 2.0), ("a", 0.5)]

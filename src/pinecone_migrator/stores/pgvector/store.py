@@ -19,6 +19,7 @@ from ..base import (
     Capabilities,
     IdPage,
     IndexShape,
+    Match,
     RecordPage,
     StoreDescription,
     WriteAck,
@@ -54,6 +55,13 @@ ROW_OVERHEAD = 40
 # HNSW builds many times faster while its graph fits in memory (PostgreSQL's default is 64 MB: 20,000
 # vectors of dimension 768 do not fit); this is a ceiling, used as the graph grows.
 INDEX_MEMORY = "SET LOCAL maintenance_work_mem = '1GB'"
+# Metric -> (pgvector's distance operator, Pinecone's score from that distance, whether lower is better).
+_METRIC_SQL = {
+    "cosine": ("<=>", "(1 - ({}))", False),
+    "dotproduct": ("<#>", "(-({}))", False),
+    "euclidean": ("<->", "(({}) ^ 2)", True),
+    "manhattan": ("<+>", "({})", True),
+}
 METRIC_NAMES = {"euclidean": "l2", "dotproduct": "inner product"}
 
 
@@ -303,6 +311,58 @@ class PgvectorStore:
         records = [record_of(row, layout) for row in rows[:limit]]
         more = len(rows) > limit
         return RecordPage(records=records, cursor=_cursor_after(records[-1].id) if more else None)
+
+    def query(self, namespace: str, record: Record, top_k: int) -> list[Match]:
+        """The ``top_k`` nearest records to ``record``'s vectors, scored as Pinecone scores (cosine
+        similarity, dot product — dense plus sparse —, squared euclidean distance). A dense-only query orders
+        by the operator itself, so that an HNSW index serves it (approximate, as Pinecone is); a query with
+        sparse values is exact."""
+        place = self._table_of(namespace)
+        layout = self.layout
+        if place is None or top_k < 1:
+            return []
+        table, namespace_value = place
+        where, where_parameters = self._where(namespace_value)
+        operator, score, ascending = _METRIC_SQL[layout.metric]
+        name = qualified(self.settings.schema, table)
+        dense = record.values is not None and layout.dense_column is not None
+        sparse = record.sparse is not None and layout.sparse_column is not None
+        vector = f"{quoted(layout.dense_column or '')} {operator} %s::{layout.dense_type or 'vector'}"
+        vector_text = (
+            "[" + ",".join(map(repr, record.values.tolist())) + "]" if record.values is not None else ""
+        )
+        if dense and not sparse:
+            query = (
+                f"SELECT {quoted(layout.id_column)}, {score.format(vector)} FROM {name} "
+                f"WHERE {where}TRUE ORDER BY {vector} LIMIT {int(top_k)}"
+            )
+            parameters = [vector_text, *where_parameters, vector_text]
+        elif sparse:
+            assert record.sparse is not None
+            pairs = zip(record.sparse.indices.tolist(), record.sparse.values.tolist(), strict=True)
+            sparse_text = "{" + ",".join(f"{i + 1}:{v!r}" for i, v in pairs) + f"}}/{layout.sparse_dimension}"
+            terms = [f"(-({quoted(layout.sparse_column or '')} <#> %s::sparsevec))"]
+            parameters = [sparse_text]
+            if dense:
+                terms.insert(0, score.format(vector))
+                parameters.insert(0, vector_text)
+            # A sparse index finds only records that share a dimension with the query.
+            overlap = "" if layout.dense_column else "WHERE score <> 0 "
+            query = (
+                f"SELECT id, score FROM (SELECT {quoted(layout.id_column)} AS id, "
+                f"{' + '.join(terms)} AS score FROM {name} WHERE {where}TRUE) AS scored {overlap}"
+                f'ORDER BY score {"ASC" if ascending else "DESC"}, id COLLATE "C" LIMIT {int(top_k)}'
+            )
+            parameters += where_parameters
+        else:
+            return []
+        try:
+            with self._connections.cursor("query") as db:
+                db.execute(query, parameters)
+                rows = db.fetchall()
+        except MissingTable:
+            return []
+        return [Match(id=str(row_id), score=float(value)) for row_id, value in rows]
 
     def request_size(self, record: Record) -> int:
         size = ROW_OVERHEAD + len(record.id.encode()) + 4 * record.dimension
