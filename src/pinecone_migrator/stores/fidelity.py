@@ -57,6 +57,10 @@ class Room:
     float16: bool = False
     metadata_lists: bool = True  # list-of-string values held as lists
     metadata_nested: bool = False  # objects and lists of non-strings held as such
+    metadata_empty_lists: bool = True  # an empty list held as one (Chroma refuses it)
+    # Every float64 number held exactly (Chroma's server reads some of 16-17 significant digits one unit off;
+    # the store finds and refuses those records).
+    metadata_floats_exact: bool = True
     max_metadata_bytes: int | None = 40 * 1024
     max_id_length: int | None = 512
     ascii_ids: bool = True
@@ -263,6 +267,18 @@ def _changes(shape: IndexShape, source: Room, target: Room) -> Iterable[Change]:
             "with other values (objects, lists of numbers) are refused (dead letters)",
             refuses=partial(_nested_value, target=target),
         )
+    if source.metadata_lists and target.metadata_lists and not target.metadata_empty_lists:
+        yield Change(
+            "empty-lists-refused",
+            f"{target.kind} cannot hold an empty list: records with one are refused (dead letters)",
+            refuses=partial(_empty_list, target=target),
+        )
+    if source.metadata_floats_exact and not target.metadata_floats_exact:
+        yield Change(
+            "inexact-floats-refused",
+            f"{target.kind} changes some numbers of 16-17 significant digits: records with such a number "
+            "that it would change are refused (dead letters; the store checks each one it writes)",
+        )
     if _smaller(target.max_metadata_bytes, source.max_metadata_bytes):
         yield Change(
             "metadata-size-refused",
@@ -323,6 +339,13 @@ def _nested_value(record: Record, target: Room) -> str | None:
         strings = isinstance(value, list) and all(isinstance(item, str) for item in value)
         if not (scalar or strings):
             return f"{target.kind} cannot hold metadata {key!r}: {type(value).__name__} values are not held"
+    return None
+
+
+def _empty_list(record: Record, target: Room) -> str | None:
+    for key, value in record.metadata.items():
+        if isinstance(value, list) and not value:
+            return f"{target.kind} cannot hold the empty list of metadata {key!r}"
     return None
 
 

@@ -220,7 +220,12 @@ def test_a_cosine_source_becomes_an_ip_collection_of_unit_vectors(chroma_server:
         store.write("ns", [Record("v", _vector(1, 2, 3, 4))])
     pair = fidelity.between(IndexShape("dense", "cosine", 4), fidelity.PINECONE, store.room())
     assert pair.names() == ["vectors-normalised"]
-    assert [change.name for change in pair.changes] == ["metric-named", "vectors-normalised"]
+    assert [change.name for change in pair.changes] == [
+        "metric-named",
+        "vectors-normalised",
+        "empty-lists-refused",
+        "inexact-floats-refused",
+    ]
 
 
 def test_writing_into_a_users_cosine_space_collection_is_refused(chroma_server: ChromaServer) -> None:
