@@ -237,18 +237,18 @@ def test_namespaces_as_collections(qdrant_folder: QdrantFolder, plain: QdrantCli
         StoreDescription(name="s", shape=IndexShape("dense", "euclidean", 2), namespace_counts={})
     )
     records = [Record(f"r{n}", values=np.array([n, -n], np.float32), metadata={"n": n}) for n in range(5)]
-    store.write("tenant-a", records[:3])
+    store.write("tenant b/2", records[:3])
     store.write(DEFAULT_NAMESPACE, records[3:])
-    assert store.describe().namespace_counts == {"tenant-a": 3, DEFAULT_NAMESPACE: 2}
-    assert sorted(flat(listed(store, "tenant-a", limit=2))) == ["r0", "r1", "r2"]
-    assert sorted(r.id for r in store.fetch("tenant-a", ["r0", "r3"])) == ["r0"]
+    assert store.describe().namespace_counts == {"tenant b/2": 3, DEFAULT_NAMESPACE: 2}
+    assert sorted(flat(listed(store, "tenant b/2", limit=2))) == ["r0", "r1", "r2"]
+    assert sorted(r.id for r in store.fetch("tenant b/2", ["r0", "r3"])) == ["r0"]
     qdrant_folder.release()
     client = QdrantClient(path=str(qdrant_folder.path))
     try:
         names = {c.name for c in client.get_collections().collections}
-        assert {name, f"{name}__tenant-a"} <= names
-        assert client.count(f"{name}__tenant-a").count == 3
-        assert "namespace" not in (client.scroll(f"{name}__tenant-a", limit=1)[0][0].payload or {})
+        assert {name, f"{name}__tenant%20b%2F2"} <= names  # a namespace percent-encoded in the name
+        assert client.count(f"{name}__tenant%20b%2F2").count == 3
+        assert "namespace" not in (client.scroll(f"{name}__tenant%20b%2F2", limit=1)[0][0].payload or {})
     finally:
         client.close()
 

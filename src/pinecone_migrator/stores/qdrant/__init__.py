@@ -10,9 +10,10 @@ Two forms of URI:
 
 Options of both: ``namespaces=field`` (the default: one collection, each point's namespace in the payload
 key ``namespace_field``, default ``namespace``; points without it are the default namespace) or
-``namespaces=collections`` (a namespace ``ns`` is the collection ``<collection>__ns``, the default namespace
-the collection itself); ``vector=NAME`` and ``sparse_vector=NAME`` choose the named vectors of a collection
-that has several (a collection made here has a dense vector ``dense`` and a sparse vector ``sparse``).
+``namespaces=collections`` (a namespace ``ns`` is the collection ``<collection>__ns``, ``ns``
+percent-encoded since collection names cannot hold every character; the default namespace is the
+collection itself); ``vector=NAME`` and ``sparse_vector=NAME`` choose the named vectors of a collection that
+has several (a collection made here has a dense vector ``dense`` and a sparse vector ``sparse``).
 
 What maps to what:
 

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
+from urllib.parse import quote, unquote
 
 import orjson
 from qdrant_client import QdrantClient
@@ -81,9 +82,8 @@ class QdrantStore:
         base = self.settings.collection
         if self._by_field or namespace == DEFAULT_NAMESPACE:
             return base
-        if not namespace or any(c in namespace for c in '<>:"/\\|?*\x00'):
-            raise UserError(f"namespace {namespace!r} cannot be part of a Qdrant collection name.")
-        return f"{base}{NAMESPACE_SEPARATOR}{namespace}"
+        # Percent-encoded: a namespace may hold characters a collection name may not ("/", ":", ...).
+        return f"{base}{NAMESPACE_SEPARATOR}{quote(namespace, safe='')}"
 
     def _namespace_filter(self, namespace: str) -> models.Filter | None:
         if not self._by_field:
@@ -134,7 +134,7 @@ class QdrantStore:
         prefix = base + NAMESPACE_SEPARATOR
         for name in names:
             if name.startswith(prefix) and len(name) > len(prefix):
-                found[name[len(prefix) :]] = name
+                found[unquote(name[len(prefix) :])] = name
         return found
 
     # -- the store protocol ----------------------------------------------------------------------------------
