@@ -356,12 +356,12 @@ def test_queries_score_as_pinecone_scores(postgres: PostgresServer, metric: str)
     rng = np.random.default_rng(3)
     records = [
         Record(f"q{n:02d}", rng.standard_normal(3).astype(np.float32),
-               SparseValues([n % 5, 10 + n], [1.0 + n, -0.5]) if metric == "dotproduct" else None)
+               SparseValues([n % 5, 10 + n], [1.0 + n, -0.5]) if metric == "dotproduct" and n % 3 else None)
         for n in range(30)
     ]  # fmt: skip
     store = _created(postgres, IndexShape("dense", metric, 3))
     store.write("ns", records)
-    query = records[7]
+    query = records[7]  # with sparse values where the index has them (some records have none)
     dense = np.array([r.values for r in records], np.float64)
     q = np.asarray(query.values, np.float64)
     if metric == "cosine":
@@ -370,8 +370,11 @@ def test_queries_score_as_pinecone_scores(postgres: PostgresServer, metric: str)
         scores = ((dense - q) ** 2).sum(axis=1)
     else:
         sparse = [
-            dict(zip(r.sparse.indices.tolist(), r.sparse.values.tolist(), strict=True)) for r in records
-        ]  # type: ignore[union-attr]
+            {}
+            if r.sparse is None
+            else dict(zip(r.sparse.indices.tolist(), r.sparse.values.tolist(), strict=True))
+            for r in records
+        ]
         mine = sparse[7]
         scores = dense @ q + np.array([sum(v * mine.get(i, 0.0) for i, v in s.items()) for s in sparse])
     best = np.argsort(scores if metric == "euclidean" else -scores, kind="stable")[:5]

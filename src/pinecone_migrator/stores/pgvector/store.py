@@ -341,7 +341,8 @@ class PgvectorStore:
             assert record.sparse is not None
             pairs = zip(record.sparse.indices.tolist(), record.sparse.values.tolist(), strict=True)
             sparse_text = "{" + ",".join(f"{i + 1}:{v!r}" for i, v in pairs) + f"}}/{layout.sparse_dimension}"
-            terms = [f"(-({quoted(layout.sparse_column or '')} <#> %s::sparsevec))"]
+            # A record without sparse values adds nothing (its column is NULL).
+            terms = [f"(-coalesce({quoted(layout.sparse_column or '')} <#> %s::sparsevec, 0))"]
             parameters = [sparse_text]
             if dense:
                 terms.insert(0, score.format(vector))
