@@ -73,3 +73,56 @@ class QdrantBench:
                 wait=True,
             ),
         )
+
+
+def engine_keeps_normalised(count: int = 20_000, seed: int = 3) -> tuple[int, int, int]:
+    """Whether Qdrant's own engine (qdrant-edge-py: the server's Rust segment code, in process; ``pip install
+    qdrant-edge-py``) keeps the cosine vectors :func:`normalised` makes, as the server would when a copy
+    writes them. Returns (vectors, changed by the engine, engine's scaling of the raw vector differing
+    from local mode's), the last to show why the fixed point matters."""
+    import sys
+
+    import qdrant_edge  # type: ignore[import-not-found]
+
+    from pinecone_migrator.stores.fidelity import normalised
+
+    rng = np.random.default_rng(seed)
+    by_dimension: dict[int, list[np.ndarray]] = {}
+    for n in range(count):
+        dimension = (2, 4, 7, 16, 33, 64, 768)[n % 7]
+        raw = (rng.standard_normal(dimension) * 10.0 ** rng.integers(-6, 8)).astype(np.float32)
+        by_dimension.setdefault(dimension, []).append(raw)
+    changed = differing = 0
+    folder = Path(tempfile.mkdtemp(prefix="qdrant-edge-"))
+    try:
+        for dimension, raws in by_dimension.items():
+            params = qdrant_edge.EdgeVectorParams(size=dimension, distance=qdrant_edge.Distance.Cosine)
+            shard = qdrant_edge.EdgeShard.create(
+                str(folder / str(dimension)), qdrant_edge.EdgeConfig(vectors={"v": params})
+            )
+            ours = [normalised(Record("x", raw)).values for raw in raws]
+            local = [raw / np.linalg.norm(raw) for raw in raws]  # local mode's one step
+            points = [qdrant_edge.Point(n, {"v": v.tolist()}, None) for n, v in enumerate(ours)]
+            points += [
+                qdrant_edge.Point(len(raws) + n, {"v": raw.tolist()}, None) for n, raw in enumerate(raws)
+            ]
+            shard.update(qdrant_edge.UpdateOperation.upsert_points(points))
+            held = {
+                r.id: np.asarray(r.vector["v"], np.float32).tobytes()
+                for r in shard.retrieve(list(range(2 * len(raws))), None, True)
+            }
+            changed += sum(held[n] != v.tobytes() for n, v in enumerate(ours) if v is not None)
+            differing += sum(held[len(raws) + n] != v.tobytes() for n, v in enumerate(local))
+            shard.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(
+        f"{count:,} vectors: the engine changed {changed} of ours; its own scaling differs from local mode's "
+        f"on {differing}",
+        file=sys.stdout,
+    )
+    return count, changed, differing
+
+
+if __name__ == "__main__":
+    engine_keeps_normalised()
