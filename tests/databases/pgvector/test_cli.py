@@ -211,6 +211,13 @@ def test_verify_names_the_records_damaged_in_the_table(
         "--state", str(tmp_path / "copy.sqlite"),
     )  # fmt: skip
     assert copied.returncode == 0, copied.stderr[-2000:]
+    searched = run_cli(
+        "verify", *pinecone_side(pinecone, "source", SMALL_INDEX), "--target", uri, "--level", "search",
+        "--state", str(tmp_path / "search.sqlite"),
+    )  # fmt: skip
+    assert searched.returncode == 0 and "EQUAL" in searched.stdout, (
+        searched.stdout[-2000:] + searched.stderr[-2000:]
+    )
     records = _small(hybrid_records())["tenant-a"]
     gone, changed, default_gone = (
         records[3].id,
