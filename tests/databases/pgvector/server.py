@@ -45,7 +45,9 @@ def _free_port() -> int:
 class PostgresServer:
     """``with PostgresServer() as pg: pg.uri("items")``. The database ``postgres``, user ``postgres``."""
 
-    def __init__(self, directory: Path | None = None) -> None:
+    def __init__(self, directory: Path | None = None, password: str | None = None) -> None:
+        """``password``: the user postgres logs in with it (scram-sha-256), else without one (trust)."""
+        self.password = password
         self._made = directory is None
         self.directory = Path(tempfile.mkdtemp(prefix="pgvector-")) if directory is None else directory
         self.port = _free_port()
@@ -69,7 +71,8 @@ class PostgresServer:
                     str(data),
                     "-U",
                     "postgres",
-                    "--auth=trust",
+                    "--auth=trust" if self.password is None else "--auth=scram-sha-256",
+                    *([] if self.password is None else [f"--pwfile={self._password_file()}"]),
                     "-E",
                     "UTF8",
                     "--locale=C",
@@ -135,7 +138,15 @@ class PostgresServer:
             return False
 
     def dsn(self, database: str = "postgres") -> str:
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
+        secret = "" if self.password is None else f" password={self.password}"
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}{secret}"
+
+    def _password_file(self) -> Path:
+        path = self.directory / "password"
+        path.write_text(f"{self.password}\n")
+        if os.geteuid() == 0:
+            os.chown(path, NOBODY, NOBODY)
+        return path
 
     def uri(self, table: str, database: str = "postgres", **options: str) -> str:
         query = "&".join(f"{key}={value}" for key, value in {"table": table, **options}.items())

@@ -390,3 +390,16 @@ def test_a_sparse_query_finds_only_records_sharing_a_dimension(postgres: Postgre
     store.write("ns", [a, b, Record("c", sparse=SparseValues([5], [4.0]))])
     matches = store.query("ns", Record("q", sparse=SparseValues([5], [0.5])), 10)
     assert [(m.id, m.score) for m in matches] == [("c", 2.0), ("a", 0.5)]
+
+
+def test_a_refused_password_names_the_variable_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    with PostgresServer(password="right") as guarded:
+        uri = f"postgresql://postgres@127.0.0.1:{guarded.port}/postgres?table=t"
+        monkeypatch.setenv("PGPASSWORD", "wrong")
+        with pytest.raises(UserError, match=r"refused the login of user postgres.*PGPASSWORD"):
+            _open(uri).exists()
+        monkeypatch.setenv("PM_TEST_PASSWORD", "wrong")
+        with pytest.raises(UserError, match="PM_TEST_PASSWORD"):
+            _open(uri + "&password_env=PM_TEST_PASSWORD").exists()
+        monkeypatch.setenv("PM_TEST_PASSWORD", "right")
+        assert not _open(uri + "&password_env=PM_TEST_PASSWORD").exists()  # in, and no such table
