@@ -8,6 +8,7 @@ import pickle
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -403,3 +404,17 @@ def test_a_refused_password_names_the_variable_to_fix(monkeypatch: pytest.Monkey
             _open(uri + "&password_env=PM_TEST_PASSWORD").exists()
         monkeypatch.setenv("PM_TEST_PASSWORD", "right")
         assert not _open(uri + "&password_env=PM_TEST_PASSWORD").exists()  # in, and no such table
+
+
+def test_a_lost_connection_is_retryable_and_the_next_call_reconnects(postgres: PostgresServer) -> None:
+    store = _created(postgres)
+    store.write("ns", [Record("a", np.ones(3, np.float32))])
+    with ExitStack() as held:  # several connections at once, then idle in the pool
+        for _ in range(3):
+            held.enter_context(store._connections.session())
+    _sql(postgres, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE application_name = 'pinecone-migrator'")  # fmt: skip
+    with pytest.raises(RemoteError) as lost:
+        store.fetch("ns", ["a"])
+    assert lost.value.retryable and "\n" not in str(lost.value)
+    assert [r.id for r in store.fetch("ns", ["a"])] == ["a"]

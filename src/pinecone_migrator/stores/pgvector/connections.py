@@ -63,16 +63,23 @@ class Connections:
             yield connection
         finally:
             if connection is not None:
-                with self._lock:
-                    keep = not (connection.closed or connection.broken)
-                    keep = keep and self._born.get(id(connection)) == self._generation
-                    if keep:
-                        self._idle.append(connection)
-                    else:
-                        self._born.pop(id(connection), None)
-                if not keep:
-                    connection.close()
+                self._give_back(connection)
             self._slots.release()
+
+    def _give_back(self, connection: Any) -> None:
+        with self._lock:
+            broken = connection.closed or connection.broken
+            if not broken and self._born.get(id(connection)) == self._generation:
+                self._idle.append(connection)
+                return
+            # A lost connection usually means a restarted server: the idle ones are lost as well.
+            dead = [connection, *self._idle] if broken else [connection]
+            if broken:
+                self._idle = []
+            for each in dead:
+                self._born.pop(id(each), None)
+        for each in dead:
+            each.close()
 
     def _connect(self) -> Any:
         import psycopg
