@@ -13,7 +13,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from pinecone_migrator.records import Record, SparseValues
 from pinecone_migrator.stores.base import DEFAULT_NAMESPACE, IndexShape, Store
 from pinecone_migrator.stores.fidelity import Fidelity, Room, between
 from pinecone_migrator.stores.registry import PineconeIndex, open_store
-from tests.cliproc import wait_for_listed
+from tests.cliproc import ledger_progress, wait_for_listed
 from tests.serverproc import ServerProcess
 
 KEY = "roundtrip-key"
@@ -155,22 +156,35 @@ def pinecone_side(server: ServerProcess, role: str, name: str) -> list[str]:
 
 
 def killed_mid_run(
-    args: Sequence[str], ledger: Path, at_least: int, env: dict[str, str] | None = None
+    args: Sequence[str],
+    ledger: Path,
+    at_least: int,
+    env: dict[str, str] | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> int:
     """Start ``pinecone-migrator ARGS`` (which must pass ``--state LEDGER``), SIGKILL it once its ledger
-    has listed ``at_least`` IDs, and return how many it had listed."""
+    has listed ``at_least`` IDs — or, with ``until``, once that says so (e.g. the target holds some rows:
+    a ledger commits whole batches, which may be all of a small namespace) — and return how many IDs it
+    had listed."""
     running = subprocess.Popen(
         cli_command(*args), env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        listed = wait_for_listed(ledger, at_least, running)
+        if until is None:
+            wait_for_listed(ledger, at_least, running)
+        else:
+            deadline = time.monotonic() + 120
+            while not until():
+                assert running.poll() is None, f"the run ended first (exit {running.returncode})"
+                assert time.monotonic() < deadline, "the run did not get there within 120 s"
+                time.sleep(0.01)
         running.send_signal(signal.SIGKILL)
         running.wait(timeout=30)
     finally:
         if running.poll() is None:
             running.kill()
             running.wait(timeout=30)
-    return listed
+    return ledger_progress(ledger)[0]
 
 
 def summary_json(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
