@@ -51,6 +51,7 @@ class Room:
     max_sparse_index: int | None = 2**32 - 1
     # Sparse values above zero only (Milvus refuses negative ones and drops zeros, pgvector drops zeros).
     sparse_positive_only: bool = False
+    sparse_zeros: bool = True  # a sparse value of 0 held as one (pgvector's sparsevec refuses it)
     # Cosine vectors scaled to length 1 on insert (Qdrant): a record reads back normalised.
     normalises_cosine: bool = False
     # Dense values held in 16-bit floats (pgvector's halfvec): each value rounds to float16 and back.
@@ -316,6 +317,12 @@ def _sparse_limits(source: Room, target: Room) -> Iterable[Change]:
             "are refused (dead letters)",
             refuses=partial(_nonpositive_sparse, target=target),
         )
+    elif not target.sparse_zeros and source.sparse_zeros and not source.sparse_positive_only:
+        yield Change(
+            "sparse-zeros-refused",
+            f"{target.kind} cannot hold a sparse value of 0: records with one are refused (dead letters)",
+            refuses=partial(_zero_sparse, target=target),
+        )
     if _smaller(target.max_sparse_index, source.max_sparse_index):
         yield Change(
             "sparse-index-refused",
@@ -375,6 +382,13 @@ def _nonpositive_sparse(record: Record, target: Room) -> str | None:
     sparse = record.sparse
     if sparse is not None and len(sparse) and bool((sparse.values <= 0).any()):
         return f"{target.kind} holds sparse values above zero only"
+    return None
+
+
+def _zero_sparse(record: Record, target: Room) -> str | None:
+    sparse = record.sparse
+    if sparse is not None and len(sparse) and bool((sparse.values == 0).any()):
+        return f"{target.kind} cannot hold a sparse value of 0"
     return None
 
 

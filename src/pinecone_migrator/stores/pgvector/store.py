@@ -212,6 +212,7 @@ class PgvectorStore:
             max_dimension=MAX_DIMENSION,
             max_sparse_nonzeros=SPARSE_MAX_NONZEROS,
             max_sparse_index=layout.sparse_dimension - 1,
+            sparse_zeros=False,
             float16=layout.dense_type == "halfvec",
             metadata_lists=json or "strings" in held,
             metadata_nested=json,
