@@ -150,6 +150,20 @@ class CreatesLike(Protocol):
     ) -> None: ...
 
 
+def placement_options_given(
+    cloud: str | None, region: str | None, deletion_protection: bool, read_capacity: dict[str, Any] | None
+) -> list[str]:
+    """The Pinecone placement options of :meth:`CreatesLike.create_like` that were given, as the command's
+    flags: a store of another database, which has no use for them, refuses them naming these."""
+    given = (
+        ("--target-cloud", cloud),
+        ("--target-region", region),
+        ("--target-deletion-protection", deletion_protection or None),
+        ("--target-read-nodes", read_capacity),
+    )
+    return [flag for flag, value in given if value]
+
+
 @runtime_checkable
 class Finishes(Protocol):
     """Optional ability: a target that must be told when every namespace has been copied (a file export

@@ -315,7 +315,7 @@ def test_bad_uris_are_refused_before_anything_is_contacted(uri: str, words: str)
 def test_options_chroma_has_no_use_for_are_refused(chroma_server: ChromaServer) -> None:
     store = _store(chroma_server.uri())
     source = StoreDescription("src", DOT, {"ns": 1})
-    with pytest.raises(UserError, match="--cloud, --region mean nothing for Chroma"):
+    with pytest.raises(UserError, match="--target-cloud, --target-region mean nothing for Chroma"):
         store.create_like(source, cloud="aws", region="us-east-1")
     assert not store.exists()  # nothing was created
     pinned = _store(chroma_server.uri(collection="one"))

@@ -310,7 +310,7 @@ def test_bad_uris_are_refused_without_touching_anything(tmp_path: Path, uri: str
 
 def test_create_like_refuses_what_means_nothing_here(lance_folder: LanceFolder) -> None:
     store = _store(lance_folder, lance_folder.new_name("made"))
-    with pytest.raises(UserError, match="region mean nothing"):
+    with pytest.raises(UserError, match="--target-region mean nothing"):
         store.create_like(DENSE, region="us-east-1")
     with pytest.raises(UserError, match="metadata=columns reads the columns of an existing table"):
         _store(lance_folder, lance_folder.new_name("made"), metadata="columns").create_like(DENSE)

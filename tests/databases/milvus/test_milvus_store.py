@@ -221,7 +221,7 @@ def test_a_missing_token_names_the_variable(served: LiteServer, monkeypatch: pyt
 
 def test_create_like_refuses_what_means_nothing_to_milvus(lite: LiteDirectory) -> None:
     name = lite.new_name("never")
-    with pytest.raises(UserError, match="region mean nothing for Milvus"):
+    with pytest.raises(UserError, match="--target-region mean nothing for Milvus"):
         _store(lite.uri(name)).create_like(HYBRID, region="us-east-1")
     with pytest.raises(UserError, match="metric 'manhattan'"):
         _store(lite.uri(name)).create_like(StoreDescription("s", IndexShape("dense", "manhattan", 4), {}))

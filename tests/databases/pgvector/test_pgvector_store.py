@@ -312,7 +312,7 @@ def test_many_threads_share_a_bounded_pool_of_connections(postgres: PostgresServ
 
 def test_create_like_refuses_what_means_nothing_here(postgres: PostgresServer) -> None:
     store = _open(postgres.uri(new_table("t")))
-    with pytest.raises(UserError, match="cloud, region mean nothing"):
+    with pytest.raises(UserError, match="--target-cloud, --target-region mean nothing"):
         store.create_like(StoreDescription("s", SHAPE, {}), cloud="aws", region="us-east-1")
     assert not store.exists()
 

@@ -410,7 +410,7 @@ def test_a_folder_open_in_another_process_is_refused_clearly(qdrant_folder: Qdra
 
 def test_create_like_refuses_what_means_nothing_to_qdrant(qdrant_folder: QdrantFolder) -> None:
     store = _store(qdrant_folder.uri(qdrant_folder.new_name()))
-    with pytest.raises(UserError, match="cloud, region mean nothing"):
+    with pytest.raises(UserError, match="--target-cloud, --target-region mean nothing"):
         store.create_like(COSINE_DESCRIPTION, cloud="aws", region="us-east-1")
     assert not store.exists()
     store.create_like(COSINE_DESCRIPTION)

@@ -28,6 +28,7 @@ from ..base import (
     Match,
     StoreDescription,
     WriteAck,
+    placement_options_given,
 )
 from ..fidelity import Room
 from ..uri import StoreUri
@@ -304,16 +305,7 @@ class ChromaStore:
         deletion_protection: bool = False,
         read_capacity: dict[str, Any] | None = None,
     ) -> None:
-        given = [
-            option
-            for option, value in (
-                ("--cloud", cloud),
-                ("--region", region),
-                ("--deletion-protection", deletion_protection or None),
-                ("--read-capacity", read_capacity),
-            )
-            if value
-        ]
+        given = placement_options_given(cloud, region, deletion_protection, read_capacity)
         if given:
             raise self.address_problem(f"{', '.join(given)} mean nothing for Chroma; leave them out")
         shape = source.shape

@@ -45,6 +45,7 @@ from ..base import (
     RecordPage,
     StoreDescription,
     WriteAck,
+    placement_options_given,
 )
 from ..fidelity import Room
 from .layout import SPARSE_COLUMNS, Layout, created_schema, layout_of, sparse_dots
@@ -355,16 +356,7 @@ class LanceStore:
         deletion_protection: bool = False,
         read_capacity: dict[str, Any] | None = None,
     ) -> None:
-        given = [
-            name
-            for name, value in (
-                ("cloud", cloud),
-                ("region", region),
-                ("deletion protection", deletion_protection or None),
-                ("read capacity", read_capacity),
-            )
-            if value
-        ]
+        given = placement_options_given(cloud, region, deletion_protection, read_capacity)
         if given:
             raise self.options.problem(
                 f"{', '.join(given)} mean nothing for a LanceDB table (a folder on this machine): leave "

@@ -32,7 +32,14 @@ import orjson
 
 from ...errors import RecordsRejected, RemoteError, UserError
 from ...records import Record
-from ..base import DEFAULT_NAMESPACE, Capabilities, IdPage, StoreDescription, WriteAck
+from ..base import (
+    DEFAULT_NAMESPACE,
+    Capabilities,
+    IdPage,
+    StoreDescription,
+    WriteAck,
+    placement_options_given,
+)
 from ..fidelity import Room
 from ..uri import Side, StoreUri, require
 from . import expressions as expr
@@ -595,16 +602,7 @@ class MilvusStore:
         deletion_protection: bool = False,
         read_capacity: dict[str, Any] | None = None,
     ) -> None:
-        given = [
-            name
-            for name, value in (
-                ("cloud", cloud),
-                ("region", region),
-                ("deletion protection", deletion_protection or None),
-                ("read capacity", read_capacity),
-            )
-            if value
-        ]
+        given = placement_options_given(cloud, region, deletion_protection, read_capacity)
         if given:
             raise self.address.problem(f"{', '.join(given)} mean nothing for Milvus: leave them out.")
         refuse_shape(self.address, source.shape)

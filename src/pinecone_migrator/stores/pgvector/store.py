@@ -23,6 +23,7 @@ from ..base import (
     RecordPage,
     StoreDescription,
     WriteAck,
+    placement_options_given,
 )
 from .connections import AlreadyExists, Conflict, Connections, MissingTable
 from .mapping import MAX_ID_LENGTH, record_of, refusal, row_of, select_list, written_columns
@@ -491,10 +492,7 @@ class PgvectorStore:
         source's dimension (``vector`` or ``halfvec``), a sparse column, jsonb metadata, the metric in the
         table's comment. The vector index is built by :meth:`finish`, after the load."""
         settings = self.settings
-        options = {"cloud": cloud, "region": region, "read capacity": read_capacity}
-        given = [name for name, value in options.items() if value] + (
-            ["deletion protection"] if deletion_protection else []
-        )
+        given = placement_options_given(cloud, region, deletion_protection, read_capacity)
         if given:
             raise settings.problem(
                 f"{', '.join(given)} mean nothing for a PostgreSQL table: drop the option(s) for this target."

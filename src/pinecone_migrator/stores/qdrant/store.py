@@ -21,7 +21,14 @@ from qdrant_client.http import models
 
 from ...errors import RecordsRejected, UserError
 from ...records import Record
-from ..base import DEFAULT_NAMESPACE, Capabilities, IdPage, StoreDescription, WriteAck
+from ..base import (
+    DEFAULT_NAMESPACE,
+    Capabilities,
+    IdPage,
+    StoreDescription,
+    WriteAck,
+    placement_options_given,
+)
 from ..fidelity import Room, normalised
 from . import mapping
 from .connection import Connection
@@ -381,16 +388,7 @@ class QdrantStore:
         deletion_protection: bool = False,
         read_capacity: dict[str, Any] | None = None,
     ) -> None:
-        given = [
-            name
-            for name, value in (
-                ("cloud", cloud),
-                ("region", region),
-                ("deletion protection", deletion_protection or None),
-                ("read capacity", read_capacity),
-            )
-            if value is not None
-        ]
+        given = placement_options_given(cloud, region, deletion_protection, read_capacity)
         if given:
             raise UserError(f"{', '.join(given)} mean nothing for a Qdrant collection: leave them out.")
         if self.exists():
