@@ -72,9 +72,7 @@ class QdrantStore:
             raise TypeError(
                 "a Qdrant local-mode store is not sent to other processes: its folder is open in this one"
             )
-        from . import open_uri
-
-        return (open_uri, (self.settings.uri,))
+        return (type(self), (self.settings,))
 
     def close(self) -> None:
         self.connection.close()
