@@ -210,6 +210,9 @@ def _finish(outcome: MigrateOutcome, options: dict[str, Any]) -> None:
         f"total: {summary.copied:,} records{earlier}; this run {summary.copied_this_run:,} in "
         f"{summary.elapsed_seconds:.1f} s ({rate:,.0f} records/s)"
     )
+    if summary.changed is not None:
+        counted = ", ".join(f"{name} {count:,}" for name, count in summary.changed.items()) or "none"
+        lines.append(f"records changed as accepted (--accept-changes), this run: {counted}")
     if summary.read_back is not None:
         lines.append(f"verify batch: {summary.read_back:,} records read back equal, {summary.resent} re-sent")
     if verification is not None:
