@@ -85,19 +85,24 @@ class RemoteError(MigratorError):
 class RecordsRejected(MigratorError):
     """The target refused a batch for reasons of its own content (size, dimension, bad ID...).
 
-    Not retryable as is; the engine narrows the batch down to the records at fault (dead letters).
+    Not retryable as is; the engine narrows the batch down to the records at fault (dead letters). A store
+    that knows exactly which records it refused, having written all the others, says so with ``records``
+    (ID -> reason): the engine then takes the rest as written and bisects nothing.
     """
 
     exit_code = ExitCode.DEAD_LETTERS
 
-    def __init__(self, operation: str, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, operation: str, message: str, status: int | None = None, records: dict[str, str] | None = None
+    ) -> None:
         super().__init__(f"{operation} refused: {message}")
         self.operation = operation
         self.reason = message
         self.status = status
+        self.records = records
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.operation, self.reason, self.status))
+        return (type(self), (self.operation, self.reason, self.status, self.records))
 
 
 def _remote_error(

@@ -73,3 +73,33 @@ def test_deletes_go_in_requests_the_target_takes() -> None:
     assert [len(c) for c in chunks] == [3, 3, 3, 1]
     assert sum(store.delete("ns", chunk).count for chunk in chunks) == 10
     assert store.describe().namespace_counts == {}
+
+
+def test_a_store_that_names_the_records_it_refused_is_not_bisected() -> None:
+    """A store that wrote a batch but the records it names (Chroma, reading back numbers it would change)
+    is written once: those records are the dead letters, the others count as written."""
+    from collections.abc import Sequence
+
+    from pinecone_migrator.errors import RecordsRejected
+    from pinecone_migrator.stores.base import IndexShape, WriteAck
+    from pinecone_migrator.stores.memory import MemoryStore
+
+    class NamesRefusals(MemoryStore):
+        writes = 0
+
+        def write(self, namespace: str, records: Sequence[Record]) -> WriteAck:
+            self.writes += 1
+            odd = {r.id: "odd one out" for r in records if int(r.id) % 2}
+            super().write(namespace, [r for r in records if r.id not in odd])
+            if odd:
+                raise RecordsRejected("upsert", "odd ones", records=odd)
+            return WriteAck(len(records))
+
+    store = NamesRefusals("t", IndexShape("dense", "cosine", 2))
+    records = [Record(id=str(n), values=np.ones(2, np.float32)) for n in range(40)]
+    [(written, dead)] = list(write_in_batches(store, "ns", records))
+    assert store.writes == 1
+    assert sorted(r.id for r in written) == sorted(str(n) for n in range(0, 40, 2))
+    assert sorted(d[0] for d in dead) == sorted(str(n) for n in range(1, 40, 2))
+    assert {d[2] for d in dead} == {"odd one out"}
+    assert sorted(store.records("ns")) == sorted(str(n) for n in range(0, 40, 2))

@@ -55,6 +55,10 @@ def write_or_isolate(
             target.write(namespace, batch)
         return len(batch), []
     except RecordsRejected as refused:
+        named = refused.records
+        if named and named.keys() <= {record.id for record in batch}:
+            # the store wrote every other record of the batch and names the ones it refused
+            return len(batch) - len(named), [(record_id, namespace, why) for record_id, why in named.items()]
         if len(batch) == 1:
             return 0, [(batch[0].id, namespace, refused.reason)]
     middle = len(batch) // 2

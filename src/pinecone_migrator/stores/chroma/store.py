@@ -283,7 +283,8 @@ class ChromaStore:
         changed = {row.id: why for row in risky if (why := changed_numbers(row, read.get(row.id)))}
         if changed:
             collection.delete(ids=list(changed))
-            raise Refused("; ".join(list(changed.values())[:3]))
+            # the batch's other records are written: name the refused ones, so nothing is written again
+            raise RecordsRejected("upsert", "; ".join(list(changed.values())[:3]), records=changed)
 
     def delete(self, namespace: str, ids: Sequence[str]) -> WriteAck:
         if len(ids) > MAX_RECORDS:
