@@ -173,8 +173,8 @@ class Fidelity:
         lines = "\n".join(f"  - {change.name}: {change.says}" for change in self.lossy)
         return (
             f"{target} cannot hold everything {source} holds; copying would change records:\n{lines}\n"
-            "Nothing was written. Pass --accept-changes to copy with these changes (each changed record is "
-            "counted, and verify compares through the same changes), or choose another target."
+            "Nothing was written. Pass --accept-changes to go on with these changes (a copy writes each "
+            "record as they make it and counts them; verify compares through them), or choose another target."
         )
 
     def summary(self) -> list[str]:
